@@ -1,0 +1,246 @@
+# Effect queries on a fitted flow or a linear SEM. Both objects share these
+# methods: the Python side answers with the same tidy table for both.
+
+#' @importFrom stats effects
+#' @export
+stats::effects
+
+#' Total, natural and interventional effects
+#'
+#' Estimates the total effect of `treatment` on `outcome` and, for each
+#' mediator (or set of mediators), the natural direct and indirect effects
+#' and their randomized interventional analogues, for the contrast
+#' `treatment = a` versus `treatment = a_ref`.
+#'
+#' Natural effects through a mediator with an exposure-induced
+#' mediator-outcome confounder (in Blau-Duncan, `U` for the mediator `W`) are
+#' not identified from the observed distribution; the flow still computes
+#' them under its monotone-noise assumption and marks them with
+#' `identified = FALSE`. The interventional analogues are identified.
+#'
+#' @param object A fitted flow ([medflow()]) or linear SEM ([linear_sem()]).
+#' @param treatment,outcome Names of the treatment and outcome variables.
+#' @param mediators Optional character vector of mediators; each gets its own
+#'   effects. A joint set is written `"U+W"`.
+#' @param a,a_ref Active and reference values of the treatment. By default
+#'   the 75th and 25th percentiles of a continuous treatment, 1 and 0 for a
+#'   binary one.
+#' @param interventional Also estimate the interventional (randomized)
+#'   direct and indirect effects.
+#' @param n_boot Number of bootstrap refits for standard errors and
+#'   percentile intervals (0 for none).
+#' @param level Confidence level of the intervals.
+#' @param seed Seed (a whole number); the same seed gives the same numbers.
+#' @param ... Further named arguments passed to the Python method.
+#' @return A `medflow_effects` object: a data.frame with the columns in
+#'   [effect_columns], one row per estimand, with `print()`, `summary()`,
+#'   `plot()`, `coef()`, `confint()` and `as.data.frame()` methods.
+#' @seealso [path_effects()], [decompose()], [compare()]
+#' @examples
+#' \dontrun{
+#' fit <- medflow("U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X", blau_duncan, epochs = 50)
+#' eff <- effects(fit, treatment = "X", outcome = "Y", mediators = c("W", "U"))
+#' summary(eff)
+#' }
+#' @export
+effects.medflow_fit <- function(object, treatment, outcome, mediators = NULL, a = NULL,
+                                a_ref = NULL, interventional = TRUE, n_boot = 0, level = 0.90,
+                                seed = 0, ...) {
+  run_effects(object, "effects", treatment, outcome, a, a_ref, n_boot, level, seed, list(...),
+              extra = list(mediators = check_mediators(mediators, object),
+                           interventional = check_flag(interventional, "interventional")))
+}
+
+#' @rdname effects.medflow_fit
+#' @export
+effects.medflow_sem <- effects.medflow_fit
+
+#' Path-specific effects
+#'
+#' The effect of `treatment` on `outcome` transmitted along a set of directed
+#' paths, the other paths held at the reference value. Whether the effect is
+#' identified (no recanting witness) is reported in the `identified` and
+#' `witness` columns.
+#'
+#' @inheritParams effects.medflow_fit
+#' @param paths Character vector of directed paths, each written as
+#'   `"X -> W -> Y"`.
+#' @return A `medflow_effects` object (one row, label `"PSE: ..."`).
+#' @examples
+#' \dontrun{
+#' path_effects(fit, "X", "Y", paths = c("X -> W -> Y", "X -> U -> W -> Y"))
+#' }
+#' @export
+path_effects <- function(object, ...) UseMethod("path_effects")
+
+#' @rdname path_effects
+#' @export
+path_effects.medflow_fit <- function(object, treatment, outcome, paths, a = NULL, a_ref = NULL,
+                                     n_boot = 0, level = 0.90, seed = 0, ...) {
+  run_effects(object, "path_effects", treatment, outcome, a, a_ref, n_boot, level, seed, list(...),
+              extra = list(paths = check_paths(paths, treatment, outcome, object)))
+}
+
+#' @rdname path_effects
+#' @export
+path_effects.medflow_sem <- path_effects.medflow_fit
+
+#' Sequential decomposition of a total effect
+#'
+#' Splits the total effect into parts that add up to it: for mediators
+#' `order = c("U", "W")` the part through `U`, then the part through `W` but
+#' not `U`, then the rest (`"PART direct"`).
+#'
+#' For any other object `decompose()` calls [stats::decompose()], which it
+#' masks.
+#'
+#' @inheritParams effects.medflow_fit
+#' @param x A fitted flow or linear SEM (or, for the default method, a time
+#'   series passed on to [stats::decompose()]).
+#' @param order Character vector of mediators in the order of the
+#'   decomposition.
+#' @return A `medflow_effects` object with rows `"PART via ..."` and
+#'   `"PART direct"` (and `"TE"`).
+#' @examples
+#' \dontrun{
+#' decompose(fit, "X", "Y", order = c("U", "W"))
+#' }
+#' @export
+decompose <- function(x, ...) UseMethod("decompose")
+
+#' @rdname decompose
+#' @export
+decompose.default <- function(x, ...) stats::decompose(x, ...)
+
+#' @rdname decompose
+#' @export
+decompose.medflow_fit <- function(x, treatment, outcome, order, a = NULL, a_ref = NULL,
+                                  n_boot = 0, level = 0.90, seed = 0, ...) {
+  order <- check_mediators(order, x, arg = "order")
+  if (is.null(order)) abort("order = must name at least one mediator.")
+  check_effect_args(x$variables, treatment, outcome, NULL, a, a_ref, n_boot, level, seed)
+  if (any(order %in% c(treatment, outcome))) {
+    abort("order = must not contain the treatment or the outcome.")
+  }
+  run_effects(x, "decompose", treatment, outcome, a, a_ref, n_boot, level, seed, list(...),
+              extra = list(order = order), what = "x")
+}
+
+#' @rdname decompose
+#' @export
+decompose.medflow_sem <- decompose.medflow_fit
+
+#' Dose-response curve
+#'
+#' The mean potential outcome `E[outcome(treatment = a)]` over a grid of
+#' treatment values.
+#'
+#' @inheritParams effects.medflow_fit
+#' @param grid Numeric vector of treatment values; `NULL` uses a grid over the
+#'   observed range.
+#' @return A data.frame with one row per grid value: the treatment value `a`,
+#'   the estimate (outcome units and SD units) and, with `n_boot > 0`, its
+#'   interval.
+#' @examples
+#' \dontrun{
+#' dose_response(fit, "X", "Y", grid = c(10, 30, 50, 70))
+#' }
+#' @export
+dose_response <- function(object, ...) UseMethod("dose_response")
+
+#' @rdname dose_response
+#' @export
+dose_response.medflow_fit <- function(object, treatment, outcome, grid = NULL, n_boot = 0,
+                                      level = 0.90, seed = 0, ...) {
+  check_effect_args(object$variables, treatment, outcome, NULL, NULL, NULL, n_boot, level, seed)
+  if (!is.null(grid) && (!is.numeric(grid) || !length(grid) || anyNA(grid) || any(!is.finite(grid)))) {
+    abort("grid = must be a numeric vector of treatment values without missing values.")
+  }
+  dots <- check_dots_named(list(...), "dose_response")
+  py <- live_py(object)
+  args <- c(py_args(treatment = treatment, outcome = outcome,
+                    grid = if (!is.null(grid)) py_list(as.numeric(grid)),
+                    n_boot = as.integer(n_boot), level = level, seed = as.integer(seed)), dots)
+  out <- py_call_named(py, "dose_response", args)
+  py_frame_to_r(out$reset_index(drop = TRUE))
+}
+
+# ---------------------------------------------------------------- internals
+
+check_mediators <- function(mediators, object, arg = "mediators") {
+  if (is.null(mediators)) return(NULL)
+  check_names_vector(mediators, arg)
+  parts <- unique(trimws(unlist(strsplit(mediators, "+", fixed = TRUE))))
+  unknown <- setdiff(parts, object$variables)
+  if (length(unknown)) {
+    abort(arg, " = names ", paste(unknown, collapse = ", "),
+          ", which are not variables of the model (", paste(object$variables, collapse = ", "), ").")
+  }
+  mediators
+}
+
+check_paths <- function(paths, treatment, outcome, object) {
+  if (!is.character(paths) || !length(paths) || anyNA(paths)) {
+    abort("paths = must be a character vector of paths written as \"X -> W -> Y\".")
+  }
+  for (p in paths) {
+    nodes <- trimws(strsplit(p, "->", fixed = TRUE)[[1]])
+    if (length(nodes) < 2L || any(!nzchar(nodes))) {
+      abort("paths = : cannot read the path '", p, "'; write it as \"X -> W -> Y\".")
+    }
+    unknown <- setdiff(nodes, object$variables)
+    if (length(unknown)) {
+      abort("paths = : the path '", p, "' has ", paste(unknown, collapse = ", "),
+            ", which ", if (length(unknown) > 1L) "are" else "is", " not a variable of the model.")
+    }
+    if (is.character(treatment) && is.character(outcome) &&
+        (nodes[1] != treatment || nodes[length(nodes)] != outcome)) {
+      abort("paths = : the path '", p, "' must start at the treatment (", treatment,
+            ") and end at the outcome (", outcome, ").")
+    }
+  }
+  paths
+}
+
+run_effects <- function(object, method, treatment, outcome, a, a_ref, n_boot, level, seed,
+                        dots, extra = list(), what = "object") {
+  force(extra)
+  check_effect_args(object$variables, treatment, outcome, NULL, a, a_ref, n_boot, level, seed)
+  check_dots_named(dots, method)
+  if (!is.null(extra$mediators) &&
+      any(trimws(unlist(strsplit(extra$mediators, "+", fixed = TRUE))) %in% c(treatment, outcome))) {
+    abort("mediators = must not contain the treatment or the outcome.")
+  }
+  py <- live_py(object, what)
+  for (nm in intersect(names(extra), c("mediators", "order"))) {
+    extra[[nm]] <- py_mediators(extra[[nm]])
+  }
+  if (!is.null(extra$paths)) extra$paths <- py_list(extra$paths)
+  args <- c(list(treatment = treatment, outcome = outcome),
+            extra[!vapply(extra, is.null, logical(1))],
+            py_args(a = if (!is.null(a)) as.numeric(a), a_ref = if (!is.null(a_ref)) as.numeric(a_ref),
+                    n_boot = as.integer(n_boot), level = as.numeric(level), seed = as.integer(seed)),
+            dots)
+  res <- py_call_named(py, method, args)
+  effects_from_py(res)
+}
+
+# Mediators for Python: a list whose joint sets ("U+W") are tuples of names.
+py_mediators <- function(mediators) {
+  if (is.null(mediators)) return(NULL)
+  reticulate::r_to_py(lapply(mediators, function(m) {
+    parts <- trimws(strsplit(m, "+", fixed = TRUE)[[1]])
+    if (length(parts) == 1L) parts else reticulate::tuple(as.list(parts))
+  }))
+}
+
+# A Python EffectsResult as a medflow_effects data.frame (plain R values only).
+effects_from_py <- function(res) {
+  table <- py_frame_to_r(res$to_frame())
+  notes <- as.character(unlist(py_value(res$notes)))
+  draws <- if (reticulate::py_has_attr(res, "draws") &&
+               !inherits(res$draws, "python.builtin.NoneType")) {
+    py_frame_to_r(res$draws$reset_index(drop = TRUE))
+  }
+  as_medflow_effects(table, notes = notes, draws = draws)
+}

@@ -1,0 +1,316 @@
+#' Fit a causal-graphical normalizing flow
+#'
+#' Fits one monotone normalizing flow per node of a causal graph (a DAG) to
+#' the data by maximum likelihood, through the Python package `medflow`. The
+#' fitted model answers causal questions: [effects()], [path_effects()],
+#' [decompose()], [dose_response()], [counterfactual()] and [simulate()].
+#'
+#' Arguments are checked in R before Python is started; everything is passed
+#' to Python by name.
+#'
+#' @param model The causal graph: lavaan-style syntax such as
+#'   `"U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X"` (`~` for the parents of a
+#'   variable, `~~` for correlated exogenous variables), a two-column edge
+#'   list (parent, child) or a square adjacency matrix with variable names
+#'   (rows are causes, columns effects).
+#' @param data A data.frame with one numeric (or logical) column per model
+#'   variable; other columns are ignored.
+#' @param ... Architecture settings passed by name to Python's `CausalFlow`
+#'   (for example `hidden = 32`, `depth = 2`, `bins = 8`, `layers = 1`,
+#'   `learn_linear = TRUE`).
+#' @param discrete,continuous Optional character vectors naming variables to
+#'   treat as discrete or continuous. By default integer-valued columns are
+#'   discrete.
+#' @param missing `"error"` (default) or `"drop"` rows with missing values in
+#'   a model variable.
+#' @param epochs Maximum number of passes over the training data (training
+#'   stops early when the validation likelihood no longer improves).
+#' @param batch_size,lr Minibatch size and learning rate; `NULL` uses the
+#'   Python package's defaults.
+#' @param seed Seed of every random choice of the fit (a whole number); the
+#'   same seed gives the same fit.
+#' @param device `"cpu"` or `"cuda"`.
+#' @param verbose Show a progress bar.
+#' @param control Optional named list of further settings of Python's
+#'   `CausalFlow.fit()` (for example `patience`, `val_fraction`,
+#'   `weight_decay`, `dtype`).
+#' @return An object of class `medflow_fit`: a list with the Python model
+#'   (`py`) and plain R copies of the model syntax, variables, training
+#'   history (`history`) and fit information.
+#' @seealso [effects()], [linear_sem()], [save_medflow()]
+#' @examples
+#' \dontrun{
+#' fit <- medflow("U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X", blau_duncan,
+#'                epochs = 50, seed = 1)
+#' fit
+#' effects(fit, treatment = "X", outcome = "Y", mediators = "W")
+#' }
+#' @export
+medflow <- function(model, data, ..., discrete = NULL, continuous = NULL,
+                    missing = c("error", "drop"), epochs = 200, batch_size = NULL, lr = NULL,
+                    seed = 0, device = "cpu", verbose = TRUE, control = list()) {
+  cl <- match.call()
+  spec <- check_model(model)
+  check_data(data, spec$vars)
+  check_names_vector(discrete, "discrete")
+  check_names_vector(continuous, "continuous")
+  for (arg in c("discrete", "continuous")) {
+    unknown <- setdiff(get(arg), spec$vars)
+    if (length(unknown)) {
+      abort(arg, " = names ", paste(unknown, collapse = ", "),
+            ", which are not variables of the model.")
+    }
+  }
+  missing <- match.arg(missing)
+  epochs <- check_count(epochs, "epochs", min = 1)
+  if (!is.null(batch_size)) batch_size <- check_count(batch_size, "batch_size", min = 1)
+  if (!is.null(lr)) {
+    check_number(lr, "lr")
+    if (lr <= 0) abort("lr = must be positive.")
+  }
+  seed <- check_count(seed, "seed")
+  check_choice(device, "device", c("cpu", "cuda"))
+  check_flag(verbose, "verbose")
+  config <- check_dots_named(list(...), "medflow")
+  if (!is.list(control) || (length(control) && (is.null(names(control)) || any(!nzchar(names(control)))))) {
+    abort("control = must be a named list of settings for the fit, e.g. list(patience = 20).")
+  }
+  mf <- medflow_module()
+  flow_args <- c(list(model = model_to_py(spec), data = r_frame_to_py(data, spec$vars),
+                      discrete = py_list(discrete), continuous = py_list(continuous),
+                      missing = missing), config)
+  flow <- py_try(do.call(mf$CausalFlow, flow_args))
+  fit_args <- c(py_args(epochs = epochs, batch_size = batch_size, lr = lr, seed = seed,
+                        device = device, verbose = verbose), control)
+  fitted <- py_call_named(flow, "fit", fit_args)
+  new_medflow_fit(fitted, call = cl)
+}
+
+# The model in the form the Python side accepts.
+model_to_py <- function(spec) {
+  switch(
+    spec$kind,
+    syntax = spec$value,
+    edges = reticulate::r_to_py(lapply(seq_len(nrow(spec$value)), function(i) {
+      reticulate::tuple(spec$value[i, 1], spec$value[i, 2])
+    })),
+    adjacency = r_matrix_to_py(spec$value)
+  )
+}
+
+# Build the R object around a Python FittedFlow, copying everything printable
+# into plain R values (so print() works after the Python object is gone).
+new_medflow_fit <- function(py, call = NULL) {
+  enc <- py$encoding
+  info <- py_value(py$fit_info)
+  structure(list(
+    py = py,
+    model = py_value(py$dag$to_syntax()),
+    variables = as.character(py_value(py$variables)),
+    discrete = as.character(unlist(py_value(enc$discrete))),
+    n = as.integer(py_value(py_len_frame(py$data))),
+    history = py_frame_to_r(py$history),
+    fit_info = info[setdiff(names(info), "settings")],
+    settings = info$settings,
+    call = call
+  ), class = "medflow_fit")
+}
+
+py_len_frame <- function(x) x$shape[0]
+
+# The live Python object of a fit, or a clear error if it is gone.
+live_py <- function(object, what = "object") {
+  if (inherits(object, "medflow_sem")) return(sem_py(object))
+  if (py_dead(object$py)) {
+    abort(what, " = refers to a Python model that no longer exists (R objects holding Python ",
+          "models do not survive saveRDS() or a restart). Save fits with save_medflow() and ",
+          "read them with load_medflow().")
+  }
+  object$py
+}
+
+#' @export
+print.medflow_fit <- function(x, ...) {
+  cat("Causal-graphical normalizing flow (medflow)\n")
+  cat("Model:\n")
+  cat(paste0("  ", strsplit(x$model, "\n", fixed = TRUE)[[1]]), sep = "\n")
+  cat(sprintf("N = %d; variables: %s\n", x$n,
+              paste0(x$variables, ifelse(x$variables %in% x$discrete, " (discrete)", ""),
+                     collapse = ", ")))
+  if (!is.null(x$fit_info$epochs_run)) {
+    cat(sprintf("Trained %d epochs (best validation epoch %d, seed %s)\n",
+                as.integer(x$fit_info$epochs_run), as.integer(x$fit_info$best_epoch),
+                format(x$fit_info$seed)))
+  }
+  if (py_dead(x$py)) {
+    cat("The Python model is not available in this session (use save_medflow()/load_medflow()).\n")
+  }
+  invisible(x)
+}
+
+#' Summarise a fitted flow
+#'
+#' @param object,x A `medflow_fit` object from [medflow()].
+#' @param ... Unused.
+#' @return `summary()` returns a `summary.medflow_fit` object: the model,
+#'   variables, sample sizes and the training and validation negative
+#'   log-likelihood (nats per row, standardized scale) at the best epoch.
+#' @examples
+#' \dontrun{
+#' summary(medflow("Y ~ X", data.frame(X = rnorm(200), Y = rnorm(200)), epochs = 5))
+#' }
+#' @export
+summary.medflow_fit <- function(object, ...) {
+  h <- object$history
+  best <- object$fit_info$best_epoch
+  row <- if (!is.null(best) && nrow(h) && best %in% h$epoch) h[h$epoch == best, , drop = FALSE] else
+    h[nrow(h), , drop = FALSE]
+  structure(list(
+    model = object$model,
+    variables = data.frame(variable = object$variables,
+                           type = ifelse(object$variables %in% object$discrete, "discrete", "continuous"),
+                           stringsAsFactors = FALSE),
+    n = object$n, fit_info = object$fit_info, settings = object$settings,
+    nll = if (nrow(row)) c(train = row$train_nll, validation = row$val_nll) else NULL,
+    alive = !py_dead(object$py)
+  ), class = "summary.medflow_fit")
+}
+
+#' @rdname summary.medflow_fit
+#' @export
+print.summary.medflow_fit <- function(x, ...) {
+  cat("Causal-graphical normalizing flow (medflow)\n\nModel:\n")
+  cat(paste0("  ", strsplit(x$model, "\n", fixed = TRUE)[[1]]), sep = "\n")
+  cat("\nVariables:\n")
+  print(x$variables, row.names = FALSE)
+  fi <- x$fit_info
+  cat(sprintf("\nN = %d", x$n))
+  if (!is.null(fi$train_rows)) cat(sprintf(" (training %d, validation %d)", fi$train_rows, fi$val_rows))
+  cat("\n")
+  if (!is.null(fi$epochs_run)) {
+    cat(sprintf("Epochs run: %d; best validation epoch: %d; seed: %s\n", as.integer(fi$epochs_run),
+                as.integer(fi$best_epoch), format(fi$seed)))
+  }
+  if (!is.null(x$nll)) {
+    cat(sprintf("Negative log-likelihood at the best epoch (nats per row, standardized): train %.4f, validation %.4f\n",
+                x$nll[["train"]], x$nll[["validation"]]))
+  }
+  if (!x$alive) cat("The Python model is not available in this session.\n")
+  invisible(x)
+}
+
+#' Unit-level counterfactuals
+#'
+#' For each observed row, computes the values all variables would have taken
+#' under an intervention (abduction of each unit's noise, action, prediction).
+#'
+#' @param object A `medflow_fit` object.
+#' @param data A data.frame of observed rows with all model variables.
+#' @param do The intervention: a named list or named numeric vector, for
+#'   example `list(X = 60)`.
+#' @param seed Seed for the abduction of discrete variables.
+#' @param ... Unused.
+#' @return A data.frame with the same rows and the model variables under the
+#'   intervention.
+#' @examples
+#' \dontrun{
+#' fit <- medflow("Y ~ X", data.frame(X = rnorm(300), Y = rnorm(300)), epochs = 5)
+#' counterfactual(fit, data.frame(X = 0, Y = 1), do = list(X = 1))
+#' }
+#' @export
+counterfactual <- function(object, ...) UseMethod("counterfactual")
+
+#' @rdname counterfactual
+#' @export
+counterfactual.medflow_fit <- function(object, data, do, seed = 0, ...) {
+  check_data(data, object$variables)
+  do <- check_do(do, object$variables)
+  seed <- check_count(seed, "seed")
+  py <- live_py(object)
+  out <- py_call_named(py, "counterfactual", list(
+    data = r_frame_to_py(data, object$variables), do = reticulate::dict(do), seed = seed))
+  res <- py_frame_to_r(out$reset_index(drop = TRUE))
+  rownames(res) <- rownames(data)
+  res
+}
+
+check_do <- function(do, vars) {
+  if (is.numeric(do) && !is.null(names(do))) do <- as.list(do)
+  if (!is.list(do) || !length(do) || is.null(names(do)) || any(!nzchar(names(do)))) {
+    abort("do = must be a named list of values, e.g. do = list(X = 60).")
+  }
+  unknown <- setdiff(names(do), vars)
+  if (length(unknown)) {
+    abort("do = names ", paste(unknown, collapse = ", "), ", which are not variables of the model.")
+  }
+  for (nm in names(do)) check_number(do[[nm]], sprintf("do$%s", nm))
+  lapply(do, as.numeric)
+}
+
+#' Draw from a fitted flow
+#'
+#' Simulates units from the fitted observational model or, with `do =`, from
+#' the model under an intervention.
+#'
+#' @param object A `medflow_fit` object.
+#' @param nsim Number of units to draw.
+#' @param seed Seed (a whole number).
+#' @param do Optional intervention, a named list such as `list(X = 60)`.
+#' @param ... Unused.
+#' @return A data.frame with `nsim` rows and one column per model variable.
+#' @examples
+#' \dontrun{
+#' simulate(fit, nsim = 1000, do = list(X = 60))
+#' }
+#' @importFrom stats simulate
+#' @export
+simulate.medflow_fit <- function(object, nsim = 1, seed = 0, do = NULL, ...) {
+  nsim <- check_count(nsim, "nsim", min = 1)
+  seed <- check_count(seed, "seed")
+  if (!is.null(do)) do <- reticulate::dict(check_do(do, object$variables))
+  py <- live_py(object)
+  py_frame_to_r(py_call_named(py, "sample", py_args(n = nsim, do = do, seed = seed)))
+}
+
+#' Save and load fitted flows
+#'
+#' A fitted flow holds a Python object, which [saveRDS()] cannot store.
+#' `save_medflow()` writes the model to a folder (weights and a JSON
+#' description, no pickled code) and `load_medflow()` reads it back.
+#'
+#' @param object A `medflow_fit` object.
+#' @param path A folder to write to or read from.
+#' @return `save_medflow()` returns `path` invisibly; `load_medflow()` a
+#'   `medflow_fit` object.
+#' @examples
+#' \dontrun{
+#' save_medflow(fit, "bd-flow")
+#' fit2 <- load_medflow("bd-flow")
+#' }
+#' @export
+save_medflow <- function(object, path) {
+  if (!inherits(object, "medflow_fit")) {
+    abort("object = must be a fitted flow from medflow(), not ", describe(object), ".")
+  }
+  check_path(path)
+  py <- live_py(object)
+  py_call_named(py, "save", list(path = path.expand(path)))
+  invisible(path)
+}
+
+#' @rdname save_medflow
+#' @export
+load_medflow <- function(path) {
+  check_path(path)
+  if (!dir.exists(path)) abort("path = '", path, "' is not a folder written by save_medflow().")
+  mf <- medflow_module()
+  py <- py_call_named(mf, "load", list(path = normalizePath(path)))
+  new_medflow_fit(py, call = NULL)
+}
+
+check_path <- function(path) {
+  if (!is.character(path) || length(path) != 1L || is.na(path) || !nzchar(path)) {
+    abort("path = must be one folder path (a character string), not ", describe(path), ".")
+  }
+  invisible(path)
+}

@@ -1,0 +1,229 @@
+# Argument checks run in R before anything reaches Python. Messages are full
+# sentences that cite the argument as `name =`.
+
+abort <- function(...) stop(paste0(...), call. = FALSE)
+
+describe <- function(x) {
+  if (is.null(x)) return("NULL")
+  if (is.data.frame(x)) return("a data.frame")
+  if (is.matrix(x)) return(sprintf("a %s matrix", typeof(x)))
+  if (is.function(x)) return("a function")
+  if (is.factor(x)) return("a factor")
+  if (is.list(x)) return("a list")
+  if (length(x) == 1L) return(sprintf("%s %s", typeof(x), deparse(x)[1]))
+  sprintf("a %s vector of length %d", typeof(x), length(x))
+}
+
+check_string <- function(x, arg, null_ok = FALSE) {
+  if (is.null(x) && null_ok) return(invisible(NULL))
+  if (!is.character(x) || length(x) != 1L || is.na(x) || !nzchar(x)) {
+    abort(arg, " = must be one variable name (a character string), not ", describe(x), ".")
+  }
+  invisible(x)
+}
+
+check_names_vector <- function(x, arg, null_ok = TRUE) {
+  if (is.null(x) && null_ok) return(invisible(NULL))
+  if (!is.character(x) || length(x) < 1L || anyNA(x) || any(!nzchar(x))) {
+    abort(arg, " = must be a character vector of variable names, not ", describe(x), ".")
+  }
+  if (anyDuplicated(x)) {
+    abort(arg, " = names ", x[anyDuplicated(x)], " twice.")
+  }
+  invisible(x)
+}
+
+check_number <- function(x, arg, null_ok = FALSE) {
+  if (is.null(x) && null_ok) return(invisible(NULL))
+  if (!is.numeric(x) || length(x) != 1L || is.na(x) || !is.finite(x)) {
+    abort(arg, " = must be one finite number, not ", describe(x), ".")
+  }
+  invisible(x)
+}
+
+check_count <- function(x, arg, min = 0) {
+  if (!is.numeric(x) || length(x) != 1L || is.na(x) || x != round(x) || x < min) {
+    abort(arg, " = must be a whole number of at least ", min, ", not ", describe(x), ".")
+  }
+  invisible(as.integer(x))
+}
+
+check_flag <- function(x, arg) {
+  if (!is.logical(x) || length(x) != 1L || is.na(x)) {
+    abort(arg, " = must be TRUE or FALSE, not ", describe(x), ".")
+  }
+  invisible(x)
+}
+
+check_level <- function(x, arg = "level") {
+  if (!is.numeric(x) || length(x) != 1L || is.na(x) || x <= 0 || x >= 1) {
+    abort(arg, " = must be a number between 0 and 1 (e.g. 0.90), not ", describe(x), ".")
+  }
+  invisible(x)
+}
+
+check_choice <- function(x, arg, choices) {
+  if (!is.character(x) || length(x) != 1L || is.na(x) || !(x %in% choices)) {
+    abort(arg, " = must be one of ", paste0("\"", choices, "\"", collapse = ", "),
+          ", not ", describe(x), ".")
+  }
+  invisible(x)
+}
+
+# ---------------------------------------------------------------- the model
+
+name_ok <- function(x) grepl("^[A-Za-z_.][A-Za-z0-9_.]*$", x)
+
+# Read lavaan-style syntax far enough to know its variables and edges (the
+# Python side parses it again and checks acyclicity).
+parse_syntax <- function(model) {
+  statements <- trimws(sub("#.*$", "", unlist(strsplit(model, "[;\n]"))))
+  statements <- statements[nzchar(statements)]
+  if (!length(statements)) {
+    abort("model = is empty: write statements such as \"Y ~ X + M; M ~ X\".")
+  }
+  edges <- list()
+  vars <- character()
+  read_terms <- function(rhs, stmt) {
+    terms <- trimws(strsplit(rhs, "+", fixed = TRUE)[[1]])
+    if (!length(terms) || grepl("\\+\\s*$", rhs) || any(!nzchar(terms))) {
+      abort("model = : cannot read the right-hand side of '", stmt, "'.")
+    }
+    bad <- terms[!name_ok(terms)]
+    if (length(bad)) {
+      abort("model = : '", bad[1], "' in '", stmt, "' is not a variable name (coefficients, ",
+            "labels and operators other than '~', '~~' and '+' are not supported).")
+    }
+    terms
+  }
+  for (stmt in statements) {
+    if (grepl("~~", stmt, fixed = TRUE)) {
+      sides <- trimws(strsplit(stmt, "~~", fixed = TRUE)[[1]])
+      if (length(sides) != 2L || !name_ok(sides[1])) {
+        abort("model = : cannot read the statement '", stmt, "'.")
+      }
+      vars <- c(vars, sides[1], read_terms(sides[2], stmt))
+      next
+    }
+    n_tilde <- lengths(regmatches(stmt, gregexpr("~", stmt, fixed = TRUE)))
+    if (n_tilde != 1L || grepl("=~", stmt, fixed = TRUE) || grepl(":=", stmt, fixed = TRUE)) {
+      abort("model = : cannot read the statement '", stmt, "'; write one regression per ",
+            "statement as 'Y ~ A + B' or a root correlation as 'A ~~ B'.")
+    }
+    sides <- trimws(strsplit(stmt, "~", fixed = TRUE)[[1]])
+    if (length(sides) != 2L || !nzchar(sides[2])) {
+      abort("model = : cannot read the right-hand side of '", stmt, "'.")
+    }
+    if (!name_ok(sides[1])) {
+      abort("model = : '", sides[1], "' in '", stmt, "' is not a variable name.")
+    }
+    parents <- read_terms(sides[2], stmt)
+    if (sides[1] %in% parents) {
+      abort("model = : self-loop, ", sides[1], " cannot cause itself ('", stmt, "').")
+    }
+    vars <- c(vars, parents, sides[1])
+    edges[[length(edges) + 1L]] <- cbind(parents, sides[1])
+  }
+  list(vars = unique(vars), edges = do.call(rbind, edges))
+}
+
+# Check a model given as syntax, an edge list or an adjacency matrix.
+# Returns list(kind, value, vars): `value` is what is handed to Python.
+check_model <- function(model) {
+  if (is.character(model) && !is.matrix(model)) {
+    if (length(model) < 1L || anyNA(model)) {
+      abort("model = must be lavaan-style syntax such as \"Y ~ X + M; M ~ X\", not ", describe(model), ".")
+    }
+    syntax <- paste(model, collapse = "\n")
+    parsed <- parse_syntax(syntax)
+    return(list(kind = "syntax", value = syntax, vars = parsed$vars))
+  }
+  if (is.matrix(model) && is.numeric(model) && nrow(model) == ncol(model) && nrow(model) > 1L) {
+    rn <- rownames(model)
+    cn <- colnames(model)
+    if (is.null(rn) || is.null(cn) || !identical(rn, cn)) {
+      abort("model = : an adjacency matrix needs the same variable names, in the same order, ",
+            "as row and column names (rows are causes, columns effects).")
+    }
+    if (anyNA(model)) abort("model = : the adjacency matrix has missing entries.")
+    if (any(diag(model) != 0)) abort("model = : the adjacency matrix has a self-loop on its diagonal.")
+    return(list(kind = "adjacency", value = model, vars = rn))
+  }
+  if ((is.data.frame(model) || is.matrix(model)) && ncol(model) == 2L) {
+    edges <- as.matrix(model)
+    if (!is.character(edges) || anyNA(edges) || nrow(edges) < 1L) {
+      abort("model = : an edge list needs two columns of variable names (parent, child).")
+    }
+    return(list(kind = "edges", value = unname(edges), vars = unique(as.vector(t(edges)))))
+  }
+  abort("model = must be lavaan-style syntax (\"Y ~ X + M; M ~ X\"), a two-column edge list ",
+        "(parent, child) or a named square adjacency matrix (rows are causes), not ",
+        describe(model), ".")
+}
+
+# Check the data for the model's variables.
+check_data <- function(data, vars, arg = "data") {
+  if (!is.data.frame(data)) {
+    abort(arg, " = must be a data.frame, not ", describe(data), ".")
+  }
+  if (nrow(data) == 0L) {
+    abort(arg, " = has no rows.")
+  }
+  absent <- setdiff(vars, names(data))
+  if (length(absent)) {
+    abort(arg, " = has no column", if (length(absent) > 1L) "s", " ",
+          paste(absent, collapse = ", "), " (used in model =).")
+  }
+  bad <- vars[!vapply(data[vars], function(v) (is.numeric(v) || is.logical(v)) && !is.factor(v),
+                      logical(1))]
+  if (length(bad)) {
+    kinds <- vapply(data[bad], function(v) class(v)[1], character(1))
+    abort(arg, " = : model variables must be numeric; ", paste0(bad, " is ", kinds, collapse = ", "),
+          ". Recode categories as integers (e.g. 0/1 with as.integer()) before fitting.")
+  }
+  invisible(data)
+}
+
+check_variable <- function(x, arg, vars) {
+  check_string(x, arg)
+  if (!(x %in% vars)) {
+    abort(arg, " = \"", x, "\" is not a variable of the model (its variables are ",
+          paste(vars, collapse = ", "), ").")
+  }
+  invisible(x)
+}
+
+check_effect_args <- function(vars, treatment, outcome, mediators = NULL, a = NULL, a_ref = NULL,
+                              n_boot = 0, level = 0.90, seed = 0) {
+  check_variable(treatment, "treatment", vars)
+  check_variable(outcome, "outcome", vars)
+  if (identical(treatment, outcome)) {
+    abort("treatment = and outcome = must be different variables.")
+  }
+  if (!is.null(mediators)) {
+    check_names_vector(mediators, "mediators")
+    unknown <- setdiff(mediators, vars)
+    if (length(unknown)) {
+      abort("mediators = names ", paste(unknown, collapse = ", "),
+            ", which are not variables of the model (", paste(vars, collapse = ", "), ").")
+    }
+    if (any(mediators %in% c(treatment, outcome))) {
+      abort("mediators = must not contain the treatment or the outcome.")
+    }
+  }
+  check_number(a, "a", null_ok = TRUE)
+  check_number(a_ref, "a_ref", null_ok = TRUE)
+  check_count(n_boot, "n_boot")
+  check_level(level)
+  check_count(seed, "seed")
+  invisible(TRUE)
+}
+
+# Extra arguments passed through `...` must all be named (they are handed to
+# Python by name, never by position).
+check_dots_named <- function(dots, fun) {
+  if (length(dots) && (is.null(names(dots)) || any(!nzchar(names(dots))))) {
+    abort("Every argument in ... of ", fun, "() must be named (it is passed to Python by name).")
+  }
+  invisible(dots)
+}

@@ -1,0 +1,28 @@
+"""medflow: causal mediation analysis with causal-graphical normalizing flows.
+
+Fit one monotone normalizing flow per node of a user-written DAG and answer
+causal questions by counterfactual reasoning (total, natural, path-specific
+and interventional effects), with the linear SEM beside it.
+
+Example:
+    >>> import medflow as mf
+    >>> sem = mf.LinearSEM.from_moments("U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X",
+    ...                                 mf.datasets.blau_duncan_correlations(), n=20700).fit()
+    >>> round(float(sem.effects("X", "Y", a=1, a_ref=0).params["TE"]), 3)
+    0.322
+"""
+
+from medflow import datasets, identification
+from medflow.dag import DAG
+from medflow.linear import LinearSEM, LinearSEMResults
+from medflow.model import CausalFlow, FittedFlow, load
+from medflow.results import EffectsResult, compare
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CausalFlow", "FittedFlow", "load",
+    "LinearSEM", "LinearSEMResults",
+    "DAG", "EffectsResult", "compare",
+    "datasets", "identification", "__version__",
+]

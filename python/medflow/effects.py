@@ -1,0 +1,521 @@
+"""Causal effects from a fitted flow by counterfactual reasoning.
+
+Path-specific counterfactuals follow the recursion of DESIGN §3: the value of
+node ``j`` when the treatment acts with ``a`` along the paths in ``P`` and
+with ``a_ref`` along every other path,
+
+    V_j[P] = f_j({p: a if (A -> j) in P else a_ref   for p = A,
+                  p: V_p[{q : q + (j,) in P}]        for p a descendant of A,
+                  p: observed value                  otherwise},  eps_j),
+
+memoised on ``(j, P)``. The noise ``eps`` of each unit comes from abduction
+(the observed units, the default) or from fresh draws (``n_mc``). Total,
+natural direct/indirect, path-specific and sequential effects are
+differences of such counterfactual means; the randomized interventional
+effects (VanderWeele, Vansteelandt & Robins 2014) draw the mediators from
+their law under ``a`` or ``a_ref`` given the pre-treatment variables, with
+fresh noise for the mediators and the exposure-induced confounders.
+
+Every estimate carries its identification status (:mod:`medflow.identification`).
+
+Example:
+    >>> import numpy as np, pandas as pd
+    >>> import medflow as mf
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=400); m = x + rng.normal(size=400); y = m + x + rng.normal(size=400)
+    >>> fit = mf.CausalFlow("M ~ X; Y ~ X + M", pd.DataFrame(dict(X=x, M=m, Y=y))).fit(epochs=3, verbose=False)
+    >>> res = fit.effects("X", "Y", mediators=["M"], a=1.0, a_ref=0.0)
+    >>> list(res.params.index)
+    ['TE', 'NDE via M', 'NIE via M', 'rNDE via M', 'rNIE via M']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from medflow import identification
+from medflow.dag import format_path, parse_path
+from medflow.results import MONOTONE_ASSUMPTION, EffectsResult, effect_row
+
+__all__ = ["effects", "path_effects", "decompose", "dose_response", "unit_effects",
+           "default_contrast", "mediator_sets"]
+
+Path = tuple[str, ...]
+
+
+# ==================================================================== contrasts and inputs
+def default_contrast(values: np.ndarray, discrete: bool) -> tuple[float, float, str]:
+    """Default (a, a_ref): 1 vs 0 for a binary treatment, else the 75th vs 25th percentile."""
+    uniq = np.unique(values)
+    if len(uniq) == 2 and set(uniq) <= {0.0, 1.0}:
+        return 1.0, 0.0, "1 vs 0"
+    method = "nearest" if discrete else "linear"
+    hi, lo = (float(np.quantile(values, q, method=method)) for q in (0.75, 0.25))
+    if hi == lo:
+        raise ValueError("The treatment's 25th and 75th percentiles coincide; give a and a_ref.")
+    return hi, lo, "75th vs 25th percentile"
+
+
+def mediator_sets(mediators) -> list[tuple[str, ...]]:
+    """``["W", ("U", "W")]`` → ``[("W",), ("U", "W")]``: each element is one mediator set."""
+    if mediators is None:
+        return []
+    if isinstance(mediators, str):
+        mediators = [mediators]
+    out = []
+    for m in mediators:
+        group = (m,) if isinstance(m, str) else tuple(m)
+        if not group:
+            raise ValueError("An empty mediator set was given.")
+        out.append(group)
+    return out
+
+
+def _label_set(group: Sequence[str]) -> str:
+    return "+".join(group)
+
+
+def _paths_text(paths: Iterable[Path]) -> str:
+    return "; ".join(format_path(p) for p in paths)
+
+
+# ==================================================================== the counterfactual engine
+@dataclass
+class _Units:
+    """The units effects are averaged over, for every ensemble member."""
+
+    x: Tensor        # (E, N, d) standardized observed (or drawn) values
+    eps: Tensor      # (E, N, d) their noise
+    weights: Tensor  # (E, N) averaging weights (bootstrap counts x subset)
+
+
+class _Engine:
+    """Counterfactual outcomes for one treatment/outcome pair on a set of units."""
+
+    def __init__(self, fit, flow, units: _Units, treatment: str, outcome: str,
+                 a: float, a_ref: float, generator: torch.Generator):
+        self.fit, self.flow, self.units = fit, flow, units
+        self.var = list(fit.variables)
+        self.A, self.Y = self.var.index(treatment), self.var.index(outcome)
+        self.treatment, self.outcome = treatment, outcome
+        self.a = fit._do({treatment: a})[self.A]
+        self.a_ref = fit._do({treatment: a_ref})[self.A]
+        self.desc = {self.var.index(n) for n in fit.dag.descendants(treatment)}
+        self.gen = generator
+        self._memo: dict = {}
+        self._draws: dict = {}
+
+    # ---- path-specific worlds
+    def path_world(self, paths: Iterable[Path]) -> Tensor:
+        """Outcome values ``(E, N)`` (standardized) with the treatment acting along ``paths``."""
+        return self._value(self.Y, frozenset(tuple(self.var.index(n) for n in p) for p in paths))
+
+    def _value(self, j: int, P: frozenset) -> Tensor:
+        key = (j, P)
+        if key in self._memo:
+            return self._memo[key]
+        x = self.units.x.clone()
+        for p in self.fit.flow_dag.parents[self.var[j]]:
+            k = self.var.index(p)
+            if k == self.A:
+                x[..., k] = self.a if (self.A, j) in P else self.a_ref
+            elif k in self.desc:
+                x[..., k] = self._value(k, frozenset(q[:-1] for q in P if q[-2] == k))
+        v = self.flow.inverse_node(j, self.units.eps[..., j], x)
+        out = self.fit._discretize(j, v) if self.fit.disc_step[j] > 0 else v
+        self._memo[key] = out
+        return out
+
+    # ---- randomized interventional worlds
+    def randomized_world(self, a_outcome: str, a_mediator: str, mediators: Sequence[str]) -> Tensor:
+        """``Y(a1, G_{a2|C})``: mediators drawn with fresh noise from their law under ``a2``."""
+        level = {"a": self.a, "a_ref": self.a_ref}
+        idx = [self.var.index(m) for m in mediators]
+        key = (a_mediator, tuple(idx))
+        if key not in self._draws:
+            fresh = torch.randn(self.units.eps.shape, generator=self.gen, dtype=self.units.eps.dtype)
+            xg = self.fit._generate(fresh, self.units.x, {self.A: level[a_mediator]}, self.desc, self.flow)
+            self._draws[key] = {m: xg[..., m] for m in idx}
+        xy = self.fit._generate(self.units.eps, self.units.x, {self.A: level[a_outcome]}, self.desc,
+                                self.flow, fixed=self._draws[key])
+        return xy[..., self.Y]
+
+    # ---- averaging
+    def mean(self, values: Tensor) -> Tensor:
+        """Weighted mean over units per member, in outcome units: ``(E,)``."""
+        w = self.units.weights
+        m = (values.double() * w).sum(-1) / w.sum(-1)
+        return m * self.fit.encoding.scale[self.Y] + self.fit.encoding.loc[self.Y]
+
+    def contrast(self, hi: Tensor, lo: Tensor) -> tuple[Tensor, float]:
+        """Per-member mean difference (outcome units) and the Monte Carlo error of member 0."""
+        scale = self.fit.encoding.scale[self.Y]
+        diff = (hi - lo).double() * scale
+        w = self.units.weights
+        est = (diff * w).sum(-1) / w.sum(-1)
+        w0, d0 = w[0], diff[0]
+        n_eff = float(w0.sum() ** 2 / (w0**2).sum())
+        var = float(((d0 - est[0]) ** 2 * w0).sum() / w0.sum())
+        return est, (var / n_eff) ** 0.5
+
+
+# ==================================================================== building the estimands
+@dataclass
+class _Spec:
+    estimand: str
+    label: str
+    paths: tuple[Path, ...]        # paths for identification (the active set)
+    path_text: str
+    mediators: str
+    hi: tuple                      # world descriptors
+    lo: tuple
+    ident: identification.Identification | None
+
+
+def _world(engine: _Engine, desc: tuple) -> Tensor:
+    kind = desc[0]
+    if kind == "paths":
+        return engine.path_world(desc[1])
+    return engine.randomized_world(desc[1], desc[2], desc[3])
+
+
+def _natural_specs(dag, A, Y, groups, interventional) -> list[_Spec]:
+    every = tuple(dag.paths(A, Y))
+    specs = [_Spec("TE", "TE", every, _paths_text(every), "", ("paths", every), ("paths", ()),
+                   identification.check(dag, A, Y, every))]
+    for g in groups:
+        through = tuple(identification.paths_through(dag, A, Y, g))
+        avoid = tuple(p for p in every if p not in through)
+        name = _label_set(g)
+        ident = identification.check(dag, A, Y, through)
+        specs.append(_Spec("NDE", f"NDE via {name}", avoid, _paths_text(avoid), name,
+                           ("paths", avoid), ("paths", ()), ident))
+        specs.append(_Spec("NIE", f"NIE via {name}", through, _paths_text(through), name,
+                           ("paths", every), ("paths", avoid), ident))
+        if interventional:
+            specs.append(_Spec("rNDE", f"rNDE via {name}", avoid, _paths_text(avoid), name,
+                               ("rand", "a", "a_ref", g), ("rand", "a_ref", "a_ref", g), None))
+            specs.append(_Spec("rNIE", f"rNIE via {name}", through, _paths_text(through), name,
+                               ("rand", "a", "a", g), ("rand", "a", "a_ref", g), None))
+    return specs
+
+
+def _check_query(fit, treatment: str, outcome: str) -> None:
+    for name, role in ((treatment, "treatment"), (outcome, "outcome")):
+        if name not in fit.variables:
+            raise ValueError(f"The {role} '{name}' is not a variable of the model; its variables are "
+                             f"{', '.join(fit.variables)}.")
+    if treatment == outcome:
+        raise ValueError("The treatment and the outcome must be different variables.")
+    if outcome not in fit.dag.descendants(treatment):
+        raise ValueError(f"{outcome} is not a descendant of {treatment} in the model: every effect "
+                         f"of {treatment} on {outcome} is zero by assumption.")
+
+
+def _contrast(fit, treatment, a, a_ref, extrapolate) -> tuple[float, float, str]:
+    j = fit.variables.index(treatment)
+    if (a is None) != (a_ref is None):
+        raise ValueError("Give both a and a_ref, or neither (for the default contrast).")
+    if a is None:
+        a, a_ref, how = default_contrast(fit.data[treatment].to_numpy(), treatment in fit.encoding.discrete)
+    else:
+        a, a_ref, how = float(a), float(a_ref), "given"
+    lo, hi = fit.encoding.lower[j], fit.encoding.upper[j]
+    for name, v in (("a", a), ("a_ref", a_ref)):
+        if not extrapolate and not lo <= v <= hi:
+            raise ValueError(f"{name} = {v:g} is outside the observed range of {treatment} "
+                             f"[{lo:g}, {hi:g}]; pass extrapolate=True to allow it.")
+    if a == a_ref:
+        raise ValueError(f"a and a_ref are both {a:g}: the contrast is empty.")
+    return a, a_ref, how
+
+
+def _units(fit, flow, n_mc, data, where, at, generator, weights) -> _Units:
+    """Abducted observed units (default), or ``n_mc`` draws from each member's model."""
+    E = flow.E
+    if n_mc is not None:
+        if data is not None:
+            raise ValueError("Give either n_mc (fresh draws) or data (units to average over), not both.")
+        d = len(fit.variables)
+        eps = torch.randn(E, int(n_mc), d, generator=generator, dtype=fit.dtype)
+        x = fit._generate(eps, torch.zeros_like(eps), {}, range(d), flow)
+        w = torch.ones(E, int(n_mc), dtype=torch.float64)
+        frame = None
+    else:
+        frame = fit.data if data is None else data
+        x = fit._rows(frame).unsqueeze(0).expand(E, -1, -1)
+        eps = fit._abduct(x, flow, generator)
+        w = (weights if weights is not None and data is None else torch.ones(E, len(frame))).double()
+    if at:
+        for name, value in at.items():
+            j = fit._index(name)
+            x = x.clone()
+            x[..., j] = fit._do({name: value})[j]
+    if where is not None:
+        if frame is None:
+            raise ValueError("where= selects observed units; it cannot be combined with n_mc.")
+        mask = frame.eval(where) if isinstance(where, str) else np.asarray(where, dtype=bool)
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (len(frame),):
+            raise ValueError(f"where= must select among the {len(frame)} units (a boolean vector or "
+                             "a query string such as 'V >= 4').")
+        if not mask.any():
+            raise ValueError("where= selects no units.")
+        w = w * torch.as_tensor(mask, dtype=torch.float64)
+    return _Units(x=x, eps=eps, weights=w)
+
+
+def _check_pretreatment(fit, treatment, names, arg) -> None:
+    post = [n for n in names if n == treatment or n in fit.dag.descendants(treatment)]
+    if post:
+        raise ValueError(f"{arg} may only name pre-treatment variables (not {treatment} or its "
+                         f"descendants): {', '.join(post)}.")
+
+
+def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, level=0.90, seed=0,
+         n_mc=None, data=None, where=None, at=None, by=None, extrapolate=False, verbose=True,
+         boot_options=None, notes=()) -> EffectsResult:
+    _check_query(fit, treatment, outcome)
+    a, a_ref, how = _contrast(fit, treatment, a, a_ref, extrapolate)
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}.")
+    if at:
+        _check_pretreatment(fit, treatment, list(at), "at=")
+    specs = specs_fn()
+    if by is not None:
+        _check_pretreatment(fit, treatment, [by], "by=")
+        frame = fit.data if data is None else data
+        tables, draws = [], []
+        for value in sorted(frame[by].unique()):
+            sel = (frame[by] == value).to_numpy()
+            if where is not None:
+                base = frame.eval(where) if isinstance(where, str) else np.asarray(where, dtype=bool)
+                sel = sel & np.asarray(base, dtype=bool)
+            if not sel.any():
+                continue
+            sub = _run(fit, treatment, outcome, specs_fn, a=a, a_ref=a_ref, n_boot=n_boot, level=level,
+                       seed=seed, data=data, where=sel, at=at, extrapolate=True, verbose=verbose,
+                       boot_options=boot_options)
+            t = sub.table
+            t["label"] = t["label"] + f" | {by}={value:g}"
+            tables.append(t)
+            if sub.draws is not None:
+                draws.append(sub.draws.set_axis(list(t["label"]), axis=1))
+        return EffectsResult(pd.concat(tables, ignore_index=True),
+                             notes=[f"Effects within strata of {by}."],
+                             draws=pd.concat(draws, axis=1) if draws else None)
+
+    gen = torch.Generator().manual_seed(int(seed))
+    flows = [(fit._require_fitted(), None)]
+    if n_boot:
+        from medflow.bootstrap import bootstrap_ensemble
+        ens, weights = bootstrap_ensemble(fit, n_boot=n_boot, seed=seed, verbose=verbose,
+                                          **(boot_options or {}))
+        flows.append((ens, weights))
+    estimates, mc = {}, {}
+    for k, (flow, weights) in enumerate(flows):
+        units = _units(fit, flow, n_mc, data, where, at, gen, weights)
+        with torch.no_grad():
+            engine = _Engine(fit, flow, units, treatment, outcome, a, a_ref, gen)
+            for s in specs:
+                est, err = engine.contrast(_world(engine, s.hi), _world(engine, s.lo))
+                estimates.setdefault(s.label, []).append(est.numpy())
+                if k == 0:
+                    mc[s.label] = err
+    sd_y = float(fit.data[outcome].std())
+    n_units = int(n_mc) if n_mc is not None else len(fit.data if data is None else data)
+    rows, draw_cols = [], {}
+    alpha = (1 - level) / 2
+    for s in specs:
+        point = float(estimates[s.label][0][0])
+        se = lo = hi = np.nan
+        if n_boot:
+            reps = estimates[s.label][1]
+            draw_cols[s.label] = reps
+            se = float(np.std(reps, ddof=1))
+            lo, hi = (float(q) for q in np.quantile(reps, [alpha, 1 - alpha]))
+        ident = s.ident
+        rows.append(effect_row(
+            estimand=s.estimand, label=s.label, path=s.path_text, treatment=treatment, outcome=outcome,
+            mediators=s.mediators, a=a, a_ref=a_ref, estimate=point, sd_outcome=sd_y, std_error=se,
+            ci_lower=lo, ci_upper=hi, level=level if n_boot else np.nan, mc_error=mc[s.label],
+            identified=True if ident is None else ident.identified,
+            witness="" if ident is None else ", ".join(ident.witnesses),
+            assumption="" if ident is None or ident.identified else MONOTONE_ASSUMPTION,
+            method="flow", n_boot=n_boot, n=n_units,
+        ))
+    over = f"{n_mc} draws from the fitted model" if n_mc is not None else f"{n_units} observed units"
+    boot = (f"{n_boot} bootstrap refits, {level:.0%} percentile intervals" if n_boot
+            else "no bootstrap (n_boot=0)")
+    info = [f"Contrast: {treatment} = {a:g} vs {a_ref:g} ({how}); SD({outcome}) = {sd_y:.4g}.",
+            f"Averaged over {over}; {boot}."]
+    return EffectsResult(pd.DataFrame(rows), notes=info + list(notes),
+                         draws=pd.DataFrame(draw_cols) if n_boot else None)
+
+
+# ==================================================================== public functions
+def effects(fit, treatment: str, outcome: str, mediators=None, *, interventional: bool = True,
+            **options) -> EffectsResult:
+    """Total effect and, for each mediator set, natural and interventional direct/indirect effects.
+
+    Args:
+        fit: a :class:`~medflow.model.FittedFlow`.
+        treatment, outcome: variable names.
+        mediators: ``"W"``, ``["W", "U"]`` (one set each) or ``[("U", "W")]`` (a joint set).
+        interventional: also report rNDE/rNIE (randomized interventional analogues).
+        a, a_ref: active and reference treatment values (default: 75th vs 25th percentile of
+            a continuous treatment, 1 vs 0 for a binary one).
+        n_boot: bootstrap refits (0 = none) for standard errors and percentile intervals.
+        level: interval level (default 0.90).
+        seed: seeds abduction of discrete nodes, fresh draws and the bootstrap.
+        n_mc: average over this many draws from the model instead of the observed units.
+        data: average over these rows instead of the fitted data.
+        where: boolean vector or query string selecting the units (conditional effects).
+        at: ``{"V": 4}`` sets pre-treatment variables for every unit.
+        by: a pre-treatment variable; effects within each of its values.
+        extrapolate: allow a, a_ref outside the observed range.
+
+    Returns:
+        An :class:`~medflow.results.EffectsResult`.
+    """
+    groups = mediator_sets(mediators)
+    dag = fit.dag
+    _check_query(fit, treatment, outcome)
+    for g in groups:
+        identification.paths_through(dag, treatment, outcome, g)  # validates the names
+    return _run(fit, treatment, outcome,
+                lambda: _natural_specs(dag, treatment, outcome, groups, interventional), **options)
+
+
+def path_effects(fit, treatment: str, outcome: str, paths, **options) -> EffectsResult:
+    """The effect along a set of paths: ``E[Y_paths] - E[Y(a_ref)]``.
+
+    Args:
+        paths: paths such as ``["X -> W -> Y", "X -> U -> W -> Y"]`` (all from the treatment
+            to the outcome); other arguments as in :func:`effects`.
+    """
+    _check_query(fit, treatment, outcome)
+    chosen = tuple(dict.fromkeys(parse_path(p) for p in ([paths] if isinstance(paths, str) else paths)))
+    ident = identification.check(fit.dag, treatment, outcome, chosen)
+    text = _paths_text(chosen)
+
+    def specs():
+        return [_Spec("PSE", f"PSE: {text}", chosen, text, "", ("paths", chosen), ("paths", ()), ident)]
+    return _run(fit, treatment, outcome, specs, **options)
+
+
+def decompose(fit, treatment: str, outcome: str, order, **options) -> EffectsResult:
+    """Sequential path decomposition for ordered mediators; the parts add up to the total effect.
+
+    Part ``k`` is ``E[Y_{Pi_k}] - E[Y_{Pi_{k-1}}]`` where ``Pi_k`` holds the paths through any
+    of the first ``k`` mediators; the last part ("direct") adds the remaining paths.
+    """
+    _check_query(fit, treatment, outcome)
+    groups = mediator_sets(order)
+    dag = fit.dag
+    every = tuple(dag.paths(treatment, outcome))
+
+    def specs():
+        out, prev = [], ()
+        for k, g in enumerate(groups):
+            cum = tuple(p for p in every if any(m in p[1:-1] for gg in groups[:k + 1] for m in gg))
+            new = tuple(p for p in cum if p not in prev)
+            name = _label_set(g)
+            out.append(_Spec("PART", f"PART via {name}", new, _paths_text(new), name,
+                             ("paths", cum), ("paths", prev), identification.check(dag, treatment, outcome, cum)))
+            prev = cum
+        rest = tuple(p for p in every if p not in prev)
+        out.append(_Spec("PART", "PART direct", rest, _paths_text(rest), "", ("paths", every), ("paths", prev),
+                         identification.check(dag, treatment, outcome, prev)))
+        out.append(_Spec("TE", "TE", every, _paths_text(every), "", ("paths", every), ("paths", ()),
+                         identification.check(dag, treatment, outcome, every)))
+        return out
+    for g in groups:
+        identification.paths_through(dag, treatment, outcome, g)
+    return _run(fit, treatment, outcome, specs, **options)
+
+
+def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int = 0, level: float = 0.90,
+                  seed: int = 0, n_mc=None, extrapolate: bool = False, verbose: bool = True,
+                  boot_options=None) -> pd.DataFrame:
+    """``E[Y(a)]`` over a grid of treatment values (default: 5th to 95th percentile, 19 points).
+
+    Returns:
+        A DataFrame with ``a``, ``estimate``, ``std_error``, ``ci_lower``, ``ci_upper`` and the
+        same in SD(Y) units (``*_sd``), one row per grid value.
+    """
+    _check_query(fit, treatment, outcome)
+    vals = fit.data[treatment].to_numpy()
+    disc = treatment in fit.encoding.discrete
+    if grid is None:
+        grid = np.quantile(vals, np.linspace(0.05, 0.95, 19), method="nearest" if disc else "linear")
+        grid = np.unique(grid)
+    grid = np.asarray(grid, dtype=float)
+    j = fit.variables.index(treatment)
+    if not extrapolate and (grid.min() < fit.encoding.lower[j] or grid.max() > fit.encoding.upper[j]):
+        raise ValueError(f"The grid leaves the observed range of {treatment} "
+                         f"[{fit.encoding.lower[j]:g}, {fit.encoding.upper[j]:g}]; pass extrapolate=True.")
+    gen = torch.Generator().manual_seed(int(seed))
+    flows = [(fit._require_fitted(), None)]
+    if n_boot:
+        from medflow.bootstrap import bootstrap_ensemble
+        flows.append(bootstrap_ensemble(fit, n_boot=n_boot, seed=seed, verbose=verbose, **(boot_options or {})))
+    means = []
+    for flow, weights in flows:
+        units = _units(fit, flow, n_mc, None, None, None, gen, weights)
+        rows = []
+        with torch.no_grad():
+            for value in grid:
+                eng = _Engine(fit, flow, units, treatment, outcome, value, value, gen)
+                rows.append(eng.mean(eng.path_world(())).numpy())
+        means.append(np.stack(rows, axis=-1))  # (E, G)
+    sd_y = float(fit.data[outcome].std())
+    out = pd.DataFrame({"a": grid, "estimate": means[0][0]})
+    alpha = (1 - level) / 2
+    if n_boot:
+        out["std_error"] = means[1].std(0, ddof=1)
+        out["ci_lower"], out["ci_upper"] = np.quantile(means[1], [alpha, 1 - alpha], axis=0)
+    else:
+        out["std_error"] = out["ci_lower"] = out["ci_upper"] = np.nan
+    for c in ("estimate", "std_error", "ci_lower", "ci_upper"):
+        out[f"{c}_sd"] = out[c] / sd_y
+    out.attrs.update(treatment=treatment, outcome=outcome, level=level, n_boot=n_boot)
+    return out
+
+
+def unit_effects(fit, treatment: str, outcome: str, data: pd.DataFrame, mediators=None, *,
+                 a=None, a_ref=None, seed: int = 0, extrapolate: bool = False) -> pd.DataFrame:
+    """Unit-level counterfactual outcomes for the given rows.
+
+    Returns one row per input row with ``Y(a)``, ``Y(a_ref)``, their difference ``TE`` and, for
+    each mediator set ``M``, ``Y(a, M(a_ref))`` and the unit's ``NDE via M`` / ``NIE via M``.
+    For discrete nodes the noise is a draw from its posterior interval, so unit-level values
+    of discrete outcomes are single draws.
+    """
+    _check_query(fit, treatment, outcome)
+    a, a_ref, _ = _contrast(fit, treatment, a, a_ref, extrapolate)
+    gen = torch.Generator().manual_seed(int(seed))
+    flow = fit._require_fitted()
+    units = _units(fit, flow, None, data, None, None, gen, None)
+    eng = _Engine(fit, flow, units, treatment, outcome, a, a_ref, gen)
+    loc, scale = fit.encoding.loc[eng.Y], fit.encoding.scale[eng.Y]
+    conv = lambda t: t[0].double().numpy() * scale + loc  # noqa: E731
+    every = fit.dag.paths(treatment, outcome)
+    with torch.no_grad():
+        hi, lo = conv(eng.path_world(every)), conv(eng.path_world(()))
+        out = pd.DataFrame({f"{outcome}(a)": hi, f"{outcome}(a_ref)": lo, "TE": hi - lo}, index=data.index)
+        for g in mediator_sets(mediators):
+            through = identification.paths_through(fit.dag, treatment, outcome, g)
+            cross = conv(eng.path_world([p for p in every if p not in through]))
+            name = _label_set(g)
+            out[f"{outcome}(a, {name}(a_ref))"] = cross
+            out[f"NDE via {name}"] = cross - lo
+            out[f"NIE via {name}"] = hi - cross
+    out.attrs.update(a=a, a_ref=a_ref)
+    return out

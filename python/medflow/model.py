@@ -1,0 +1,413 @@
+"""The user-facing model: :class:`CausalFlow` (specification) → :class:`FittedFlow`.
+
+``CausalFlow(model, data).fit()`` checks the data, fits one monotone flow per
+node and returns a :class:`FittedFlow` that answers causal questions:
+``sample`` (observational and interventional draws), ``abduct`` (noise per
+unit), ``counterfactual`` (abduction–action–prediction), ``log_prob`` and
+the effect queries of :mod:`medflow.effects`. Everything public is in the
+data's original units.
+
+Example:
+    >>> import numpy as np, pandas as pd
+    >>> import medflow as mf
+    >>> rng = np.random.default_rng(1)
+    >>> x = rng.normal(size=300); y = 2 * x + rng.normal(size=300)
+    >>> fit = mf.CausalFlow("Y ~ X", pd.DataFrame({"X": x, "Y": y})).fit(epochs=5, verbose=False)
+    >>> fit.counterfactual(pd.DataFrame({"X": [0.0], "Y": [1.0]}), do={"X": 1.0}).shape
+    (1, 2)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from medflow.dag import DAG, as_dag
+from medflow.data import Encoding, prepare
+from medflow.flow import FlowConfig, NodeFlows
+from medflow.training import TrainSettings, fit_linear_part, train
+
+__all__ = ["CausalFlow", "FittedFlow", "load"]
+
+_FORMAT = "medflow-flow/1"
+
+
+class CausalFlow:
+    """A causal-graphical normalizing flow for a DAG and a data set (not yet fitted).
+
+    Args:
+        model: lavaan-style syntax (``"U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X"``),
+            a list of ``(parent, child)`` edges, an adjacency DataFrame or a :class:`DAG`.
+        data: a DataFrame with one numeric column per model variable.
+        discrete: variables to treat as discrete (default: every integer-valued column).
+        continuous: integer-valued variables to treat as continuous.
+        missing: ``"error"`` (default) or ``"drop"``.
+        **flow_config: architecture (``hidden=32, depth=2, bins=8, layers=1, bound=5.0,
+            learn_linear=True``).
+    """
+
+    def __init__(self, model, data: pd.DataFrame, *, discrete: Iterable[str] | None = None,
+                 continuous: Iterable[str] | None = None, missing: str = "error", **flow_config):
+        self.dag = as_dag(model)
+        self.flow_dag = self.dag.with_correlations_as_edges()
+        self.config = FlowConfig(**flow_config)
+        self.encoding, self.data = prepare(self.flow_dag, data, discrete=discrete,
+                                           continuous=continuous, missing=missing)
+
+    def fit(self, *, epochs: int = 200, batch_size: int = 512, lr: float = 5e-3,
+            weight_decay: float = 1e-4, patience: int = 15, val_fraction: float = 0.1,
+            seed: int = 0, device: str = "cpu", dtype: str = "float32",
+            verbose: bool = True) -> FittedFlow:
+        """Fit the flow by maximum likelihood with early stopping.
+
+        Args:
+            epochs: maximum number of passes over the training part.
+            batch_size: rows per minibatch.
+            lr: AdamW learning rate (cosine-decayed).
+            weight_decay: AdamW weight decay.
+            patience: epochs without validation improvement before stopping.
+            val_fraction: share of rows held out for early stopping.
+            seed: seeds every random choice (split, order, initial weights, dequantization).
+            device: ``"cpu"`` or ``"cuda"``.
+            dtype: ``"float32"`` (fast) or ``"float64"``.
+            verbose: show a progress bar.
+        """
+        settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr,
+                                 weight_decay=weight_decay, patience=patience)
+        if not 0 < val_fraction < 0.5:
+            raise ValueError(f"val_fraction must be in (0, 0.5), got {val_fraction}.")
+        tdtype = _dtype(dtype)
+        dev = _device(device)
+        gen = torch.Generator().manual_seed(int(seed))
+        fitted = FittedFlow(self.dag, self.encoding, self.config, tdtype)
+        x = fitted._to_tensor(self.data.to_numpy())
+        n = x.shape[0]
+        perm = torch.randperm(n, generator=gen).numpy()
+        n_val = max(1, int(round(val_fraction * n)))
+        val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        flow = NodeFlows(fitted.mask, ensemble=1, generator=gen, dtype=tdtype, **self.config)
+        step = fitted.disc_step
+        w, b, s = fit_linear_part(x[train_idx], x[train_idx] + 0.5 * step, fitted.mask, step)
+        flow.set_linear(w, b, s)
+        flow.to(dev)
+        history = train(flow, x.to(dev), step.to(dev), train_idx, val_idx, settings, gen,
+                        verbose=verbose)
+        fitted.flow = flow.cpu()
+        fitted.history = history
+        fitted.data = self.data
+        fitted.fit_info = dict(seed=int(seed), train_rows=len(train_idx), val_rows=len(val_idx),
+                               epochs_run=int(history["epoch"].max()),
+                               best_epoch=int(history["val_nll"].idxmin()) + 1,
+                               settings=vars(settings), val_fraction=val_fraction)
+        fitted.device = dev
+        return fitted
+
+
+class FittedFlow:
+    """A fitted causal flow. Create it with :meth:`CausalFlow.fit` or :func:`load`.
+
+    Attributes:
+        dag: the causal graph (``~~`` pairs unconnected).
+        encoding: variable types and standardization.
+        history: training and validation NLL per epoch (standardized scale, nats per row).
+        data: the rows the model was fitted on (original units).
+    """
+
+    def __init__(self, dag: DAG, encoding: Encoding, config: Mapping, dtype=torch.float32):
+        self.dag = dag
+        self.flow_dag = dag.with_correlations_as_edges()
+        self.encoding = encoding
+        self.config = FlowConfig(**config)
+        self.dtype = dtype
+        self.variables = encoding.variables
+        d = len(self.variables)
+        mask = torch.zeros(d, d, dtype=dtype)
+        for j, child in enumerate(self.variables):
+            for p in self.flow_dag.parents[child]:
+                mask[j, self.variables.index(p)] = 1.0
+        self.mask = mask
+        self.disc_step = torch.as_tensor(
+            np.where(encoding.is_discrete, 1.0 / np.asarray(encoding.scale), 0.0), dtype=dtype)
+        self.flow: NodeFlows | None = None
+        self.history = pd.DataFrame(columns=["epoch", "train_nll", "val_nll", "lr"])
+        self.data = pd.DataFrame(columns=list(self.variables))
+        self.fit_info: dict = {}
+        self.device = torch.device("cpu")
+
+    # ---------------------------------------------------------------- encoding helpers
+    def _to_tensor(self, values: np.ndarray) -> Tensor:
+        return torch.as_tensor(self.encoding.standardize(np.asarray(values, dtype=float)), dtype=self.dtype)
+
+    def _frame(self, x: Tensor, index=None) -> pd.DataFrame:
+        vals = self.encoding.destandardize(x.detach().double().cpu().numpy())
+        vals[:, self.encoding.is_discrete] = np.round(vals[:, self.encoding.is_discrete])
+        return pd.DataFrame(vals, columns=list(self.variables), index=index)
+
+    def _discretize(self, j: int, v: Tensor) -> Tensor:
+        """Floor a generated value of a discrete node onto its integer grid (observed range)."""
+        loc, scale = self.encoding.loc[j], self.encoding.scale[j]
+        k = torch.floor(v * scale + loc + 1e-6).clamp(self.encoding.lower[j], self.encoding.upper[j])
+        return (k - loc) / scale
+
+    def _rows(self, data: pd.DataFrame, what: str = "data") -> Tensor:
+        values = self.encoding.check_frame(data, what=what)
+        disc = self.encoding.is_discrete
+        if disc.any() and not np.all(values[:, disc] == np.round(values[:, disc])):
+            bad = [v for v, dcol in zip(self.variables, disc) if dcol]
+            raise ValueError(f"The {what} have non-integer values in the discrete variable(s) "
+                             f"{', '.join(bad)}.")
+        return self._to_tensor(values)
+
+    def _index(self, name: str) -> int:
+        if name not in self.variables:
+            raise ValueError(f"'{name}' is not a variable of the model; its variables are "
+                             f"{', '.join(self.variables)}.")
+        return self.variables.index(name)
+
+    def _do(self, do: Mapping[str, float] | None, extrapolate: bool = True) -> dict[int, float]:
+        out = {}
+        for name, value in (do or {}).items():
+            j = self._index(name)
+            value = float(value)
+            lo, hi = self.encoding.lower[j], self.encoding.upper[j]
+            if not extrapolate and not lo <= value <= hi:
+                raise ValueError(f"do({name} = {value:g}) is outside the observed range of {name} "
+                                 f"[{lo:g}, {hi:g}]; pass extrapolate=True to allow it.")
+            if self.variables[j] in self.encoding.discrete and value != round(value):
+                raise ValueError(f"{name} is discrete: do({name} = {value:g}) must be an integer.")
+            out[j] = (value - self.encoding.loc[j]) / self.encoding.scale[j]
+        return out
+
+    def _require_fitted(self) -> NodeFlows:
+        if self.flow is None:
+            raise RuntimeError("This model has not been fitted.")
+        return self.flow
+
+    # ---------------------------------------------------------------- core machinery
+    @torch.no_grad()
+    def _abduct(self, x: Tensor, flow: NodeFlows | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """Noise ``(E, N, d)`` of standardized rows ``x`` (``(N, d)`` or ``(E, N, d)``).
+
+        Continuous nodes: ``eps = T(v)``. Discrete nodes: a draw from the standard normal
+        truncated to ``[T(k), T(k + 1))``, the noise posterior of a monotone threshold model.
+        """
+        flow = flow or self._require_fitted()
+        xe = x.expand(flow.E, *x.shape[-2:]) if x.dim() == 2 else x
+        eps, _ = flow(xe, xe)
+        disc = self.disc_step > 0
+        if disc.any():
+            hi, _ = flow(xe + self.disc_step, xe)
+            lo = eps.double()
+            hi = hi.double()
+            w = torch.rand(lo.shape, generator=generator, dtype=torch.float64)
+            draw = _truncated_normal(lo, hi, w).to(eps.dtype)
+            eps = torch.where(disc, draw, eps)
+        return eps
+
+    @torch.no_grad()
+    def _generate(self, eps: Tensor, x: Tensor, do: Mapping[int, Tensor | float],
+                  recompute: Iterable[int], flow: NodeFlows | None = None,
+                  fixed: Mapping[int, Tensor] | None = None) -> Tensor:
+        """Recompute nodes ``recompute`` (in topological order) from noise ``eps``.
+
+        ``x``: ``(E, N, d)`` current values; ``do``: node → value (standardized);
+        ``fixed``: node → ``(E, N)`` values held fixed (e.g. randomized mediator draws).
+        """
+        flow = flow or self._require_fitted()
+        x = x.clone()
+        for j, value in do.items():
+            x[..., j] = value
+        for j, value in (fixed or {}).items():
+            x[..., j] = value
+        todo = set(recompute) - set(do) - set(fixed or {})
+        for j in range(len(self.variables)):
+            if j in todo:
+                v = flow.inverse_node(j, eps[..., j], x)
+                x[..., j] = self._discretize(j, v) if self.disc_step[j] > 0 else v
+        return x
+
+    def _causal_descendants(self, nodes: Iterable[int]) -> set[int]:
+        out: set[int] = set()
+        for j in nodes:
+            out |= {self.variables.index(n) for n in self.dag.descendants(self.variables[j])}
+        return out
+
+    # ---------------------------------------------------------------- public API
+    @torch.no_grad()
+    def log_prob(self, data: pd.DataFrame) -> np.ndarray:
+        """Log-likelihood of each row (original units).
+
+        Continuous nodes contribute their log-density; discrete nodes their exact
+        probability mass ``Phi(T(k + 1)) - Phi(T(k))``.
+        """
+        flow = self._require_fitted()
+        x = self._rows(data).unsqueeze(0)
+        eps, ladj = flow(x, x)
+        dens = (-0.5 * eps**2 - 0.5 * math.log(2 * math.pi) + ladj).double()
+        dens = dens - torch.log(torch.as_tensor(self.encoding.scale, dtype=torch.float64))
+        disc = self.disc_step > 0
+        if disc.any():
+            hi, _ = flow(x + self.disc_step, x)
+            mass = _log_mass(eps.double(), hi.double())
+            dens = torch.where(disc, mass, dens)
+        return dens.sum(-1)[0].numpy()
+
+    def abduct(self, data: pd.DataFrame, seed: int | None = 0) -> pd.DataFrame:
+        """The noise ``eps_j`` of every node for each row (standard-normal scale)."""
+        flow = self._require_fitted()
+        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        eps = self._abduct(self._rows(data), flow, gen)[0]
+        return pd.DataFrame(eps.double().numpy(), columns=list(self.variables), index=data.index)
+
+    def sample(self, n: int, do: Mapping[str, float] | None = None, seed: int | None = 0) -> pd.DataFrame:
+        """Draw ``n`` units from the fitted model, optionally under ``do={"X": value}``.
+
+        Under an intervention every unit is first drawn from the observational model and
+        then intervened on, so correlated roots (``~~``) keep their marginal law.
+        """
+        flow = self._require_fitted()
+        if int(n) < 1:
+            raise ValueError(f"n must be a positive integer, got {n}.")
+        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        d = len(self.variables)
+        eps = torch.randn(1, int(n), d, generator=gen, dtype=self.dtype)
+        x = self._generate(eps, torch.zeros_like(eps), {}, range(d), flow)
+        if do:
+            dj = self._do(do)
+            x = self._generate(eps, x, dj, self._causal_descendants(dj), flow)
+        return self._frame(x[0])
+
+    def counterfactual(self, data: pd.DataFrame, do: Mapping[str, float], seed: int | None = 0) -> pd.DataFrame:
+        """Unit-level counterfactuals by abduction, action and prediction.
+
+        Args:
+            data: observed rows (all model variables).
+            do: interventions, e.g. ``{"X": 60}``.
+            seed: for the interval abduction of discrete nodes.
+
+        Returns:
+            The rows as they would have been under ``do`` (same index as ``data``).
+        """
+        flow = self._require_fitted()
+        if not do:
+            raise ValueError("counterfactual() needs at least one intervention, e.g. do={'X': 1}.")
+        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        x = self._rows(data).unsqueeze(0)
+        eps = self._abduct(x, flow, gen)
+        dj = self._do(do)
+        out = self._generate(eps, x, dj, self._causal_descendants(dj), flow)
+        return self._frame(out[0], index=data.index)
+
+    # effect queries live in medflow.effects; thin delegates keep the fitted-model API flat.
+    def effects(self, treatment: str, outcome: str, mediators=None, **kwargs):
+        """Total, natural and interventional effects; see :func:`medflow.effects.effects`."""
+        from medflow.effects import effects
+        return effects(self, treatment, outcome, mediators=mediators, **kwargs)
+
+    def path_effects(self, treatment: str, outcome: str, paths, **kwargs):
+        """Effect along a set of paths; see :func:`medflow.effects.path_effects`."""
+        from medflow.effects import path_effects
+        return path_effects(self, treatment, outcome, paths, **kwargs)
+
+    def decompose(self, treatment: str, outcome: str, order, **kwargs):
+        """Sequential path decomposition; see :func:`medflow.effects.decompose`."""
+        from medflow.effects import decompose
+        return decompose(self, treatment, outcome, order, **kwargs)
+
+    def dose_response(self, treatment: str, outcome: str, grid=None, **kwargs):
+        """E[Y(a)] over a grid; see :func:`medflow.effects.dose_response`."""
+        from medflow.effects import dose_response
+        return dose_response(self, treatment, outcome, grid, **kwargs)
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Save to a folder: ``weights.pt`` (tensors only) and ``model.json`` (metadata)."""
+        import medflow
+        import zuko
+
+        flow = self._require_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().clone() for k, v in flow.state_dict().items()}
+        state["__data__"] = torch.as_tensor(self.data.to_numpy(), dtype=torch.float64)
+        torch.save(state, path / "weights.pt")
+        meta = dict(
+            format=_FORMAT, model=self.dag.to_syntax(), encoding=self.encoding.to_dict(),
+            config=dict(self.config), dtype=str(self.dtype).replace("torch.", ""),
+            history=self.history.to_dict(orient="list"), fit_info=self.fit_info,
+            versions=dict(medflow=medflow.__version__, torch=torch.__version__,
+                          zuko=getattr(zuko, "__version__", "unknown"),
+                          numpy=np.__version__, pandas=pd.__version__),
+        )
+        (path / "model.json").write_text(json.dumps(meta, indent=2))
+        return path
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.flow is not None else "not fitted"
+        return (f"<FittedFlow {state}: {'; '.join(self.dag.to_syntax().splitlines())}; "
+                f"n={len(self.data)}, discrete={list(self.encoding.discrete)}>")
+
+
+def load(path: str | Path) -> FittedFlow:
+    """Load a model saved with :meth:`FittedFlow.save` (no code is executed)."""
+    path = Path(path)
+    if not (path / "model.json").exists() or not (path / "weights.pt").exists():
+        raise FileNotFoundError(f"{path} is not a saved medflow model (model.json and weights.pt expected).")
+    meta = json.loads((path / "model.json").read_text())
+    if meta.get("format") != _FORMAT:
+        raise ValueError(f"{path} has format {meta.get('format')!r}; this medflow reads {_FORMAT!r}.")
+    state = torch.load(path / "weights.pt", weights_only=True, map_location="cpu")
+    dtype = _dtype(meta["dtype"])
+    fitted = FittedFlow(as_dag(meta["model"]), Encoding.from_dict(meta["encoding"]), meta["config"], dtype)
+    data = state.pop("__data__")
+    flow = NodeFlows(fitted.mask, ensemble=1, dtype=dtype, **fitted.config)
+    flow.load_state_dict(state)
+    fitted.flow = flow
+    fitted.data = pd.DataFrame(data.numpy(), columns=list(fitted.variables))
+    fitted.history = pd.DataFrame(meta["history"])
+    fitted.fit_info = meta["fit_info"]
+    return fitted
+
+
+# -------------------------------------------------------------------- numerics
+def _truncated_normal(lo: Tensor, hi: Tensor, w: Tensor) -> Tensor:
+    """Inverse-CDF draw from N(0, 1) truncated to [lo, hi); stable in both tails."""
+    flip = lo > 0  # work in the lower tail, where ndtr has full relative precision
+    a = torch.where(flip, -hi, lo)
+    b = torch.where(flip, -lo, hi)
+    pa, pb = torch.special.ndtr(a), torch.special.ndtr(b)
+    z = torch.special.ndtri((pa + w * (pb - pa)).clamp(1e-300, 1 - 1e-16))
+    z = torch.minimum(torch.maximum(z, a), b)
+    return torch.where(flip, -z, z)
+
+
+def _log_mass(lo: Tensor, hi: Tensor) -> Tensor:
+    """log(Phi(hi) - Phi(lo)) for lo < hi, stable in both tails."""
+    flip = lo > 0
+    a = torch.where(flip, -hi, lo)
+    b = torch.where(flip, -lo, hi)
+    la, lb = torch.special.log_ndtr(a), torch.special.log_ndtr(b)
+    return lb + torch.log1p(-torch.exp((la - lb).clamp(max=-1e-300)))
+
+
+def _dtype(name: str) -> torch.dtype:
+    table = {"float32": torch.float32, "float64": torch.float64}
+    if name not in table:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {name!r}.")
+    return table[name]
+
+
+def _device(name: str) -> torch.device:
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was requested but torch sees no CUDA device; use device='cpu'.")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {name!r}.")
+    return dev

@@ -1,0 +1,253 @@
+"""The tidy effects table shared by the flow, the linear SEM, Python and R.
+
+Every estimate medflow reports is one row of a DataFrame with the columns in
+:data:`EFFECT_COLUMNS`. :class:`EffectsResult` wraps such a table in the
+statsmodels way (``params``, ``bse``, ``conf_int()``, ``summary()``,
+``to_frame()``) and :func:`compare` puts several results side by side.
+
+Example:
+    >>> import pandas as pd
+    >>> from medflow.results import EffectsResult, effect_row
+    >>> row = effect_row(estimand="TE", path="X -> Y", treatment="X", outcome="Y",
+    ...                  a=1.0, a_ref=0.0, estimate=0.5, sd_outcome=2.0, method="linear")
+    >>> res = EffectsResult(pd.DataFrame([row]))
+    >>> float(res.params["TE"])
+    0.5
+    >>> float(res.to_frame()["estimate_sd"].iloc[0])
+    0.25
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["EFFECT_COLUMNS", "ESTIMANDS", "EffectsResult", "compare", "effect_row"]
+
+#: Columns of the tidy effects table, in order.
+EFFECT_COLUMNS: tuple[str, ...] = (
+    "estimand", "label", "path", "treatment", "outcome", "mediators", "a", "a_ref",
+    "estimate", "std_error", "ci_lower", "ci_upper", "level",
+    "estimate_sd", "std_error_sd", "ci_lower_sd", "ci_upper_sd",
+    "mc_error", "identified", "witness", "assumption", "method", "n_boot", "n",
+)
+
+#: Estimand codes and their long names.
+ESTIMANDS: dict[str, str] = {
+    "TE": "total effect",
+    "NDE": "natural direct effect",
+    "NIE": "natural indirect effect",
+    "PSE": "path-specific effect",
+    "PART": "sequential decomposition part",
+    "rNDE": "interventional direct effect",
+    "rNIE": "interventional indirect effect",
+    "MEAN": "mean potential outcome",
+    "CDE": "controlled direct effect",
+}
+
+#: The assumption a non-identified estimate rests on.
+MONOTONE_ASSUMPTION = (
+    "each structural equation is strictly increasing in one independent scalar noise "
+    "(bijective generation mechanism); not identified from the observed distribution alone"
+)
+
+
+def effect_row(
+    *,
+    estimand: str,
+    path: str,
+    treatment: str,
+    outcome: str,
+    a: float,
+    a_ref: float,
+    estimate: float,
+    sd_outcome: float,
+    method: str,
+    label: str | None = None,
+    mediators: str = "",
+    std_error: float = math.nan,
+    ci_lower: float = math.nan,
+    ci_upper: float = math.nan,
+    level: float = math.nan,
+    mc_error: float = math.nan,
+    identified: bool = True,
+    witness: str = "",
+    assumption: str = "",
+    n_boot: int = 0,
+    n: int = 0,
+) -> dict:
+    """One row of the tidy effects table; the SD(Y)-scaled columns are derived here."""
+    if estimand not in ESTIMANDS:
+        raise ValueError(f"Unknown estimand code {estimand!r}; known: {', '.join(ESTIMANDS)}.")
+    if label is None:
+        label = estimand if not mediators else f"{estimand} via {mediators}"
+    row = dict(
+        estimand=estimand, label=label, path=path, treatment=treatment, outcome=outcome,
+        mediators=mediators, a=float(a), a_ref=float(a_ref), estimate=float(estimate),
+        std_error=float(std_error), ci_lower=float(ci_lower), ci_upper=float(ci_upper),
+        level=float(level), mc_error=float(mc_error), identified=bool(identified),
+        witness=witness, assumption=assumption, method=method, n_boot=int(n_boot), n=int(n),
+    )
+    for col in ("estimate", "std_error", "ci_lower", "ci_upper"):
+        row[f"{col}_sd"] = row[col] / sd_outcome
+    return {c: row[c] for c in EFFECT_COLUMNS}
+
+
+class EffectsResult:
+    """Estimated causal effects, one row per estimand.
+
+    Attributes:
+        table: the tidy table (columns :data:`EFFECT_COLUMNS`), indexed by ``label``.
+        notes: free-text lines printed under the summary (contrast, sample size, ...).
+    """
+
+    def __init__(self, table: pd.DataFrame, notes: Sequence[str] = (), draws: pd.DataFrame | None = None):
+        missing = [c for c in EFFECT_COLUMNS if c not in table.columns]
+        if missing:
+            raise ValueError(f"An effects table needs the columns {missing}.")
+        self.table = table.loc[:, list(EFFECT_COLUMNS)].reset_index(drop=True)
+        self.notes = list(notes)
+        #: bootstrap replicates (rows) of each estimate (columns = labels), if any.
+        self.draws = draws
+
+    # statsmodels-style accessors ---------------------------------------------------
+    @property
+    def params(self) -> pd.Series:
+        """Point estimates in the outcome's units, indexed by label."""
+        return pd.Series(self.table["estimate"].to_numpy(), index=self.table["label"], name="estimate")
+
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors (bootstrap or delta method), indexed by label."""
+        return pd.Series(self.table["std_error"].to_numpy(), index=self.table["label"], name="std_error")
+
+    def conf_int(self, level: float | None = None, scale: str = "raw") -> pd.DataFrame:
+        """Confidence intervals, indexed by label.
+
+        Args:
+            level: recompute percentile intervals at this level from the bootstrap draws
+                (default: the level the result was computed at).
+            scale: ``"raw"`` (outcome units) or ``"sd"`` (SD of the outcome).
+        """
+        if scale not in ("raw", "sd"):
+            raise ValueError("scale must be 'raw' or 'sd'.")
+        sfx = "" if scale == "raw" else "_sd"
+        if level is None or (self.table["level"] == level).all():
+            out = self.table[[f"ci_lower{sfx}", f"ci_upper{sfx}"]].copy()
+        else:
+            if not 0 < level < 1:
+                raise ValueError(f"level must be between 0 and 1, got {level}.")
+            if self.draws is None:
+                raise ValueError("This result has no bootstrap draws; refit with n_boot > 0 to "
+                                 "compute intervals at another level.")
+            lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+            q = self.draws.quantile([lo, hi]).T.reindex(self.table["label"])
+            out = pd.DataFrame(q.to_numpy(), columns=[f"ci_lower{sfx}", f"ci_upper{sfx}"])
+            if scale == "sd":
+                out = out.div(self._sd_outcome(), axis=0)
+        out.columns = ["lower", "upper"]
+        out.index = self.table["label"]
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """A copy of the tidy table."""
+        return self.table.copy()
+
+    def _sd_outcome(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (self.table["estimate"] / self.table["estimate_sd"]).to_numpy()
+
+    # display -----------------------------------------------------------------------
+    def summary(self, scale: str = "raw") -> str:
+        """A printable table: label, estimate, std. error, interval, identified."""
+        sfx = "" if scale == "raw" else "_sd"
+        t = self.table
+        lvl = t["level"].dropna()
+        ci = f"{lvl.iloc[0]:.0%} CI" if len(lvl) else "CI"
+        out = pd.DataFrame({
+            "estimate": t[f"estimate{sfx}"].to_numpy(),
+            "std.err": t[f"std_error{sfx}"].to_numpy(),
+            f"{ci} lower": t[f"ci_lower{sfx}"].to_numpy(),
+            f"{ci} upper": t[f"ci_upper{sfx}"].to_numpy(),
+            "identified": np.where(t["identified"], "yes", "no*"),
+        }, index=t["label"].to_numpy())
+        first = t.iloc[0] if len(t) else None
+        lines = []
+        if first is not None:
+            unit = "outcome units" if scale == "raw" else "SD of the outcome"
+            lines.append(f"Effects of {first['treatment']} on {first['outcome']} "
+                         f"({first['a']:g} vs {first['a_ref']:g}; {unit}), method: "
+                         f"{', '.join(dict.fromkeys(t['method']))}")
+        with pd.option_context("display.width", 120, "display.max_columns", 20,
+                               "display.float_format", "{:.4f}".format):
+            lines.append(out.to_string(na_rep="."))
+        if (~t["identified"]).any():
+            bad = t.loc[~t["identified"]]
+            w = ", ".join(sorted({x for x in bad["witness"] if x}))
+            assumptions = "; ".join(dict.fromkeys(a for a in bad["assumption"] if a))
+            lines.append(f"* not identified from the observed distribution alone (recanting witness: "
+                         f"{w}); the estimate rests on the assumption: {assumptions}.")
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def plot(self, ax=None, scale: str = "sd"):
+        """Forest plot of the estimates with their intervals (matplotlib); returns the axes."""
+        return forest_plot([self], ax=ax, scale=scale)
+
+
+def forest_plot(results: Sequence[EffectsResult], ax=None, scale: str = "sd"):
+    """Forest plot of one or several results (one marker per method)."""
+    import matplotlib.pyplot as plt
+
+    sfx = "" if scale == "raw" else "_sd"
+    frame = pd.concat([r.table for r in results], ignore_index=True)
+    labels = list(dict.fromkeys(frame["label"]))
+    methods = list(dict.fromkeys(frame["method"]))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.45 * len(labels) + 1.2))
+    for k, m in enumerate(methods):
+        sub = frame[frame["method"] == m]
+        y = np.array([labels.index(lbl) for lbl in sub["label"]]) + (k - (len(methods) - 1) / 2) * 0.2
+        est = sub[f"estimate{sfx}"].to_numpy()
+        lo, hi = sub[f"ci_lower{sfx}"].to_numpy(), sub[f"ci_upper{sfx}"].to_numpy()
+        err = np.vstack([est - lo, hi - est])
+        ax.errorbar(est, y, xerr=None if np.isnan(err).all() else np.nan_to_num(err),
+                    fmt="o", capsize=3, label=m)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("effect (SD of outcome)" if scale == "sd" else "effect (outcome units)")
+    if len(methods) > 1:
+        ax.legend()
+    return ax
+
+
+def compare(*results: EffectsResult, names: Sequence[str] | None = None, scale: str = "sd") -> pd.DataFrame:
+    """Side-by-side estimates of several results, one column group per result.
+
+    Rows are effect labels; for each result the estimate and interval
+    (SD-of-outcome units by default) and whether it is identified.
+    """
+    if not results:
+        raise ValueError("compare() needs at least one result.")
+    names = list(names) if names is not None else [
+        ", ".join(dict.fromkeys(r.table["method"])) for r in results]
+    if len(names) != len(results) or len(set(names)) != len(names):
+        raise ValueError("compare() needs one distinct name per result (pass names=[...]).")
+    sfx = "" if scale == "raw" else "_sd"
+    parts = []
+    for name, r in zip(names, results):
+        t = r.table.set_index("label")
+        part = t[[f"estimate{sfx}", f"ci_lower{sfx}", f"ci_upper{sfx}", "identified"]]
+        part.columns = pd.MultiIndex.from_product([[name], ["estimate", "ci_lower", "ci_upper", "identified"]])
+        parts.append(part)
+    return pd.concat(parts, axis=1, join="outer")

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Run every test: set up (R + Python), then the Python suite (pytest, which also
+# checks the linear SEM against lavaan through rpy2) and the R side
+# (roxygen up to date, R CMD build, R CMD check, testthat).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/install.sh --r
+export RETICULATE_PYTHON="$root/.venv/bin/python"
+export MPLBACKEND=Agg
+echo "== Python tests"
+.venv/bin/python -m pytest -q -p no:cacheprovider
+echo "== R tests"
+bash tests/run-r-tests.sh

@@ -1,0 +1,64 @@
+published <- matrix(c(
+  1.000, 0.516, 0.453, 0.332, 0.322,
+  0.516, 1.000, 0.438, 0.417, 0.405,
+  0.453, 0.438, 1.000, 0.538, 0.596,
+  0.332, 0.417, 0.538, 1.000, 0.541,
+  0.322, 0.405, 0.596, 0.541, 1.000
+), 5, byrow = TRUE, dimnames = list(c("V", "X", "U", "W", "Y"), c("V", "X", "U", "W", "Y")))
+
+test_that("blau_duncan_cor is the published matrix with N and source", {
+  expect_equal(unclass(blau_duncan_cor)[, ], published)
+  expect_identical(attr(blau_duncan_cor, "n"), 20700L)
+  expect_match(attr(blau_duncan_cor, "source"), "Blau, P. M. and Duncan, O. D. (1967)", fixed = TRUE)
+  expect_match(attr(blau_duncan_cor, "source"), "p. 169", fixed = TRUE)
+})
+
+test_that("blau_duncan is the bundled synthetic data set", {
+  expect_identical(dim(blau_duncan), c(20700L, 5L))
+  expect_identical(names(blau_duncan), c("V", "X", "U", "W", "Y"))
+  expect_true(all(vapply(blau_duncan, is.integer, logical(1))))
+  expect_equal(range(blau_duncan$V), c(0L, 8L))
+  expect_true(all(blau_duncan$Y >= 0 & blau_duncan$Y <= 96))
+  # Shaped like the published correlations (within 0.03).
+  expect_lt(max(abs(cor(blau_duncan) - published)), 0.03)
+})
+
+# The source tree (python/medflow/data) is there when the tests run from a
+# checkout (devtools::test(), tests/run-r-tests.sh), not inside R CMD check.
+csv_dir <- function() {
+  dir <- test_path("..", "..", "python", "medflow", "data")
+  if (!dir.exists(dir)) skip("the Python sources are not beside the tests (installed package)")
+  dir
+}
+
+test_that("the R data equal the CSV files the Python package ships", {
+  dir <- csv_dir()
+  r <- utils::read.csv(file.path(dir, "blau_duncan_correlations.csv"), comment.char = "#",
+                       row.names = 1, check.names = FALSE)
+  expect_identical(unclass(blau_duncan_cor)[, ], as.matrix(r))
+  header <- readLines(file.path(dir, "blau_duncan_correlations.csv"), n = 2)
+  expect_true(sprintf("# n: %d", attr(blau_duncan_cor, "n")) %in% header)
+  expect_true(paste("# source:", attr(blau_duncan_cor, "source")) %in% header)
+  synth <- utils::read.csv(file.path(dir, "blau_duncan_synthetic.csv"))
+  expect_identical(blau_duncan, synth)
+})
+
+test_that("the R data equal the Python copies", {
+  skip_if_no_medflow()
+  ds <- reticulate::import("medflow.datasets", convert = FALSE)
+  r <- ds$blau_duncan_correlations()
+  py_cor <- as.matrix(medflow:::py_frame_to_r(r))
+  rownames(py_cor) <- unlist(reticulate::py_to_r(r$index$tolist()))
+  expect_identical(unclass(blau_duncan_cor)[, ], py_cor)
+  expect_identical(attr(blau_duncan_cor, "n"), reticulate::py_to_r(r$attrs[["n"]]))
+  expect_identical(attr(blau_duncan_cor, "source"), reticulate::py_to_r(r$attrs[["source"]]))
+  expect_identical(blau_duncan, medflow:::py_frame_to_r(ds$blau_duncan_synthetic()))
+})
+
+test_that("the precomputed vignette tables are effects tables", {
+  for (f in c("blau_duncan_linear_effects.csv", "blau_duncan_flow_effects.csv")) {
+    eff <- as_medflow_effects(utils::read.csv(extdata(f)))
+    expect_identical(names(eff), effect_columns)
+    expect_true(all(c("TE", "NDE via W", "NIE via W") %in% eff$label))
+  }
+})
