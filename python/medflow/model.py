@@ -61,8 +61,8 @@ class CausalFlow:
         self.encoding, self.data = prepare(self.flow_dag, data, discrete=discrete,
                                            continuous=continuous, missing=missing)
 
-    def fit(self, *, epochs: int = 200, batch_size: int = 512, lr: float = 5e-3,
-            weight_decay: float = 1e-4, patience: int = 15, val_fraction: float = 0.1,
+    def fit(self, *, epochs: int = 200, batch_size: int = 1024, lr: float = 3e-3,
+            weight_decay: float = 1e-4, patience: int = 10, val_fraction: float = 0.1,
             seed: int = 0, device: str = "cpu", dtype: str = "float32",
             verbose: bool = True) -> FittedFlow:
         """Fit the flow by maximum likelihood with early stopping.
@@ -203,13 +203,28 @@ class FittedFlow:
         eps, _ = flow(xe, xe)
         disc = self.disc_step > 0
         if disc.any():
-            hi, _ = flow(xe + self.disc_step, xe)
-            lo = eps.double()
-            hi = hi.double()
+            lo, hi = self._interval(flow, xe, eps)
             w = torch.rand(lo.shape, generator=generator, dtype=torch.float64)
             draw = _truncated_normal(lo, hi, w).to(eps.dtype)
             eps = torch.where(disc, draw, eps)
         return eps
+
+    def _interval(self, flow: NodeFlows, x: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
+        """Noise interval ``[T(k), T(k + 1))`` of each discrete value (float64).
+
+        The lowest and highest observed values take the tails (``-inf`` / ``+inf``), as
+        generation clips to the observed range: the threshold model's masses sum to one.
+        """
+        hi, _ = flow(x + self.disc_step, x)
+        lo, hi = eps.double(), hi.double()
+        std_lower = torch.as_tensor(self.encoding.standardize(np.asarray(self.encoding.lower)[None]),
+                                    dtype=x.dtype)[0]
+        std_upper = torch.as_tensor(self.encoding.standardize(np.asarray(self.encoding.upper)[None]),
+                                    dtype=x.dtype)[0]
+        tol = 1e-4 * self.disc_step
+        lo = torch.where(x <= std_lower + tol, -torch.inf, lo)
+        hi = torch.where(x >= std_upper - tol, torch.inf, hi)
+        return lo, hi
 
     @torch.no_grad()
     def _generate(self, eps: Tensor, x: Tensor, do: Mapping[int, Tensor | float],
@@ -254,8 +269,7 @@ class FittedFlow:
         dens = dens - torch.log(torch.as_tensor(self.encoding.scale, dtype=torch.float64))
         disc = self.disc_step > 0
         if disc.any():
-            hi, _ = flow(x + self.disc_step, x)
-            mass = _log_mass(eps.double(), hi.double())
+            mass = _log_mass(*self._interval(flow, x, eps))
             dens = torch.where(disc, mass, dens)
         return dens.sum(-1)[0].numpy()
 
@@ -336,7 +350,7 @@ class FittedFlow:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().clone() for k, v in flow.state_dict().items()}
-        state["__data__"] = torch.as_tensor(self.data.to_numpy(), dtype=torch.float64)
+        state["__data__"] = torch.tensor(self.data.to_numpy(dtype=float), dtype=torch.float64)
         torch.save(state, path / "weights.pt")
         meta = dict(
             format=_FORMAT, model=self.dag.to_syntax(), encoding=self.encoding.to_dict(),

@@ -28,10 +28,10 @@ class TrainSettings:
     """Optimisation settings for :func:`train` (all have sensible defaults)."""
 
     epochs: int = 200
-    batch_size: int = 512
-    lr: float = 5e-3
+    batch_size: int = 1024
+    lr: float = 3e-3
     weight_decay: float = 1e-4
-    patience: int = 15
+    patience: int = 10
     grad_clip: float = 5.0
     min_lr_ratio: float = 0.05
 
