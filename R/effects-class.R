@@ -195,7 +195,8 @@ print.medflow_effects <- function(x, digits = max(3L, getOption("digits") - 3L),
                         c("estimate", ci, "SD units"))
   if (all(is.na(x$ci_lower))) tab <- tab[, -2, drop = FALSE]
   print(tab, quote = FALSE, right = TRUE)
-  cat(identification_footnote(x), sep = "\n")
+  foot <- identification_footnote(x)
+  if (length(foot)) cat(foot, sep = "\n")
   cat(contrast_text(x), "\n", sep = "")
   invisible(x)
 }
@@ -243,7 +244,7 @@ summary.medflow_effects <- function(object, scale = c("raw", "sd"), ...) {
   se_line <- if (length(n_boot) && max(n_boot) > 0) {
     sprintf("Bootstrap draws: %s (percentile intervals)", paste(n_boot, collapse = ", "))
   } else if (all(is.na(object$std_error))) {
-    "Bootstrap draws: 0 (no standard errors; set n_boot = to get intervals)"
+    "Bootstrap draws: 0 (no standard errors or intervals; refit with n_boot = 200, say)"
   } else {
     "Bootstrap draws: 0 (analytic standard errors)"
   }

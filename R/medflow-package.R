@@ -14,5 +14,8 @@
 #' variable. Results (effects tables, dose-response curves, counterfactuals)
 #' are plain R data frames.
 #'
+#' @docType package
+#' @name medflow-package
+#' @aliases medflow-package
 #' @keywords internal
-"_PACKAGE"
+NULL

@@ -50,4 +50,4 @@ grep -E "^Status:" "$log"
 # 4. The testthat suite from the source tree (also checks the R data against
 #    the CSV files of the Python package).
 echo "== testthat"
-(cd "$root" && Rscript -e 'testthat::test_local(".", reporter = testthat::ProgressReporter$new(show_praise = FALSE), stop_on_failure = TRUE)')
+(cd "$root" && Rscript -e 'testthat::test_local(".", reporter = "summary", stop_on_failure = TRUE)')

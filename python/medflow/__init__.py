@@ -17,12 +17,13 @@ from medflow.dag import DAG
 from medflow.linear import LinearSEM, LinearSEMResults
 from medflow.model import CausalFlow, FittedFlow, load
 from medflow.results import EffectsResult, compare
+from medflow.sensitivity import SensitivityResult, sensitivity
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CausalFlow", "FittedFlow", "load",
     "LinearSEM", "LinearSEMResults",
-    "DAG", "EffectsResult", "compare",
+    "DAG", "EffectsResult", "compare", "sensitivity", "SensitivityResult",
     "datasets", "identification", "__version__",
 ]

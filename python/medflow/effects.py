@@ -62,10 +62,18 @@ def default_contrast(values: np.ndarray, discrete: bool) -> tuple[float, float, 
     return hi, lo, "75th vs 25th percentile"
 
 
-def mediator_sets(mediators) -> list[tuple[str, ...]]:
-    """``["W", ("U", "W")]`` → ``[("W",), ("U", "W")]``: each element is one mediator set."""
+def mediator_sets(mediators, dag=None, treatment: str | None = None,
+                  outcome: str | None = None) -> list[tuple[str, ...]]:
+    """``["W", ("W", "U")]`` → ``[("W",), ("U", "W")]``: each element is one mediator set.
+
+    With a ``dag``, sets are written in causal order, and ``None`` means every variable on a
+    directed path from ``treatment`` to ``outcome``, one at a time, in causal order.
+    """
     if mediators is None:
-        return []
+        if dag is None:
+            return []
+        on_paths = {n for p in dag.paths(treatment, outcome) for n in p[1:-1]}
+        return [(n,) for n in dag.order if n in on_paths]
     if isinstance(mediators, str):
         mediators = [mediators]
     out = []
@@ -73,6 +81,9 @@ def mediator_sets(mediators) -> list[tuple[str, ...]]:
         group = (m,) if isinstance(m, str) else tuple(m)
         if not group:
             raise ValueError("An empty mediator set was given.")
+        if dag is not None:
+            rank = {n: i for i, n in enumerate(dag.order)}
+            group = tuple(sorted(dict.fromkeys(group), key=lambda n: rank.get(n, len(rank))))
         out.append(group)
     return out
 
@@ -139,12 +150,20 @@ class _Engine:
         idx = [self.var.index(m) for m in mediators]
         key = (a_mediator, tuple(idx))
         if key not in self._draws:
-            fresh = torch.randn(self.units.eps.shape, generator=self.gen, dtype=self.units.eps.dtype)
+            fresh = self.fresh_noise()
             xg = self.fit._generate(fresh, self.units.x, {self.A: level[a_mediator]}, self.desc, self.flow)
             self._draws[key] = {m: xg[..., m] for m in idx}
         xy = self.fit._generate(self.units.eps, self.units.x, {self.A: level[a_outcome]}, self.desc,
                                 self.flow, fixed=self._draws[key])
         return xy[..., self.Y]
+
+    def fresh_noise(self) -> Tensor:
+        """Fresh noise ``(E, N, d)`` for the randomized mediator draws: independent N(0, 1).
+
+        Only the entries of the treatment's descendants are used. Subclasses with dependent
+        noise (:mod:`medflow.sensitivity`) draw them from their law given the unit's other noises.
+        """
+        return torch.randn(self.units.eps.shape, generator=self.gen, dtype=self.units.eps.dtype)
 
     # ---- averaging
     def mean(self, values: Tensor) -> Tensor:
@@ -204,6 +223,16 @@ def _natural_specs(dag, A, Y, groups, interventional) -> list[_Spec]:
             specs.append(_Spec("rNIE", f"rNIE via {name}", through, _paths_text(through), name,
                                ("rand", "a", "a", g), ("rand", "a", "a_ref", g), None))
     return specs
+
+
+def _both(dag, treatment, outcome, hi, lo) -> identification.Identification:
+    """A contrast of two path-specific means is identified when both means are."""
+    a, b = (identification.check(dag, treatment, outcome, p) for p in (hi, lo))
+    if a.identified and b.identified:
+        return a
+    wit = tuple(n for n in dag.order if n in set(a.witnesses) | set(b.witnesses))
+    reason = " ".join(r.reason for r in (a, b) if not r.identified)
+    return identification.Identification(False, wit, MONOTONE_ASSUMPTION, reason)
 
 
 def _check_query(fit, treatment: str, outcome: str) -> None:
@@ -267,7 +296,7 @@ def _units(fit, flow, n_mc, data, where, at, generator, weights) -> _Units:
                              "a query string such as 'V >= 4').")
         if not mask.any():
             raise ValueError("where= selects no units.")
-        w = w * torch.as_tensor(mask, dtype=torch.float64)
+        w = w * torch.tensor(mask, dtype=torch.float64)
     return _Units(x=x, eps=eps, weights=w)
 
 
@@ -367,7 +396,8 @@ def effects(fit, treatment: str, outcome: str, mediators=None, *, interventional
     Args:
         fit: a :class:`~medflow.model.FittedFlow`.
         treatment, outcome: variable names.
-        mediators: ``"W"``, ``["W", "U"]`` (one set each) or ``[("U", "W")]`` (a joint set).
+        mediators: ``"W"``, ``["W", "U"]`` (one set each) or ``[("U", "W")]`` (a joint set);
+            default: every variable on a path from the treatment to the outcome, one at a time.
         interventional: also report rNDE/rNIE (randomized interventional analogues).
         a, a_ref: active and reference treatment values (default: 75th vs 25th percentile of
             a continuous treatment, 1 vs 0 for a binary one).
@@ -384,9 +414,9 @@ def effects(fit, treatment: str, outcome: str, mediators=None, *, interventional
     Returns:
         An :class:`~medflow.results.EffectsResult`.
     """
-    groups = mediator_sets(mediators)
     dag = fit.dag
     _check_query(fit, treatment, outcome)
+    groups = mediator_sets(mediators, dag, treatment, outcome)
     for g in groups:
         identification.paths_through(dag, treatment, outcome, g)  # validates the names
     return _run(fit, treatment, outcome,
@@ -417,24 +447,24 @@ def decompose(fit, treatment: str, outcome: str, order, **options) -> EffectsRes
     of the first ``k`` mediators; the last part ("direct") adds the remaining paths.
     """
     _check_query(fit, treatment, outcome)
-    groups = mediator_sets(order)
     dag = fit.dag
+    groups = mediator_sets(order, dag)
     every = tuple(dag.paths(treatment, outcome))
 
     def specs():
-        out, prev = [], ()
+        out = [_Spec("TE", "TE", every, _paths_text(every), "", ("paths", every), ("paths", ()),
+                     identification.check(dag, treatment, outcome, every))]
+        prev = ()
         for k, g in enumerate(groups):
             cum = tuple(p for p in every if any(m in p[1:-1] for gg in groups[:k + 1] for m in gg))
             new = tuple(p for p in cum if p not in prev)
             name = _label_set(g)
             out.append(_Spec("PART", f"PART via {name}", new, _paths_text(new), name,
-                             ("paths", cum), ("paths", prev), identification.check(dag, treatment, outcome, cum)))
+                             ("paths", cum), ("paths", prev), _both(dag, treatment, outcome, cum, prev)))
             prev = cum
         rest = tuple(p for p in every if p not in prev)
         out.append(_Spec("PART", "PART direct", rest, _paths_text(rest), "", ("paths", every), ("paths", prev),
                          identification.check(dag, treatment, outcome, prev)))
-        out.append(_Spec("TE", "TE", every, _paths_text(every), "", ("paths", every), ("paths", ()),
-                         identification.check(dag, treatment, outcome, every)))
         return out
     for g in groups:
         identification.paths_through(dag, treatment, outcome, g)
@@ -510,7 +540,7 @@ def unit_effects(fit, treatment: str, outcome: str, data: pd.DataFrame, mediator
     with torch.no_grad():
         hi, lo = conv(eng.path_world(every)), conv(eng.path_world(()))
         out = pd.DataFrame({f"{outcome}(a)": hi, f"{outcome}(a_ref)": lo, "TE": hi - lo}, index=data.index)
-        for g in mediator_sets(mediators):
+        for g in mediator_sets(mediators, fit.dag, treatment, outcome):
             through = identification.paths_through(fit.dag, treatment, outcome, g)
             cross = conv(eng.path_world([p for p in every if p not in through]))
             name = _label_set(g)

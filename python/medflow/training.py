@@ -10,6 +10,7 @@ validation negative log-likelihood with the best weights restored.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,10 +72,18 @@ def fit_linear_part(x: Tensor, v_mid: Tensor, mask: Tensor, disc_step: Tensor) -
     return as_t(weight), as_t(bias), as_t(log_scale)
 
 
-def _nll(flow: NodeFlows, x: Tensor, u: Tensor, disc_step: Tensor) -> Tensor:
-    """Per-member, per-row negative log-likelihood ``(E, B)`` with dequantization ``u``."""
+def _nll(flow: NodeFlows, x: Tensor, u: Tensor, disc_step: Tensor,
+         noise_log_prob: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+    """Per-member, per-row negative log-likelihood ``(E, B)`` with dequantization ``u``.
+
+    ``noise_log_prob`` maps the noise ``(E, B, d)`` to its joint log-density ``(E, B)``; by
+    default the noises are independent standard normals.
+    """
     v = x + u * disc_step
-    return -flow.log_prob(v, x).sum(-1)
+    if noise_log_prob is None:
+        return -flow.log_prob(v, x).sum(-1)
+    eps, ladj = flow(v, x)
+    return -(noise_log_prob(eps) + ladj.sum(-1))
 
 
 def train(
@@ -88,6 +97,7 @@ def train(
     weights: Tensor | None = None,
     verbose: bool = True,
     desc: str = "fitting flow",
+    noise_log_prob: Callable[[Tensor], Tensor] | None = None,
 ) -> pd.DataFrame:
     """Train ``flow`` in place; returns the history (epoch, train_nll, val_nll, lr).
 
@@ -100,6 +110,10 @@ def train(
         generator: source of all randomness (minibatch order, dequantization).
         weights: optional ``(E, N)`` row weights per member (bootstrap counts).
         verbose: show a tqdm progress bar.
+        desc: label of the progress bar.
+        noise_log_prob: optional joint log-density of the noise, ``(E, B, d) -> (E, B)``, that
+            replaces the independent standard-normal term (e.g. the Gaussian copula of
+            :mod:`medflow.sensitivity`); ``None`` keeps the independent-noise likelihood.
 
     Raises:
         FloatingPointError: when the loss becomes NaN or infinite.
@@ -132,7 +146,7 @@ def train(
             xb = x[idx]
             ub = torch.rand(xb.shape, generator=generator, dtype=x.dtype).to(device)
             wb = weights[:, idx]
-            nll = _nll(flow, xb.expand(E, -1, -1), ub.expand(E, -1, -1), disc_step)
+            nll = _nll(flow, xb.expand(E, -1, -1), ub.expand(E, -1, -1), disc_step, noise_log_prob)
             wsum = wb.sum(1).clamp(min=1e-12)
             loss_e = (nll * wb).sum(1) / wsum
             loss = loss_e.sum()
@@ -150,7 +164,8 @@ def train(
         sched.step()
         flow.eval()
         with torch.no_grad():
-            nll_val = _nll(flow, x_val.expand(E, -1, -1), u_val.expand(E, -1, -1), disc_step)
+            nll_val = _nll(flow, x_val.expand(E, -1, -1), u_val.expand(E, -1, -1), disc_step,
+                           noise_log_prob)
             val_e = ((nll_val * w_val).sum(1) / w_val.sum(1).clamp(min=1e-12)).double().cpu()
         if not torch.isfinite(val_e).all():
             raise FloatingPointError(

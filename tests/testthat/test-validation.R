@@ -182,3 +182,9 @@ test_that("py_require() is used only where reticulate has it", {
     expect_false(medflow:::declare_python_requirements())
   }
 })
+
+test_that("without the Python module, the first call that needs it gives the message", {
+  skip_if(medflow_available(), "the Python module is available here")
+  expect_error(medflow(bd_model, d, epochs = 1), "Run medflow::install_medflow()", fixed = TRUE)
+  expect_error(linear_sem(bd_model, cor = blau_duncan_cor), "is not available in", fixed = TRUE)
+})

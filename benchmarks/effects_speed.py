@@ -1,0 +1,186 @@
+"""Effect-query time and bootstrap time on a fitted Blau–Duncan-size model.
+
+1. Fits the flow to ``simulate(dgp, 20700, seed)`` (settings below; by default the fast
+   settings of ``fit_speed.py``).
+2. Times the effect queries (best and median of ``--repeats``): TE + NDE/NIE via W and via
+   U (natural only), the same plus the interventional rNDE/rNIE (the target query, ≤ 1 s),
+   and the sequential decomposition over (U, W).
+3. Times a ``--n-boot`` replicate bootstrap (default 200; target ≤ 10 min), split into
+   training the batched ensemble (``medflow.bootstrap.bootstrap_ensemble``) and the effect
+   query over the ensemble (``fit.effects(..., n_boot=...)``, which reuses the cached
+   ensemble), and records the interval of each effect and whether it covers the truth.
+4. Bootstrap throughput (replicates per minute) for ``--throughput-reps`` replicates:
+   the batched ensemble, the same fine-tuning one replicate after another
+   (``boot_options={"chunks": R, "n_jobs": 1}``), and cold refits from scratch on
+   resampled rows, one after another (what a refit-per-replicate bootstrap does).
+
+Usage::
+
+    python benchmarks/effects_speed.py --threads 1
+    python benchmarks/effects_speed.py --quick          # smoke run (small bootstrap)
+
+Writes ``benchmarks/results/effects_speed.{json,csv,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import pandas as pd
+
+import medflow as mf
+from _common import effect_errors, environment, markdown_table, peak_rss_mb, write_results
+from medflow.bootstrap import bootstrap_ensemble, bootstrap_weights
+
+
+def time_query(fn, repeats: int) -> tuple[list[float], object]:
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return times, out
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dgp", default="nonlinear")
+    p.add_argument("--n", type=int, default=20700)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--batch-size", type=int, default=2048)
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--patience", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--hidden", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--n-boot", type=int, default=200)
+    p.add_argument("--boot-epochs", type=int, default=None, help="boot_options epochs (default: library's)")
+    p.add_argument("--boot-patience", type=int, default=None)
+    p.add_argument("--boot-batch-size", type=int, default=None)
+    p.add_argument("--boot-chunks", type=int, default=None)
+    p.add_argument("--throughput-reps", type=int, default=10)
+    p.add_argument("--cold-reps", type=int, default=3)
+    p.add_argument("--skip-bootstrap", action="store_true")
+    p.add_argument("--target-effects", type=float, default=1.0)
+    p.add_argument("--target-bootstrap", type=float, default=600.0)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: N=4000, 2 repeats, 10-replicate bootstrap with 3 epochs")
+    p.add_argument("--name", default="effects_speed")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.n, args.repeats, args.n_boot, args.epochs = 4000, 2, 10, 10
+        args.boot_epochs, args.throughput_reps, args.cold_reps = 3, 4, 2
+        args.name = args.name + "_quick" if args.name == "effects_speed" else args.name
+    env = environment(args.threads)
+    boot_options = {k: v for k, v in dict(epochs=args.boot_epochs, patience=args.boot_patience,
+                                          batch_size=args.boot_batch_size, chunks=args.boot_chunks).items()
+                    if v is not None}
+    fit_args = dict(batch_size=args.batch_size, lr=args.lr, patience=args.patience, epochs=args.epochs)
+
+    sim = mf.datasets.simulate(args.dgp, args.n, args.seed)
+    truth = sim.truth.set_index("label")
+    a, a_ref = float(truth["a"].iloc[0]), float(truth["a_ref"].iloc[0])
+    t0 = time.perf_counter()
+    fit = mf.CausalFlow(sim.model, sim.data, hidden=args.hidden).fit(seed=args.seed, verbose=False, **fit_args)
+    fit_s = time.perf_counter() - t0
+    print(f"[effects_speed] fit {fit_s:.1f} s ({fit.fit_info['epochs_run']} epochs)", flush=True)
+    rows: list[dict] = []
+    query = dict(a=a, a_ref=a_ref, seed=args.seed)
+
+    queries = {
+        "TE + NDE/NIE via W, via U": lambda: fit.effects("X", "Y", mediators=["W", "U"], interventional=False, **query),
+        "TE + NDE/NIE + rNDE/rNIE via W, via U": lambda: fit.effects("X", "Y", mediators=["W", "U"], **query),
+        "decompose (U, W)": lambda: fit.decompose("X", "Y", order=["U", "W"], **query),
+    }
+    results = {}
+    for name, fn in queries.items():
+        times, res = time_query(fn, args.repeats)
+        results[name] = res
+        rows.append(dict(kind="effects", what=name, best_s=min(times), median_s=statistics.median(times),
+                         repeats=args.repeats, n_units=args.n,
+                         meets_target=min(times) <= args.target_effects))
+        print(f"[effects_speed] {name}: best {min(times):.3f} s", flush=True)
+    errs = effect_errors(results["TE + NDE/NIE + rNDE/rNIE via W, via U"].params.to_dict(), sim.truth,
+                         labels=[lab for lab in truth.index if lab.startswith(("TE", "NDE", "NIE", "rNDE", "rNIE"))])
+
+    extra: dict = dict(fit=dict(fit_s=fit_s, **fit.fit_info), effect_errors_sd=errs, args=vars(args))
+    if not args.skip_bootstrap:
+        # 1. the full bootstrap: train the batched ensemble, then the effect query over it
+        rss0 = peak_rss_mb()
+        t0 = time.perf_counter()
+        bootstrap_ensemble(fit, args.n_boot, seed=args.seed, verbose=False, **boot_options)
+        train_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        res = fit.effects("X", "Y", mediators=["W", "U"], n_boot=args.n_boot, boot_options=boot_options,
+                          verbose=False, **query)
+        eff_s = time.perf_counter() - t0
+        total = train_s + eff_s
+        rows.append(dict(kind="bootstrap", what=f"{args.n_boot} replicates: train batched ensemble",
+                         best_s=train_s, n_boot=args.n_boot))
+        rows.append(dict(kind="bootstrap", what=f"{args.n_boot} replicates: effects over the ensemble",
+                         best_s=eff_s, n_boot=args.n_boot))
+        rows.append(dict(kind="bootstrap", what=f"{args.n_boot} replicates: total", best_s=total,
+                         n_boot=args.n_boot, meets_target=total <= args.target_bootstrap,
+                         peak_rss_mb=peak_rss_mb(), peak_rss_before_mb=rss0))
+        print(f"[effects_speed] bootstrap {args.n_boot}: train {train_s:.1f} s + effects {eff_s:.1f} s",
+              flush=True)
+        frame = res.to_frame().set_index("label")
+        cover = []
+        for lab in frame.index:
+            if lab in truth.index:
+                t = float(truth.loc[lab, "truth"])
+                cover.append(dict(label=lab, estimate=frame.loc[lab, "estimate"], truth=t,
+                                  std_error=frame.loc[lab, "std_error"], ci_lower=frame.loc[lab, "ci_lower"],
+                                  ci_upper=frame.loc[lab, "ci_upper"],
+                                  covers=bool(frame.loc[lab, "ci_lower"] <= t <= frame.loc[lab, "ci_upper"])))
+        extra["bootstrap_intervals"] = cover
+
+        # 2. throughput: batched vs one replicate after another (same fine-tuning) vs cold refits
+        R = args.throughput_reps
+        tp = {}
+        t0 = time.perf_counter()
+        bootstrap_ensemble(fit, R, seed=args.seed + 1, verbose=False, **boot_options)
+        tp["batched ensemble"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        bootstrap_ensemble(fit, R, seed=args.seed + 1, verbose=False,
+                           **{**boot_options, "chunks": R, "n_jobs": 1})
+        tp["sequential warm-started refits"] = time.perf_counter() - t0
+        w = bootstrap_weights(len(sim.data), args.cold_reps, seed=args.seed + 2).long().numpy()
+        t0 = time.perf_counter()
+        for r in range(args.cold_reps):
+            rows_r = np.repeat(np.arange(len(sim.data)), w[r])
+            mf.CausalFlow(sim.model, sim.data.iloc[rows_r].reset_index(drop=True), hidden=args.hidden).fit(
+                seed=args.seed + r, verbose=False, **fit_args)
+        tp["sequential cold refits"] = time.perf_counter() - t0
+        reps = {"batched ensemble": R, "sequential warm-started refits": R, "sequential cold refits": args.cold_reps}
+        for name, secs in tp.items():
+            rows.append(dict(kind="throughput", what=name, best_s=secs, n_boot=reps[name],
+                             replicates_per_min=60.0 * reps[name] / secs))
+        batched = 60.0 * R / tp["batched ensemble"]
+        extra["throughput_speedup_vs_warm"] = batched / (60.0 * R / tp["sequential warm-started refits"])
+        extra["throughput_speedup_vs_cold"] = batched / (60.0 * args.cold_reps / tp["sequential cold refits"])
+
+    df = pd.DataFrame(rows)
+    md = [f"Model fitted to simulate({args.dgp!r}, {args.n}, {args.seed}) in {fit_s:.1f} s "
+          f"({fit.fit_info['epochs_run']} epochs; batch {args.batch_size}, lr {args.lr:g}, patience "
+          f"{args.patience}, hidden {args.hidden}). Contrast X = {a:.3f} vs {a_ref:.3f}. "
+          f"Targets: effects ≤ {args.target_effects:g} s, {args.n_boot}-replicate bootstrap ≤ "
+          f"{args.target_bootstrap:g} s. boot_options = {boot_options}.", "",
+          markdown_table(df, 3), ""]
+    md.append("Errors of the point estimates (SD(Y) units): "
+              + ", ".join(f"{k} {v:+.3f}" for k, v in errs.items()) + ".")
+    if "bootstrap_intervals" in extra:
+        cov = pd.DataFrame(extra["bootstrap_intervals"])
+        md += ["", f"Bootstrap intervals (90%) against the truth:", "", markdown_table(cov, 4)]
+        md.append(f"\nBatched ensemble vs one replicate after another: "
+                  f"{extra['throughput_speedup_vs_warm']:.1f}× (same warm-started fine-tuning), "
+                  f"{extra['throughput_speedup_vs_cold']:.1f}× (cold refits).")
+    return write_results(args.name, env, rows, "\n".join(md), extra=extra)
+
+
+if __name__ == "__main__":
+    main()

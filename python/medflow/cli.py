@@ -1,0 +1,717 @@
+"""The ``medflow`` command line: the Blau–Duncan main job, and ``fit`` for any data.
+
+``medflow blau-duncan`` replicates the classical path analysis of Blau &
+Duncan (1967) from their published correlations, then fits the linear SEM
+and the causal flow to unit-level data (the bundled synthetic data by
+default, ``--ocg FILE`` for a user's own OCG 1962 file or ``--csv FILE``)
+and reports the effect of father's occupation X on son's occupation Y: the
+total effect, natural direct and indirect effects via W and via U, their
+interventional analogues and the sequential decomposition (U, then W), flow
+and linear SEM side by side, with identification labels. On the bundled data
+it also prints the true effects and each method's error. A report folder
+receives the tables (CSV), the figures (PNG) and the printed text.
+
+``medflow fit --csv FILE --model "..." --treatment X --outcome Y
+--mediator M`` runs the same analysis for any data and graph.
+
+Errors are reported as one line, ``medflow: error: ...``, with exit code 2.
+
+Example:
+    >>> from medflow.cli import build_parser
+    >>> args = build_parser().parse_args(["blau-duncan", "--boot", "50", "--contrast", "40", "20"])
+    >>> args.command, args.boot, args.contrast
+    ('blau-duncan', 50, [40.0, 20.0])
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "PUBLISHED_PATHS", "PUBLISHED_RESIDUALS", "Analysis", "analyse", "build_parser",
+    "comparison_table", "default_fit_settings", "format_comparison", "main",
+    "sensitivity_section",
+]
+
+#: Standardized path coefficients of Blau & Duncan (1967, Fig. 5.1), keyed (cause, effect).
+PUBLISHED_PATHS: dict[tuple[str, str], float] = {
+    ("V", "U"): 0.310, ("X", "U"): 0.279,
+    ("U", "W"): 0.440, ("X", "W"): 0.224,
+    ("U", "Y"): 0.394, ("X", "Y"): 0.115, ("W", "Y"): 0.281,
+}
+#: Residual paths sqrt(1 - R²) of Blau & Duncan (1967, Fig. 5.1).
+PUBLISHED_RESIDUALS: dict[str, float] = {"U": 0.859, "W": 0.818, "Y": 0.753}
+
+_PROG = "medflow"
+
+
+# ====================================================================== small helpers
+class _Console:
+    """Prints to stdout and keeps a copy of every line for the report's ``summary.txt``."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+        self.lines: list[str] = []
+
+    def __call__(self, text: str = "") -> None:
+        for line in str(text).splitlines() or [""]:
+            self.lines.append(line)
+        print(text, file=self.stream, flush=True)
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+class _Step:
+    """``[k/n] title`` on entry and ``done in x s`` on exit (progress of the long steps)."""
+
+    def __init__(self, console: _Console, k: int, n: int, title: str, timings: dict[str, float],
+                 short: str | None = None):
+        self.console, self.k, self.n, self.title, self.timings = console, k, n, title, timings
+        self.short = short or title
+
+    def __enter__(self):
+        self.console("")
+        self.console(f"[{self.k}/{self.n}] {self.title}")
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is None:
+            seconds = time.perf_counter() - self.start
+            self.timings[self.short] = seconds
+            self.console(f"      ({seconds:.1f} s)")
+        return False
+
+
+def default_fit_settings(n: int, epochs: int = 200) -> dict:
+    """Flow training settings used by the command line and the validation study.
+
+    Batches of 1024 rows with learning rate 2e-3 on large data; smaller batches
+    (a power of two near N / 16, at least 64) on small data so that every epoch
+    still takes several optimizer steps.
+
+    Example:
+        >>> default_fit_settings(20700)["batch_size"], default_fit_settings(2000)["batch_size"]
+        (1024, 128)
+    """
+    batch = int(min(1024, max(64, 2 ** round(math.log2(max(n, 1) / 16)))))
+    return dict(epochs=int(epochs), batch_size=batch, lr=2e-3)
+
+
+def _read_csv(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No such file: '{path}'.")
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"'{path}' is empty.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ValueError(f"'{path}' could not be read as a CSV file ({str(err).strip()}).") from None
+    return frame
+
+
+def _check_columns(data: pd.DataFrame, names: Sequence[str], source: str) -> None:
+    absent = [v for v in names if v not in data.columns]
+    if absent:
+        raise ValueError(f"The model variable(s) {', '.join(absent)} are not columns of {source} "
+                         f"(columns: {', '.join(map(str, data.columns))}).")
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "." if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _sorted_labels(labels: Sequence[str], mediators: Sequence[str]) -> list[str]:
+    """TE, natural effects per mediator, interventional effects per mediator, decomposition."""
+    def key(label: str):
+        code = label.split(" ")[0]
+        med = label.split(" via ")[-1] if " via " in label else ""
+        group = 0 if code == "TE" else 1 if code in ("NDE", "NIE") else 2 if code in ("rNDE", "rNIE") else 3
+        m = mediators.index(med) if med in mediators else len(mediators)
+        return (group, m if group in (1, 2) else 0, labels.index(label))
+    return sorted(labels, key=key)
+
+
+# ====================================================================== the analysis
+@dataclass
+class Analysis:
+    """Everything one run of the command computes (also handy from Python).
+
+    Attributes:
+        data: the analysed rows; model: the model syntax; treatment, outcome, mediators, order.
+        a, a_ref, contrast_how: the contrast and how it was chosen.
+        sem: the linear SEM fitted to the data (:class:`~medflow.linear.LinearSEMResults`).
+        fit: the fitted flow (:class:`~medflow.model.FittedFlow`).
+        flow, linear: effects (natural, interventional and decomposition rows) of each method.
+        comparison: the side-by-side table (:func:`comparison_table`).
+        dose_response, linear_dose_response: E[Y(a)] over a grid (flow, linear SEM).
+        timings: seconds per step.
+    """
+
+    data: pd.DataFrame
+    model: str
+    treatment: str
+    outcome: str
+    mediators: list[str]
+    order: list[str]
+    a: float = math.nan
+    a_ref: float = math.nan
+    contrast_how: str = ""
+    sem: object = None
+    fit: object = None
+    flow: object = None
+    linear: object = None
+    comparison: pd.DataFrame | None = None
+    dose_response: pd.DataFrame | None = None
+    linear_dose_response: pd.DataFrame | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _contrast(data: pd.DataFrame, treatment: str, contrast: Sequence[float] | None) -> tuple[float, float, str]:
+    from medflow.effects import default_contrast
+
+    values = data[treatment].to_numpy(dtype=float)
+    lo, hi = float(values.min()), float(values.max())
+    if contrast is None:
+        discrete = bool(np.all(values == np.round(values)))
+        return default_contrast(values, discrete)
+    a, a_ref = (float(v) for v in contrast)
+    for name, v in (("A", a), ("A_REF", a_ref)):
+        if not lo <= v <= hi:
+            raise ValueError(f"--contrast {name} = {v:g} is outside the observed range of {treatment} "
+                             f"[{lo:g}, {hi:g}].")
+    if a == a_ref:
+        raise ValueError(f"--contrast gives {a:g} twice; the two treatment values must differ.")
+    return a, a_ref, "given"
+
+
+def _combine(effects, decomposition):
+    """One EffectsResult: the effects rows, then the decomposition parts (its TE row dropped)."""
+    from medflow.results import EffectsResult
+
+    parts = decomposition.table[decomposition.table["estimand"] == "PART"]
+    table = pd.concat([effects.table, parts], ignore_index=True)
+    draws = None
+    if effects.draws is not None and decomposition.draws is not None:
+        draws = pd.concat([effects.draws, decomposition.draws[list(parts["label"])]], axis=1)
+    notes = list(dict.fromkeys(effects.notes + decomposition.notes))
+    return EffectsResult(table, notes=notes, draws=draws)
+
+
+def analyse(data: pd.DataFrame, model: str, treatment: str, outcome: str, mediators: Sequence[str],
+            order: Sequence[str] | None = None, *, contrast: Sequence[float] | None = None,
+            boot: int = 0, seed: int = 0, epochs: int = 200, level: float = 0.90,
+            progress: bool = True, console: Callable[[str], None] | None = None,
+            step: Callable[[str], object] | None = None) -> Analysis:
+    """Fit the linear SEM and the flow and estimate the effects, both methods side by side.
+
+    Args:
+        data: one row per unit with a column per model variable.
+        model: model syntax.
+        treatment, outcome: variable names.
+        mediators: each is one mediator set (natural and interventional effects via it).
+        order: mediators for the sequential decomposition (default: ``mediators`` in causal order).
+        contrast: ``(a, a_ref)``; default the 75th vs 25th percentile (1 vs 0 if binary).
+        boot: bootstrap refits of the flow (and resamples of the linear SEM); 0 = delta-method
+            intervals for the linear SEM only.
+        seed: seeds the fit, the effects and the bootstrap.
+        epochs: maximum training epochs.
+        level: interval level.
+        progress: progress bars.
+        console: where to print the short progress lines (default: nowhere).
+        step: context-manager factory ``step(title, short_name)`` wrapping each long step.
+    """
+    import contextlib
+
+    import medflow as mf
+
+    say = console or (lambda text="": None)
+    stepper = step or (lambda title, short=None: contextlib.nullcontext())
+    mediators, order = list(mediators), list(order) if order is not None else None
+    dag = mf.DAG.from_syntax(model) if isinstance(model, str) else mf.dag.as_dag(model)
+    _check_query(dag, treatment, outcome, mediators + (order or []))
+    if order is None:
+        order = [n for n in dag.order if n in mediators]
+    _check_columns(data, dag.order, "the data")
+    a, a_ref, how = _contrast(data, treatment, contrast)
+    out = Analysis(data=data, model=model, treatment=treatment, outcome=outcome,
+                   mediators=mediators, order=order, a=a, a_ref=a_ref, contrast_how=how)
+    opts = dict(a=a, a_ref=a_ref, level=level)
+    boot = int(boot)
+    if boot == 1 or boot < 0:
+        raise ValueError(f"--boot must be 0 (no bootstrap) or at least 2, got {boot}.")
+
+    with stepper("Linear SEM on the data (OLS per equation)", "linear SEM"):
+        sem = mf.LinearSEM(model, data).fit()
+        lin_opts = dict(opts, n_boot=boot, se="bootstrap", seed=seed) if boot else dict(opts, se="delta")
+        lin = sem.effects(treatment, outcome, mediators=mediators, **lin_opts)
+        if order:
+            lin = _combine(lin, sem.decompose(treatment, outcome, order=order, **lin_opts))
+        out.sem, out.linear = sem, lin
+        say(_equations_text(sem))
+
+    settings = default_fit_settings(len(data), epochs)
+    title = (f"Fitting the flow: one monotone spline flow per node (up to {settings['epochs']} epochs, "
+             f"batch {settings['batch_size']}, lr {settings['lr']:g}, seed {seed})")
+    with stepper(title, "flow fit"):
+        fit = mf.CausalFlow(model, data).fit(seed=seed, verbose=progress, **settings)
+        info = fit.fit_info
+        say(f"      {info['epochs_run']} epochs; best validation NLL "
+            f"{fit.history['val_nll'].min():.4f} (epoch {info['best_epoch']}), weights of that epoch kept")
+        out.fit = fit
+
+    title = f"Effects of {treatment} on {outcome}" + (f" with {boot} bootstrap refits" if boot else "")
+    with stepper(title, "effects"):
+        flow_opts = dict(opts, n_boot=boot, seed=seed, verbose=progress)
+        res = fit.effects(treatment, outcome, mediators=mediators, **flow_opts)
+        if order:
+            res = _combine(res, fit.decompose(treatment, outcome, order=order, **flow_opts))
+        out.flow = res
+        if len(np.unique(data[treatment])) > 2:
+            out.dose_response = fit.dose_response(treatment, outcome, n_boot=boot, seed=seed,
+                                                  verbose=progress, level=level)
+            slope = float(sem.effects(treatment, outcome, mediators=[], interventional=False,
+                                      a=1.0, a_ref=0.0).params["TE"])
+            grid = out.dose_response["a"].to_numpy()
+            mean_y, mean_x = float(data[outcome].mean()), float(data[treatment].mean())
+            out.linear_dose_response = pd.DataFrame({"a": grid, "estimate": mean_y + slope * (grid - mean_x)})
+    return out
+
+
+def _check_query(dag, treatment: str, outcome: str, mediators: Sequence[str]) -> None:
+    for flag, name in [("--treatment", treatment), ("--outcome", outcome)] + [("--mediator", m) for m in mediators]:
+        if name not in dag.order:
+            raise ValueError(f"{flag} {name} is not a variable of the model (variables: "
+                             f"{', '.join(dag.order)}).")
+    if treatment == outcome:
+        raise ValueError("--treatment and --outcome name the same variable.")
+    if outcome not in dag.descendants(treatment):
+        raise ValueError(f"{outcome} is not a descendant of {treatment} in the model, so every effect of "
+                         f"{treatment} on {outcome} is zero by assumption.")
+    on_paths = {n for p in dag.paths(treatment, outcome) for n in p[1:-1]}
+    off = [m for m in mediators if m not in on_paths]
+    if off:
+        raise ValueError(f"--mediator {off[0]} is not on a directed path from {treatment} to {outcome}.")
+
+
+def _equations_text(sem) -> str:
+    """One line per equation with standardized coefficients and R²."""
+    par = sem.params
+    lines = []
+    for lhs in sem.equations:
+        rows = par[(par["lhs"] == lhs) & (par["op"] == "~")]
+        terms = " + ".join(f"{r.std_all:.3f} {r.rhs}" for r in rows.itertuples())
+        lines.append(f"      {lhs} = {terms}   (standardized; R2 {sem.rsquared[lhs]:.3f}, "
+                     f"residual path {sem.residual_paths[lhs]:.3f})")
+    return "\n".join(lines)
+
+
+# ====================================================================== tables
+def comparison_table(flow, linear, truth: pd.DataFrame | None = None,
+                     mediators: Sequence[str] = ()) -> pd.DataFrame:
+    """Flow and linear SEM side by side, one row per effect (built with :func:`medflow.compare`).
+
+    Columns: ``label``, ``identified``, ``witness``; for each method ``m`` in (``flow``,
+    ``linear``): ``m_estimate_sd``, ``m_ci_lower_sd``, ``m_ci_upper_sd`` (SD(Y) units) and
+    ``m_estimate``, ``m_ci_lower``, ``m_ci_upper`` (outcome units). With ``truth`` (columns
+    ``label``, ``truth``, ``truth_sd``): also those and ``m_error_sd`` = estimate − truth.
+    """
+    import medflow as mf
+
+    parts = []
+    for scale, sfx in (("sd", "_sd"), ("raw", "")):
+        wide = mf.compare(flow, linear, names=["flow", "linear"], scale=scale)
+        flat = pd.DataFrame(index=wide.index)
+        for name in ("flow", "linear"):
+            for col in ("estimate", "ci_lower", "ci_upper"):
+                flat[f"{name}_{col}{sfx}"] = wide[(name, col)].astype(float)
+        parts.append(flat)
+    table = pd.concat(parts, axis=1)
+    info = flow.table.set_index("label")[["identified", "witness"]]
+    table = info.join(table, how="right")
+    labels = _sorted_labels(list(table.index), list(mediators))
+    table = table.loc[labels]
+    table.index.name = "label"
+    if truth is not None:
+        t = truth.set_index("label")[["truth", "truth_sd"]]
+        table = table.join(t, how="left")
+        for name in ("flow", "linear"):
+            table[f"{name}_error_sd"] = table[f"{name}_estimate_sd"] - table["truth_sd"]
+    return table.reset_index()
+
+
+def format_comparison(table: pd.DataFrame, level: float | None = None) -> str:
+    """The side-by-side table as printed: SD(Y) units first, raw units, truth and errors."""
+    has_ci = bool(table["flow_ci_lower_sd"].notna().any())
+    has_truth = "truth_sd" in table.columns
+    cols: dict[tuple[str, str], list[str]] = {}
+    for name, title in (("flow", "flow"), ("linear", "linear SEM")):
+        cols[(title, "SD(Y)")] = [_fmt(v) for v in table[f"{name}_estimate_sd"]]
+        if has_ci:
+            ci = f"{level:.0%} CI" if level else "CI"
+            cols[(title, ci)] = [f"[{_fmt(lo)}, {_fmt(hi)}]" for lo, hi in
+                                 zip(table[f"{name}_ci_lower_sd"], table[f"{name}_ci_upper_sd"])]
+        cols[(title, "raw")] = [_fmt(v, 2) for v in table[f"{name}_estimate"]]
+    if has_truth:
+        cols[("truth", "SD(Y)")] = [_fmt(v) for v in table["truth_sd"]]
+        cols[("error (SD(Y))", "flow")] = [_fmt(v) for v in table["flow_error_sd"]]
+        cols[("error (SD(Y))", "linear")] = [_fmt(v) for v in table["linear_error_sd"]]
+    cols[("", "identified")] = ["yes" if ok else f"no* ({w})" for ok, w in
+                                zip(table["identified"], table["witness"])]
+    frame = pd.DataFrame(cols, index=list(table["label"]))
+    frame.columns = pd.MultiIndex.from_tuples(list(cols))
+    return frame.to_string(justify="right")
+
+
+def _coefficient_table(published_fit, data_fit) -> pd.DataFrame:
+    """Standardized paths and residual paths: published, from the published matrix, from the data."""
+    rows = []
+    for (cause, effect), value in PUBLISHED_PATHS.items():
+        rows.append((effect, cause, value))
+    for node, value in PUBLISHED_RESIDUALS.items():
+        rows.append((node, "residual", value))
+    out = pd.DataFrame(rows, columns=["equation", "predictor", "published"])
+
+    def std_paths(fit):
+        if fit is None:
+            return {}
+        par = fit.params
+        slopes = {(r.lhs, r.rhs): r.std_all for r in par[par["op"] == "~"].itertuples()}
+        slopes.update({(k, "residual"): v for k, v in fit.residual_paths.items()})
+        return slopes
+
+    for name, fit in (("from_correlations", published_fit), ("from_data", data_fit)):
+        values = std_paths(fit)
+        out[name] = [values.get((e, p), math.nan) for e, p in zip(out["equation"], out["predictor"])]
+    return out
+
+
+def _classical_text(table: pd.DataFrame, sem) -> str:
+    lines = ["      Standardized path coefficients (residual path = sqrt(1 - R2)):",
+             "      path             published  reproduced"]
+    for e, p, pub, rep in zip(table["equation"], table["predictor"], table["published"],
+                              table["from_correlations"]):
+        lines.append(f"      {e + ' <- ' + p:<16} {pub:>9.3f}  {rep:>10.3f}")
+    eff = sem.effects("X", "Y", mediators=["W"], interventional=False, a=1.0, a_ref=0.0).params
+    pse = sem.path_effects("X", "Y", ["X -> W -> Y"], a=1.0, a_ref=0.0).params.iloc[0]
+    pse2 = sem.path_effects("X", "Y", ["X -> U -> W -> Y"], a=1.0, a_ref=0.0).params.iloc[0]
+    lines.append(f"      Path tracing per 1 SD of X: total effect {eff['TE']:.3f}; via W "
+                 f"{eff['NIE via W']:.3f} (X->W->Y {pse:.3f}, X->U->W->Y {pse2:.3f}); not via W "
+                 f"{eff['NDE via W']:.3f}.")
+    return "\n".join(lines)
+
+
+# ====================================================================== sensitivity hook
+def sensitivity_section(analysis: Analysis, *, pairs: Sequence[tuple[str, str]] = (("U", "Y"), ("W", "Y")),
+                        estimand: str = "NIE via W", seed: int = 0, progress: bool = True,
+                        console: Callable[[str], None] | None = None) -> tuple[dict, dict]:
+    """ρ-sensitivity of one effect to unobserved confounding of node pairs (ρ-GNF).
+
+    This is the hook of the sensitivity analysis (issue 8): it calls
+    :func:`medflow.sensitivity.sensitivity` for each pair and returns the tables and
+    figures to add to the report. It is called by ``medflow blau-duncan --sensitivity``
+    after the effects; extend it here.
+
+    Returns:
+        ``(tables, figures)``: dicts name → DataFrame and name → matplotlib Figure.
+
+    Raises:
+        ValueError: when this installation has no :mod:`medflow.sensitivity`.
+    """
+    try:
+        from medflow import sensitivity as sens_module
+    except ImportError:
+        raise ValueError("--sensitivity needs the module medflow.sensitivity, which this "
+                         "installation does not have.") from None
+    say = console or (lambda text="": None)
+    func = getattr(sens_module, "sensitivity")
+    tables, figures = {}, {}
+    for pair in pairs:
+        result = func(analysis.fit, pairs=[tuple(pair)], treatment=analysis.treatment,
+                      outcome=analysis.outcome, estimands=[estimand], a=analysis.a, a_ref=analysis.a_ref,
+                      seed=seed, verbose=progress)
+        name = f"sensitivity_{pair[0]}{pair[1]}"
+        frame = result if isinstance(result, pd.DataFrame) else getattr(result, "table", None)
+        if frame is not None:
+            tables[name] = frame
+            say(f"      rho-curve of {estimand}, noise correlation {pair[0]}-{pair[1]}:")
+            say("      " + frame.to_string(index=False).replace("\n", "\n      "))
+        plot = getattr(result, "plot", None)
+        if callable(plot):
+            ax = plot()
+            figures[name] = ax.figure if hasattr(ax, "figure") else ax
+    return tables, figures
+
+
+# ====================================================================== commands
+def _truth_for(data_is_bundled: bool, a: float, a_ref: float) -> pd.DataFrame | None:
+    """Truths for the bundled data (shipped at the default contrast, else from the known SCM)."""
+    if not data_is_bundled:
+        return None
+    from medflow import datasets
+
+    shipped = datasets.blau_duncan_truth()
+    if np.isclose(shipped["a"].iloc[0], a) and np.isclose(shipped["a_ref"].iloc[0], a_ref):
+        return shipped.rename(columns={"truth": "population_truth", "truth_sd": "population_truth_sd"}) \
+            .rename(columns={"sample_truth": "truth", "sample_truth_sd": "truth_sd"})
+    sim = datasets.simulate("blau_duncan", len(datasets.blau_duncan_synthetic()), seed=1967)
+    return sim.sample_truth(a, a_ref)
+
+
+def _report(args, console: _Console, analysis: Analysis, truth: pd.DataFrame | None,
+            extra_tables: dict, extra_figures: dict, coefficients: pd.DataFrame,
+            dag_coefficients: dict, labels: dict | None, truth_curve: pd.DataFrame | None) -> list[Path]:
+    from medflow import report
+
+    a = analysis
+    tables = {
+        "effects": pd.concat([a.flow.to_frame(), a.linear.to_frame()], ignore_index=True),
+        "coefficients": coefficients,
+        "comparison": a.comparison,
+        "training_history": a.fit.history,
+    }
+    figures = {
+        "dag": report.plot_dag(a.model, coefficients=dag_coefficients, labels=labels,
+                               title="Causal graph (standardized coefficients of the linear SEM on the data)"),
+        "forest": report.plot_forest(
+            [a.flow, a.linear],
+            truth=None if truth is None else dict(zip(truth["label"], truth["truth_sd"])),
+            title=f"Effects of {a.treatment} on {a.outcome} ({a.a:g} vs {a.a_ref:g}), flow vs linear SEM"),
+        "training_curves": report.plot_training(a.fit.history),
+    }
+    if a.dose_response is not None:
+        tables["dose_response"] = a.dose_response
+        figures["dose_response"] = report.plot_dose_response(
+            a.dose_response, linear=a.linear_dose_response, truth=truth_curve,
+            treatment=a.treatment, outcome=a.outcome)
+    tables.update(extra_tables)
+    figures.update(extra_figures)
+    out = Path(args.out)
+    files = report.write_report(out, tables=tables, figures=figures)
+    a.fit.save(out / "flow_model")
+    files.append(out / "flow_model")
+    console(f"      wrote {', '.join(p.name for p in files)} and summary.txt to {out}/")
+    return files
+
+
+def _effects_section(console: _Console, analysis: Analysis, truth: pd.DataFrame | None, level: float) -> None:
+    a = analysis
+    sd_y = float(a.data[a.outcome].std())
+    how = {"given": "given"}.get(a.contrast_how, a.contrast_how)
+    console(f"      {a.treatment} = {a.a:g} vs {a.a_ref:g} ({how}); SD({a.outcome}) = {sd_y:.3f}; "
+            f"N = {len(a.data):,}")
+    console("")
+    console(format_comparison(a.comparison, level=level))
+    console("")
+    bad = a.comparison[~a.comparison["identified"].astype(bool)]
+    if len(bad):
+        witnesses = ", ".join(sorted({w for w in bad["witness"] if w}))
+        console(f"* not identified from the observed distribution alone ({witnesses}: recanting witness). "
+                "The flow's estimate rests on monotone structural equations (one strictly increasing "
+                "noise per node); the linear SEM's on linearity without interactions. The interventional "
+                "analogues rNDE/rNIE are identified.")
+    console("PART rows: sequential decomposition of TE, mediators in the order "
+            f"{', '.join(a.order)}; rNDE + rNIE need not add up to TE.")
+    if truth is not None:
+        console("truth: the effect averaged over these units under the known data-generating model "
+                "(SD(Y) of the sample); error = estimate - truth.")
+        errs = a.comparison.set_index("label")
+        core = [lbl for lbl in ("TE", "NDE via W", "NIE via W") if lbl in errs.index]
+        worst_flow = float(errs.loc[core, "flow_error_sd"].abs().max())
+        worst_lin = float(errs.loc[core, "linear_error_sd"].abs().max())
+        console(f"Largest |error| of TE, NDE and NIE via W: flow {worst_flow:.3f} SD(Y), linear SEM "
+                f"{worst_lin:.3f} SD(Y).")
+
+
+def _run(args, console: _Console, *, data: pd.DataFrame, source: str, model: str, treatment: str,
+         outcome: str, mediators: list[str], order: list[str] | None, classical: bool,
+         bundled: bool) -> int:
+    import medflow as mf
+
+    total = time.perf_counter()
+    timings: dict[str, float] = {}
+    n_steps = 4 + int(classical) + int(getattr(args, "sensitivity", False))
+    counter = iter(range(1, n_steps + 1))
+
+    def step(title, short=None):
+        return _Step(console, next(counter), n_steps, title, timings, short)
+
+    console(f"Data: {source}; N = {len(data):,}")
+    console(f"Model: {model}")
+
+    published_fit = None
+    if classical:
+        with step("Classical coefficients from the published correlations (Blau & Duncan 1967, "
+                  "p. 169; N = 20,700)", "classical"):
+            corr = mf.datasets.blau_duncan_correlations()
+            published_fit = mf.LinearSEM.from_moments(model, corr, n=corr.attrs["n"]).fit()
+            coef = _coefficient_table(published_fit, None)
+            console(_classical_text(coef, published_fit))
+
+    analysis = analyse(data, model, treatment, outcome, mediators, order, contrast=args.contrast,
+                       boot=args.boot, seed=args.seed, epochs=args.epochs, level=args.level,
+                       progress=not args.no_progress, console=console, step=step)
+    truth = _truth_for(bundled, analysis.a, analysis.a_ref)
+    analysis.comparison = comparison_table(analysis.flow, analysis.linear, truth, mediators)
+    analysis.timings = timings
+    _effects_section(console, analysis, truth, args.level)
+
+    extra_tables, extra_figures = {}, {}
+    if getattr(args, "sensitivity", False):
+        with step("Sensitivity to unobserved confounding (rho-curves)", "sensitivity"):
+            extra_tables, extra_figures = sensitivity_section(
+                analysis, seed=args.seed, progress=not args.no_progress, console=console)
+
+    with step(f"Writing the report folder {args.out}/", "report"):
+        if classical:
+            coef = _coefficient_table(published_fit, analysis.sem)
+        else:
+            par = analysis.sem.params
+            coef = par.copy()
+        std = analysis.sem.params
+        dag_coef = {(r.rhs, r.lhs): r.std_all for r in std[std["op"] == "~"].itertuples()}
+        labels = mf.datasets.blau_duncan_correlations().attrs["labels"] if classical else None
+        truth_curve = None
+        if bundled and analysis.dose_response is not None:
+            sim = mf.datasets.simulate("blau_duncan", 2, seed=0)
+            truth_curve = sim.dose_response(analysis.dose_response["a"].to_numpy(), n_mc=200_000)
+        _report(args, console, analysis, truth, extra_tables, extra_figures, coef, dag_coef, labels,
+                truth_curve)
+    elapsed = time.perf_counter() - total
+    console("")
+    console(f"Total time {elapsed:.1f} s (" + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()) + ").")
+    (Path(args.out) / "summary.txt").write_text(console.text() + "\n", encoding="utf-8")
+    return 0
+
+
+def _cmd_blau_duncan(args, console: _Console) -> int:
+    from medflow import datasets
+
+    if args.sensitivity:
+        try:
+            import medflow.sensitivity  # noqa: F401
+        except ImportError:
+            raise ValueError("--sensitivity needs the module medflow.sensitivity, which this "
+                             "installation does not have.") from None
+    bundled = False
+    if args.ocg:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            data = datasets.read_ocg1962(args.ocg)
+        for w in caught:
+            console(f"note: {w.message}")
+        source = f"OCG 1962 file '{args.ocg}' (white men with complete V, X, U, W, Y)"
+    elif args.csv:
+        data = _read_csv(args.csv)
+        _check_columns(data, ["V", "X", "U", "W", "Y"], f"'{args.csv}'")
+        source = f"'{args.csv}'"
+    else:
+        data = datasets.blau_duncan_synthetic()
+        bundled = True
+        source = "bundled synthetic Blau-Duncan data (medflow.datasets.blau_duncan_synthetic; known truths)"
+    console("medflow blau-duncan: father's occupation X -> son's occupation Y, through son's education U "
+            "and first job W")
+    return _run(args, console, data=data, source=source, model=datasets.MODEL, treatment="X",
+                outcome="Y", mediators=["W", "U"], order=["U", "W"], classical=True, bundled=bundled)
+
+
+def _cmd_fit(args, console: _Console) -> int:
+    from medflow.dag import as_dag
+
+    data = _read_csv(args.csv)
+    dag = as_dag(args.model)
+    _check_columns(data, dag.order, f"'{args.csv}'")
+    mediators = list(args.mediator or [])
+    _check_query(dag, args.treatment, args.outcome, mediators + list(args.order or []))
+    console(f"medflow fit: effect of {args.treatment} on {args.outcome}"
+            + (f" via {', '.join(mediators)}" if mediators else ""))
+    return _run(args, console, data=data, source=f"'{args.csv}'", model=args.model,
+                treatment=args.treatment, outcome=args.outcome, mediators=mediators,
+                order=list(args.order) if args.order else None, classical=False, bundled=False)
+
+
+# ====================================================================== parser and entry point
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--contrast", nargs=2, type=float, metavar=("A", "A_REF"),
+                   help="treatment values to contrast (default: its 75th vs 25th percentile; 1 vs 0 "
+                        "if binary)")
+    p.add_argument("--boot", type=int, default=0, metavar="N",
+                   help="bootstrap refits for intervals (default 0: none for the flow, delta-method "
+                        "intervals for the linear SEM); e.g. 200")
+    p.add_argument("--level", type=float, default=0.90, help="interval level (default 0.90)")
+    p.add_argument("--out", default="medflow-report", metavar="DIR",
+                   help="report folder (default medflow-report)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--epochs", type=int, default=200, help=argparse.SUPPRESS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``medflow`` command."""
+    parser = argparse.ArgumentParser(
+        prog=_PROG, description="Causal mediation analysis with causal-graphical normalizing flows.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    bd = sub.add_parser(
+        "blau-duncan", help="the Blau-Duncan (1967) analysis, flow beside the linear SEM",
+        description="Reproduce Blau & Duncan's path coefficients from their published correlations, "
+                    "then fit the linear SEM and the causal flow and estimate the effects of father's "
+                    "occupation X on son's occupation Y (via first job W and education U).")
+    src = bd.add_mutually_exclusive_group()
+    src.add_argument("--ocg", metavar="FILE", help="your own OCG 1962 fixed-width file (ICPSR 6162)")
+    src.add_argument("--csv", metavar="FILE", help="a CSV file with columns V, X, U, W, Y")
+    _common(bd)
+    bd.add_argument("--sensitivity", action="store_true",
+                    help="add rho-sensitivity curves of the NIE via W (pairs U-Y and W-Y)")
+    ft = sub.add_parser("fit", help="the same analysis for any data and graph",
+                        description="Fit the linear SEM and the causal flow to a CSV file and estimate "
+                                    "total, natural and interventional effects side by side.")
+    ft.add_argument("--csv", metavar="FILE", required=True, help="data, one column per variable")
+    ft.add_argument("--model", required=True,
+                    help='model syntax, e.g. "U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X"')
+    ft.add_argument("--treatment", required=True)
+    ft.add_argument("--outcome", required=True)
+    ft.add_argument("--mediator", action="append", metavar="M",
+                    help="a mediator (repeat for several; each gives NDE/NIE via it)")
+    ft.add_argument("--order", nargs="+", metavar="M",
+                    help="mediators for the sequential decomposition (default: --mediator in causal order)")
+    _common(ft)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``medflow`` command; returns the exit code (2 on an error)."""
+    args = build_parser().parse_args(argv)
+    console = _Console()
+    try:
+        if args.boot < 0 or args.boot == 1:
+            raise ValueError(f"--boot must be 0 (no bootstrap) or at least 2, got {args.boot}.")
+        if not 0 < args.level < 1:
+            raise ValueError(f"--level must be between 0 and 1, got {args.level:g}.")
+        if args.epochs < 1:
+            raise ValueError(f"--epochs must be at least 1, got {args.epochs}.")
+        command = {"blau-duncan": _cmd_blau_duncan, "fit": _cmd_fit}[args.command]
+        return command(args, console)
+    except (ValueError, FileNotFoundError, FloatingPointError) as err:
+        message = " ".join(str(err).split())
+        print(f"{_PROG}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{_PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,732 @@
+"""Sensitivity of flow-based effects to unobserved confounding (ρ-GNF).
+
+A fitted flow assumes independent noises ``eps_j``. A hidden common cause of
+two nodes ``i`` and ``j`` makes their noises dependent. Following ρ-GNF
+(Balgi, Peña & Daoud 2022), the noises of chosen node pairs are given a
+Gaussian copula with correlation ``rho``: ``eps ~ N(0, Sigma_rho)`` with
+``Sigma_rho[i, j] = rho`` for each chosen pair and the identity elsewhere, so
+the joint log-density of a row is
+
+    sum_j log |dT_j / dv_j| + log N(eps; 0, Sigma_rho).
+
+For every ``rho`` of a grid the flow is refitted under this likelihood and
+the effects are recomputed; the effect as a function of ``rho`` shows how
+strong a hidden confounder would have to be to change a conclusion, and the
+``rho`` at which it crosses zero is its "ρ-value".
+
+How it is computed:
+
+* **One batched refit for the whole grid.** Every (pair set, ``rho``)
+  combination is one member of a :class:`~medflow.flow.NodeFlows` ensemble
+  with its own ``Sigma_rho`` in the copula term (bootstrap replicates, if
+  asked for, are further members with resampling weights), so a grid of 9
+  values costs about one fine-tuning run. Each member is warm-started from
+  the fitted model with its linear SEM part moved by the shift from the
+  independent-noise Gaussian MLE (OLS) to the Gaussian MLE under
+  ``Sigma_rho`` (computed from the data's covariance), then fine-tuned.
+* **Effects with the refitted transforms.** The counterfactual engine of
+  :mod:`medflow.effects` is reused. Abduction inverts each node's refitted
+  transform as before (for a discrete node in a correlated pair the noise is
+  drawn from its interval given the other noises: a truncated conditional
+  normal); fresh noise (``n_mc`` draws and the randomized interventional
+  mediator draws) comes from ``N(0, Sigma_rho)``, the latter conditional on
+  each unit's noises of the nodes held fixed (the non-descendants of the
+  treatment other than the treatment itself).
+
+Which pairs are allowed: any two different model variables, including
+
+* pairs **joined by a direct edge** (``U -> Y`` and correlated ``eps_U``,
+  ``eps_Y``): still a valid structural model; the data cannot tell the
+  correlation apart from a change in the edge's function, which is exactly
+  why ``rho`` is a sensitivity parameter fixed by assumption rather than
+  estimated;
+* pairs **involving the treatment** (hidden treatment–mediator or
+  treatment–outcome confounding): each unit's abducted noise is kept, and
+  the randomized mediator draws integrate the treatment's noise out (they
+  are drawn given the pre-treatment variables only);
+* pairs of pre-treatment variables (allowed; they leave the effects
+  unchanged up to refitting noise).
+
+Rejected with a ``ValueError``: ``|rho| >= 1``, a variable that is not in
+the model, a variable paired with itself, the same pair twice within one
+pair set, the same pair set twice, and pair sets whose correlation matrix is
+not positive definite at some ``rho`` of the grid.
+
+Example:
+    >>> import numpy as np, pandas as pd
+    >>> import medflow as mf
+    >>> from medflow.sensitivity import sensitivity   # also available as mf.sensitivity
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=300); m = x + rng.normal(size=300); y = m + x + rng.normal(size=300)
+    >>> fit = mf.CausalFlow("M ~ X; Y ~ X + M", pd.DataFrame(dict(X=x, M=m, Y=y))).fit(epochs=2, verbose=False)
+    >>> res = sensitivity(fit, pairs=[("M", "Y")], rho=[-0.3, 0.0, 0.3], treatment="X", outcome="Y",
+    ...                   mediators=["M"], epochs=2, verbose=False)
+    >>> res.table.shape[0], list(res.rho_values().columns)
+    (9, ['pair', 'label', 'rho_value', 'rho_value_ci'])
+
+References:
+    Balgi, Peña & Daoud (2022). ρ-GNF: a sensitivity analysis approach under unobserved
+    confounders. arXiv:2209.07111.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.optimize import minimize
+from torch import Tensor
+from torch.distributions import MultivariateNormal
+
+from medflow import identification
+from medflow.effects import _check_query, _contrast, _Engine, _natural_specs, _Units, _world, mediator_sets
+from medflow.flow import NodeFlows
+from medflow.model import _truncated_normal
+from medflow.results import EFFECT_COLUMNS, MONOTONE_ASSUMPTION, EffectsResult, effect_row
+from medflow.training import TrainSettings, train
+
+__all__ = ["sensitivity", "SensitivityResult", "noise_correlation", "copula_linear_part"]
+
+Pair = tuple[str, str]
+
+#: Columns of :attr:`SensitivityResult.table`: the pair set and rho, then the effects schema.
+SENSITIVITY_COLUMNS: tuple[str, ...] = ("pair", "rho", *EFFECT_COLUMNS)
+
+_DEFAULT_ESTIMANDS = ("TE", "NDE", "NIE")
+
+
+# ==================================================================== input checks
+def _check_rho(rho) -> np.ndarray:
+    try:
+        grid = np.asarray(rho, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"rho must be a sequence of numbers, got {rho!r}.") from None
+    grid = np.atleast_1d(grid)
+    if grid.ndim != 1 or grid.size == 0:
+        raise ValueError("rho must be a non-empty 1-D sequence of correlations, e.g. "
+                         "np.linspace(-0.4, 0.4, 9).")
+    bad = grid[~(np.abs(grid) < 1)]
+    if bad.size:
+        raise ValueError("Every rho must lie strictly between -1 and 1 (a correlation of +-1 makes "
+                         f"the noise covariance singular); got {', '.join(f'{v:g}' for v in bad)}.")
+    values, counts = np.unique(grid, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"rho has duplicate values: {', '.join(f'{v:g}' for v in values[counts > 1])}.")
+    return values  # sorted
+
+
+def _as_pair(item) -> Pair | None:
+    """``("U", "Y")``, ``["U", "Y"]`` or ``"U ~~ Y"`` → ``("U", "Y")``; anything else → None."""
+    if isinstance(item, str):
+        if "~~" not in item:
+            return None
+        parts = [p.strip() for p in item.split("~~")]
+        return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None
+    if isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(v, str) for v in item):
+        return (item[0].strip(), item[1].strip())
+    return None
+
+
+def _pair_text(pair: Pair) -> str:
+    return f"{pair[0]} ~~ {pair[1]}"
+
+
+def _scenario_text(scenario: Sequence[Pair]) -> str:
+    return " + ".join(_pair_text(p) for p in scenario)
+
+
+def _parse_pairs(variables: Sequence[str], pairs) -> list[tuple[Pair, ...]]:
+    """Pair sets: each element of ``pairs`` is one pair or a list of pairs correlated jointly."""
+    single = _as_pair(pairs)
+    if single is not None and (isinstance(pairs, str) or not any("~~" in v for v in pairs)):
+        pairs = [pairs]  # one pair given on its own
+    if isinstance(pairs, str) or not isinstance(pairs, Sequence) or len(pairs) == 0:
+        raise ValueError("pairs must list at least one pair of variables whose noises are correlated, "
+                         "e.g. pairs=[('U', 'Y')] or pairs=['U ~~ Y'].")
+    order = {v: k for k, v in enumerate(variables)}
+    scenarios: list[tuple[Pair, ...]] = []
+    for item in pairs:
+        one = _as_pair(item)
+        members = [one] if one is not None else None
+        if members is None and isinstance(item, (list, tuple)) and item:
+            members = [_as_pair(p) for p in item]
+        if not members or any(p is None for p in members):
+            raise ValueError(f"Each element of pairs must be a pair of variable names such as ('U', 'Y') "
+                             f"or 'U ~~ Y', or a list of such pairs correlated jointly; got {item!r}.")
+        seen: list[Pair] = []
+        for a, b in members:
+            for v in (a, b):
+                if v not in order:
+                    raise ValueError(f"The pair {_pair_text((a, b))} names '{v}', which is not a variable "
+                                     f"of the model; its variables are {', '.join(variables)}.")
+            if a == b:
+                raise ValueError(f"The pair {_pair_text((a, b))} pairs a variable with itself; a pair "
+                                 "needs two different variables.")
+            pair = (a, b) if order[a] < order[b] else (b, a)
+            if pair in seen:
+                raise ValueError(f"The pair {_pair_text(pair)} is listed twice in one set of pairs.")
+            seen.append(pair)
+        scenario = tuple(seen)
+        if any(set(scenario) == set(s) for s in scenarios):
+            raise ValueError(f"The set of pairs {_scenario_text(scenario)} is given twice in pairs=.")
+        scenarios.append(scenario)
+    return scenarios
+
+
+def noise_correlation(variables: Sequence[str], pairs: Sequence[Pair], rho: float) -> np.ndarray:
+    """The noise correlation matrix ``Sigma_rho``: identity with ``rho`` for every pair.
+
+    Args:
+        variables: the model's variables (the order of the matrix).
+        pairs: pairs of variable names whose noises are correlated.
+        rho: the common correlation.
+
+    Raises:
+        ValueError: if the matrix is not positive definite.
+
+    Example:
+        >>> noise_correlation(["X", "U", "Y"], [("U", "Y")], 0.3)[1:, 1:].tolist()
+        [[1.0, 0.3], [0.3, 1.0]]
+    """
+    idx = {v: k for k, v in enumerate(variables)}
+    sigma = np.eye(len(variables))
+    for a, b in pairs:
+        sigma[idx[a], idx[b]] = sigma[idx[b], idx[a]] = rho
+    if np.linalg.eigvalsh(sigma).min() <= 1e-8:
+        raise ValueError(f"With rho = {rho:g} the noise correlations of {_scenario_text(pairs)} do not form "
+                         "a positive-definite matrix; narrow the rho grid or correlate fewer pairs jointly.")
+    return sigma
+
+
+# ==================================================================== the Gaussian copula
+class _Copula:
+    """``eps ~ N(0, Sigma_e)`` for each ensemble member ``e``; ``sigma`` is ``(E, d, d)``."""
+
+    def __init__(self, sigma: np.ndarray):
+        self.sigma = torch.as_tensor(sigma, dtype=torch.float64)
+        self.chol = torch.linalg.cholesky(self.sigma)
+        self.precision = torch.cholesky_inverse(self.chol)
+        self._dist: dict = {}
+
+    def log_prob(self, eps: Tensor) -> Tensor:
+        """Joint log-density ``(E, B)`` of noise ``(E, B, d)`` (the training hook)."""
+        if eps.dtype not in self._dist:
+            tril = self.chol.to(eps.dtype).unsqueeze(1)
+            self._dist[eps.dtype] = MultivariateNormal(torch.zeros_like(tril[..., 0]), scale_tril=tril,
+                                                       validate_args=False)
+        return self._dist[eps.dtype].log_prob(eps)
+
+    def sample(self, n: int, generator: torch.Generator, dtype: torch.dtype) -> Tensor:
+        """``(E, n, d)`` draws."""
+        E, d, _ = self.sigma.shape
+        z = torch.randn(E, n, d, generator=generator, dtype=torch.float64)
+        return torch.einsum("end,ekd->enk", z, self.chol).to(dtype)
+
+    def conditional(self, eps: Tensor, free: Sequence[int], generator: torch.Generator) -> Tensor:
+        """Fresh noise for the ``free`` nodes given ``eps`` of all other nodes; ``(E, N, d)``.
+
+        The other entries of the result are independent N(0, 1) draws (unused by callers).
+        """
+        E, N, d = eps.shape
+        z = torch.randn(E, N, d, generator=generator, dtype=torch.float64)
+        free = list(free)
+        kept = [j for j in range(d) if j not in free]
+        if not free:
+            return z.to(eps.dtype)
+        s = self.sigma
+        s_ff = s[:, free][:, :, free]
+        out = z.clone()
+        if kept:
+            s_fk = s[:, free][:, :, kept]
+            s_kk = s[:, kept][:, :, kept]
+            gain = torch.linalg.solve(s_kk, s_fk.transpose(1, 2)).transpose(1, 2)  # (E, f, k)
+            cond = s_ff - gain @ s_fk.transpose(1, 2)
+            mean = torch.einsum("enk,efk->enf", eps[..., kept].double(), gain)
+        else:
+            cond, mean = s_ff, torch.zeros(E, N, len(free), dtype=torch.float64)
+        chol = torch.linalg.cholesky(0.5 * (cond + cond.transpose(1, 2)))
+        out[..., free] = mean + torch.einsum("enf,egf->eng", z[..., free], chol)
+        return out.to(eps.dtype)
+
+    @torch.no_grad()
+    def abduct(self, fit, flow: NodeFlows, x: Tensor, generator: torch.Generator) -> Tensor:
+        """Noise ``(E, N, d)`` of rows ``x`` ``(E, N, d)``.
+
+        Continuous nodes: ``eps = T(v)``. Discrete nodes: a draw from the noise posterior, the
+        copula conditional truncated to the node's interval ``[T(k), T(k + 1))`` (Gibbs sweeps
+        when discrete nodes are correlated with each other).
+        """
+        eps, _ = flow(x, x)
+        disc = fit.disc_step > 0
+        if not disc.any():
+            return eps
+        hi, _ = flow(x + fit.disc_step, x)
+        lo, hi = eps.double(), hi.double()
+        cur = torch.where(disc, _truncated_normal(lo, hi, torch.rand(lo.shape, generator=generator,
+                                                                      dtype=torch.float64)), lo)
+        q = self.precision
+        off = (q - torch.diag_embed(torch.diagonal(q, dim1=1, dim2=2))).abs().amax(0) > 0  # (d, d)
+        linked = [j for j in torch.flatnonzero(disc).tolist() if bool(off[j].any())]
+        if linked:
+            among = off[linked][:, linked].any()
+            for _ in range(25 if bool(among) else 1):
+                for j in linked:
+                    qjj = q[:, j, j].reshape(-1, 1)
+                    others = (cur * q[:, j].unsqueeze(1)).sum(-1) - cur[..., j] * qjj
+                    mean, sd = -others / qjj, qjj.rsqrt()
+                    w = torch.rand(mean.shape, generator=generator, dtype=torch.float64)
+                    z = _truncated_normal((lo[..., j] - mean) / sd, (hi[..., j] - mean) / sd, w)
+                    cur[..., j] = mean + sd * z
+        return cur.to(eps.dtype)
+
+
+class _CopulaEngine(_Engine):
+    """The effects engine with dependent noise for the randomized mediator draws."""
+
+    def __init__(self, *args, copula: _Copula, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.copula = copula
+
+    def fresh_noise(self) -> Tensor:
+        # The mediator draw G_{a|C} is independent of the unit given C: fresh noise for the
+        # treatment's descendants, conditional on the unit's noise of the nodes held fixed.
+        # The treatment's own noise is integrated out (drawn too), not conditioned on.
+        return self.copula.conditional(self.units.eps, sorted(self.desc | {self.A}), self.gen)
+
+
+# ==================================================================== linear warm start
+def copula_linear_part(cov: np.ndarray, mask: np.ndarray, disc_step: np.ndarray,
+                       sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian MLE of a linear SEM whose standardized errors have correlation ``sigma``.
+
+    With ``sigma = I`` this is OLS of each node on its parents (the flow's starting point);
+    with correlated errors it is the linear SEM consistent with the assumed correlation.
+
+    Args:
+        cov: ``(d, d)`` covariance of the (standardized) data (``ddof=0``).
+        mask: ``(d, d)`` parent mask (row = child).
+        disc_step: ``(d,)`` width of an integer step (dequantization adds ``step**2 / 12``).
+        sigma: ``(d, d)`` error correlation matrix.
+
+    Returns:
+        ``weight (d, d)`` and ``log_scale (d,)``; intercepts follow from the means.
+
+    Example:
+        >>> import numpy as np
+        >>> cov = np.array([[1.0, 0.5], [0.5, 1.0]]); mask = np.array([[0, 0], [1, 0]])
+        >>> w, s = copula_linear_part(cov, mask, np.zeros(2), np.eye(2))
+        >>> round(float(w[1, 0]), 6), round(float(np.exp(2 * s[1])), 6)   # OLS slope, residual var
+        (0.5, 0.75)
+    """
+    d = cov.shape[0]
+    mask = np.asarray(mask) > 0
+    free = np.flatnonzero(mask.ravel())
+    extra = np.diag(np.asarray(disc_step, dtype=float) ** 2 / 12.0)
+    q = np.linalg.inv(sigma)
+    eye = np.eye(d)
+    b0, s0 = np.zeros((d, d)), np.zeros(d)
+    for j in range(d):  # OLS start
+        pa = np.flatnonzero(mask[j])
+        if len(pa):
+            b0[j, pa] = np.linalg.solve(cov[np.ix_(pa, pa)], cov[pa, j])
+        s0[j] = 0.5 * math.log(max(cov[j, j] - b0[j] @ cov[:, j] + extra[j, j], 1e-12))
+
+    def unpack(theta):
+        b = np.zeros(d * d)
+        b[free] = theta[:len(free)]
+        return b.reshape(d, d), theta[len(free):]
+
+    def objective(theta):
+        b, logs = unpack(theta)
+        ib = eye - b
+        m = ib @ cov @ ib.T + extra
+        inv_s = np.exp(-logs)
+        r = m * inv_s[:, None] * inv_s[None, :]
+        value = 0.5 * float((q * r).sum()) + float(logs.sum())
+        p = q * inv_s[:, None] * inv_s[None, :]
+        grad_b = -(p @ ib @ cov).ravel()[free]
+        grad_s = -(q * r).sum(1) + 1.0
+        return value, np.concatenate([grad_b, grad_s])
+
+    if not np.allclose(sigma, eye):
+        res = minimize(objective, np.concatenate([b0.ravel()[free], s0]), jac=True, method="L-BFGS-B",
+                       options=dict(maxiter=2000, ftol=1e-15, gtol=1e-10))
+        b0, s0 = unpack(res.x)
+    return b0, s0
+
+
+def _linear_stats(x: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    return np.atleast_2d(np.cov(x, rowvar=False, aweights=weights, bias=True))
+
+
+# ==================================================================== the refit
+def _refit(fit, sigma: np.ndarray, weights: Tensor | None, settings: TrainSettings, seed: int,
+           verbose: bool) -> NodeFlows:
+    """Warm-started copula refit of ``E = len(sigma)`` members trained as one ensemble."""
+    gen = torch.Generator().manual_seed(int(seed))
+    E = sigma.shape[0]
+    x = fit._to_tensor(fit.data.to_numpy())
+    n = x.shape[0]
+    step = fit.disc_step
+    mask = fit.mask.numpy()
+    xn = x.double().numpy()
+    mid = xn + 0.5 * step.double().numpy()
+    base_cov = _linear_stats(xn, None)
+    eye = np.eye(len(step))
+    w_base, s_base = copula_linear_part(base_cov, mask, step.numpy(), eye)
+    c_base = mid.mean(0) - w_base @ xn.mean(0)
+    ens = NodeFlows.replicate(fit._require_fitted(), E)
+    shifts_w, shifts_b, shifts_s = [], [], []
+    cache: dict = {}
+    for e in range(E):
+        wt = None if weights is None else weights[e].double().numpy()
+        key = (None if wt is None else wt.tobytes(), sigma[e].tobytes())
+        if key not in cache:
+            cov = base_cov if wt is None else _linear_stats(xn, wt)
+            w_e, s_e = copula_linear_part(cov, mask, step.numpy(), sigma[e])
+            mean_x = np.average(xn, axis=0, weights=wt)
+            mean_v = np.average(mid, axis=0, weights=wt)
+            cache[key] = (w_e - w_base, (mean_v - w_e @ mean_x) - c_base, s_e - s_base)
+        dw, db, ds = cache[key]
+        shifts_w.append(dw), shifts_b.append(db), shifts_s.append(ds)
+    as_t = lambda a: torch.as_tensor(np.stack(a), dtype=fit.dtype)  # noqa: E731
+    with torch.no_grad():
+        ens.weight.add_(as_t(shifts_w) * fit.mask)
+        ens.bias.add_(as_t(shifts_b))
+        ens.log_scale.add_(as_t(shifts_s))
+    perm = torch.randperm(n, generator=gen).numpy()
+    n_val = max(1, int(round(fit.fit_info.get("val_fraction", 0.1) * n)))
+    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    copula = _Copula(sigma)
+    if settings is None:  # warm start only
+        ens.history = pd.DataFrame({"epoch": [0]})
+        return ens
+    history = train(ens, x, step, train_idx, val_idx, settings, gen,
+                    weights=None if weights is None else weights.to(x.dtype), verbose=verbose,
+                    desc=f"rho refit ({E} members)", noise_log_prob=copula.log_prob)
+    ens.history = history
+    return ens
+
+
+def _member_contrast(engine: _Engine, hi: Tensor, lo: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per-member mean difference (outcome units) and its Monte Carlo error, both ``(E,)``."""
+    diff = (hi - lo).double() * engine.fit.encoding.scale[engine.Y]
+    w = engine.units.weights
+    est = (diff * w).sum(-1) / w.sum(-1)
+    n_eff = w.sum(-1) ** 2 / (w**2).sum(-1)
+    var = ((diff - est[:, None]) ** 2 * w).sum(-1) / w.sum(-1)
+    return est.numpy(), (var / n_eff).sqrt().numpy()
+
+
+def _select(specs, estimands):
+    if estimands is None:
+        return [s for s in specs if s.estimand in _DEFAULT_ESTIMANDS]
+    wanted = [estimands] if isinstance(estimands, str) else list(estimands)
+    codes = list(dict.fromkeys(s.estimand for s in specs))
+    labels = [s.label for s in specs]
+    unknown = [w for w in wanted if w not in codes and w not in labels]
+    if unknown:
+        raise ValueError(f"Unknown estimand(s) {', '.join(map(repr, unknown))}; with these mediators "
+                         f"choose among the codes {', '.join(codes)} or the labels {', '.join(labels)}.")
+    return [s for s in specs if s.estimand in wanted or s.label in wanted]
+
+
+# ==================================================================== public function
+def sensitivity(fit, pairs, rho=np.linspace(-0.4, 0.4, 9), *, treatment: str, outcome: str,
+                mediators=None, estimands=None, a: float | None = None, a_ref: float | None = None,
+                n_boot: int = 0, level: float = 0.90, seed: int = 0, n_mc: int | None = None,
+                epochs: int = 30, patience: int = 5, lr: float | None = None, batch_size: int = 1024,
+                chunks: int = 1, verbose: bool = True) -> SensitivityResult:
+    """Effects as a function of an assumed noise correlation ``rho`` between node pairs (ρ-GNF).
+
+    For every pair set and every ``rho`` the flow is refitted with a Gaussian copula between
+    the paired noises (all refits trained together as one ensemble, warm-started from ``fit``)
+    and the effects are recomputed with the refitted transforms. See the module docstring for
+    which pairs are allowed and how abduction and fresh draws use the copula.
+
+    Args:
+        fit: a :class:`~medflow.model.FittedFlow`.
+        pairs: pairs whose noises are correlated, each analysed separately:
+            ``[("U", "Y"), ("W", "Y")]`` or ``["U ~~ Y", "W ~~ Y"]``; a list of pairs as one
+            element, ``[[("U", "Y"), ("W", "Y")]]``, correlates them jointly (same ``rho``).
+        rho: the grid of correlations (default -0.4 to 0.4 in steps of 0.1), |rho| < 1.
+        treatment, outcome: variable names.
+        mediators: mediator sets as in :func:`medflow.effects.effects`.
+        estimands: codes (``"TE"``, ``"NDE"``, ``"NIE"``, ``"rNDE"``, ``"rNIE"``) or labels
+            (``"NIE via W"``); default: TE and the natural direct and indirect effects.
+        a, a_ref: treatment contrast (default: 75th vs 25th percentile, 1 vs 0 if binary).
+        n_boot: bootstrap replicates per (pair set, rho) for percentile intervals (0 = none);
+            replicate ``b`` uses the same resample for every ``rho``.
+        level: interval level.
+        seed: seeds the refits, abduction of discrete nodes, fresh draws and the bootstrap.
+        n_mc: average over this many draws from each refitted model instead of the observed units.
+        epochs, patience, lr, batch_size: fine-tuning settings (``lr`` defaults to half the fit's).
+        chunks: train the members in this many sequential ensembles (less memory).
+        verbose: progress bars.
+
+    Returns:
+        A :class:`SensitivityResult`.
+
+    Raises:
+        ValueError: for an invalid grid or pair (see the module docstring for the rules).
+    """
+    fit._require_fitted()
+    _check_query(fit, treatment, outcome)
+    groups = mediator_sets(mediators)
+    for g in groups:
+        identification.paths_through(fit.dag, treatment, outcome, g)  # validates the names
+    a, a_ref, how = _contrast(fit, treatment, a, a_ref, False)
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}.")
+    if int(n_boot) != n_boot or n_boot < 0 or n_boot == 1:
+        raise ValueError(f"n_boot must be 0 or an integer of at least 2, got {n_boot}.")
+    n_boot = int(n_boot)
+    grid = _check_rho(rho)
+    variables = list(fit.variables)
+    scenarios = _parse_pairs(variables, pairs)
+    specs = _select(_natural_specs(fit.dag, treatment, outcome, groups, True), estimands)
+    sigmas = {(s, g): noise_correlation(variables, sc, r)
+              for s, sc in enumerate(scenarios) for g, r in enumerate(grid)}
+    members = [(b, s, g) for b in range(n_boot + 1) for s in range(len(scenarios)) for g in range(len(grid))]
+    if not 1 <= int(chunks) <= len(members):
+        raise ValueError(f"chunks must be between 1 and the number of refits ({len(members)}), got {chunks}.")
+    info = fit.fit_info.get("settings", {})
+    if int(epochs) != epochs or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs}.")
+    settings = None if epochs == 0 else TrainSettings(
+        epochs=int(epochs), batch_size=batch_size, lr=lr or info.get("lr", 5e-3) / 2,
+        weight_decay=info.get("weight_decay", 1e-4), patience=patience)
+    n_rows = len(fit.data)
+    boot_w = None
+    if n_boot:
+        from medflow.bootstrap import bootstrap_weights
+        boot_w = bootstrap_weights(n_rows, n_boot, seed)
+
+    gen = torch.Generator().manual_seed(int(seed))
+    est = {s.label: np.full(len(members), np.nan) for s in specs}
+    mc = {s.label: np.full(len(members), np.nan) for s in specs}
+    started = time.perf_counter()
+    epochs_run = []
+    for k, idx in enumerate(np.array_split(np.arange(len(members)), int(chunks))):
+        chunk = [members[i] for i in idx]
+        sigma = np.stack([sigmas[(s, g)] for _, s, g in chunk])
+        weights = None
+        if n_boot:
+            weights = torch.stack([torch.ones(n_rows, dtype=torch.float64) if b == 0 else boot_w[b - 1]
+                                   for b, _, _ in chunk])
+        ens = _refit(fit, sigma, weights, settings, seed * 7919 + k, verbose and k == 0)
+        epochs_run.append(int(ens.history["epoch"].max()))
+        copula = _Copula(sigma)
+        units = _copula_units(fit, ens, copula, n_mc, gen, weights)
+        with torch.no_grad():
+            engine = _CopulaEngine(fit, ens, units, treatment, outcome, a, a_ref, gen, copula=copula)
+            for sp in specs:
+                e_hat, e_mc = _member_contrast(engine, _world(engine, sp.hi), _world(engine, sp.lo))
+                est[sp.label][idx], mc[sp.label][idx] = e_hat, e_mc
+    elapsed = time.perf_counter() - started
+
+    sd_y = float(fit.data[outcome].std())
+    n_units = int(n_mc) if n_mc is not None else n_rows
+    alpha = (1 - level) / 2
+    pos = {m: i for i, m in enumerate(members)}
+    rows = []
+    for s, scenario in enumerate(scenarios):
+        for g, r in enumerate(grid):
+            for sp in specs:
+                point = float(est[sp.label][pos[(0, s, g)]])
+                se = lo = hi = np.nan
+                if n_boot:
+                    reps = est[sp.label][[pos[(b, s, g)] for b in range(1, n_boot + 1)]]
+                    se = float(np.std(reps, ddof=1))
+                    lo, hi = (float(q) for q in np.quantile(reps, [alpha, 1 - alpha]))
+                ident = sp.ident
+                row = effect_row(
+                    estimand=sp.estimand, label=sp.label, path=sp.path_text, treatment=treatment,
+                    outcome=outcome, mediators=sp.mediators, a=a, a_ref=a_ref, estimate=point,
+                    sd_outcome=sd_y, std_error=se, ci_lower=lo, ci_upper=hi,
+                    level=level if n_boot else np.nan, mc_error=float(mc[sp.label][pos[(0, s, g)]]),
+                    identified=True if ident is None else ident.identified,
+                    witness="" if ident is None else ", ".join(ident.witnesses),
+                    assumption="" if ident is None or ident.identified else MONOTONE_ASSUMPTION,
+                    method="flow", n_boot=n_boot, n=n_units)
+                rows.append({"pair": _scenario_text(scenario), "rho": float(r), **row})
+    over = f"{n_mc} draws from each refitted model" if n_mc is not None else f"{n_units} observed units"
+    notes = [
+        f"Contrast: {treatment} = {a:g} vs {a_ref:g} ({how}); SD({outcome}) = {sd_y:.4g}.",
+        f"Averaged over {over}; "
+        + (f"{n_boot} bootstrap refits per rho, {level:.0%} percentile intervals." if n_boot
+           else "no bootstrap (n_boot=0)."),
+        f"{len(members)} copula refits (warm-started, at most {epochs} epochs, trained as "
+        f"{int(chunks)} ensemble(s)) in {elapsed:.1f} s.",
+        "Each estimate assumes the stated noise correlation rho (Gaussian copula) for the pair(s); "
+        "rho = 0 is the no-hidden-confounding model.",
+    ]
+    fit_info = dict(elapsed=elapsed, members=len(members), epochs_run=epochs_run,
+                    settings=vars(settings) if settings else {}, chunks=int(chunks))
+    return SensitivityResult(pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS)), notes=notes,
+                             fit_info=fit_info)
+
+
+def _copula_units(fit, flow: NodeFlows, copula: _Copula, n_mc, generator, weights) -> _Units:
+    """Observed units with copula abduction, or ``n_mc`` draws from each member's model."""
+    E, d = flow.E, len(fit.variables)
+    if n_mc is not None:
+        if int(n_mc) < 1:
+            raise ValueError(f"n_mc must be a positive integer, got {n_mc}.")
+        eps = copula.sample(int(n_mc), generator, fit.dtype)
+        x = fit._generate(eps, torch.zeros_like(eps), {}, range(d), flow)
+        return _Units(x=x, eps=eps, weights=torch.ones(E, int(n_mc), dtype=torch.float64))
+    x = fit._rows(fit.data).unsqueeze(0).expand(E, -1, -1)
+    eps = copula.abduct(fit, flow, x, generator)
+    w = weights.double() if weights is not None else torch.ones(E, x.shape[1], dtype=torch.float64)
+    return _Units(x=x, eps=eps, weights=w)
+
+
+# ==================================================================== the result
+def _crossings(rho: np.ndarray, values: np.ndarray) -> list[float]:
+    """Where a piecewise-linear curve through ``(rho, values)`` meets zero."""
+    out = []
+    for k in range(len(rho)):
+        if values[k] == 0:
+            out.append(float(rho[k]))
+        if k + 1 < len(rho) and values[k] * values[k + 1] < 0:
+            out.append(float(rho[k] - values[k] * (rho[k + 1] - rho[k]) / (values[k + 1] - values[k])))
+    return out
+
+
+def _nearest_zero(points: list[float]) -> float:
+    return min(points, key=abs) if points else math.nan
+
+
+class SensitivityResult:
+    """Effects over a grid of assumed noise correlations.
+
+    Attributes:
+        table: one row per (pair set, rho, effect): ``pair``, ``rho`` and the columns of
+            :data:`medflow.results.EFFECT_COLUMNS`.
+        notes: lines printed under the summary.
+        fit_info: refit bookkeeping (``elapsed`` seconds, ``members``, ``epochs_run``, settings).
+    """
+
+    def __init__(self, table: pd.DataFrame, notes: Sequence[str] = (), fit_info: dict | None = None):
+        missing = [c for c in SENSITIVITY_COLUMNS if c not in table.columns]
+        if missing:
+            raise ValueError(f"A sensitivity table needs the columns {missing}.")
+        self.table = table.loc[:, list(SENSITIVITY_COLUMNS)].reset_index(drop=True)
+        self.notes = list(notes)
+        self.fit_info = dict(fit_info or {})
+
+    @property
+    def pairs(self) -> list[str]:
+        """The pair sets, as written in the ``pair`` column."""
+        return list(dict.fromkeys(self.table["pair"]))
+
+    @property
+    def labels(self) -> list[str]:
+        """The effect labels."""
+        return list(dict.fromkeys(self.table["label"]))
+
+    def rho_values(self) -> pd.DataFrame:
+        """The rho at which each effect crosses zero (linear interpolation on the grid).
+
+        Returns:
+            One row per (pair set, label): ``rho_value``, the crossing of the point estimate
+            nearest to rho = 0, and ``rho_value_ci``, the crossing of either interval bound
+            nearest to rho = 0 (where the interval starts or stops covering zero). NaN where
+            the curve does not cross zero on the grid (or there are no intervals).
+        """
+        rows = []
+        for (pair, label), sub in self.table.groupby(["pair", "label"], sort=False):
+            sub = sub.sort_values("rho")
+            r = sub["rho"].to_numpy()
+            point = _nearest_zero(_crossings(r, sub["estimate"].to_numpy()))
+            ci = math.nan
+            if sub["ci_lower"].notna().all():
+                ci = _nearest_zero(_crossings(r, sub["ci_lower"].to_numpy())
+                                   + _crossings(r, sub["ci_upper"].to_numpy()))
+            rows.append(dict(pair=pair, label=label, rho_value=point, rho_value_ci=ci))
+        return pd.DataFrame(rows, columns=["pair", "label", "rho_value", "rho_value_ci"])
+
+    def at(self, rho: float, pair: str | None = None) -> EffectsResult:
+        """The effects at one grid value of ``rho`` (and pair set) as an :class:`EffectsResult`."""
+        if pair is None:
+            if len(self.pairs) > 1:
+                raise ValueError(f"Several pair sets were analysed; choose one with pair= "
+                                 f"({', '.join(self.pairs)}).")
+            pair = self.pairs[0]
+        if pair not in self.pairs:
+            raise ValueError(f"No results for pair {pair!r}; the pair sets are {', '.join(self.pairs)}.")
+        sub = self.table[(self.table["pair"] == pair) & np.isclose(self.table["rho"], float(rho))]
+        if sub.empty:
+            grid = ", ".join(f"{v:g}" for v in sorted(set(self.table["rho"])))
+            raise ValueError(f"rho = {rho:g} is not on the grid ({grid}).")
+        return EffectsResult(sub[list(EFFECT_COLUMNS)], notes=[f"Noise correlation rho = {rho:g} for {pair}."])
+
+    def summary(self, scale: str = "sd") -> str:
+        """Estimates by rho (columns) for each pair set, and the rho-values."""
+        if scale not in ("raw", "sd"):
+            raise ValueError("scale must be 'raw' or 'sd'.")
+        col = "estimate" if scale == "raw" else "estimate_sd"
+        t = self.table
+        first = t.iloc[0]
+        unit = "outcome units" if scale == "raw" else "SD of the outcome"
+        lines = [f"Sensitivity of the effects of {first['treatment']} on {first['outcome']} "
+                 f"({first['a']:g} vs {first['a_ref']:g}; {unit}) to a noise correlation rho (rho-GNF)"]
+        with pd.option_context("display.width", 160, "display.max_columns", 40,
+                               "display.float_format", "{:.4f}".format):
+            for pair in self.pairs:
+                sub = t[t["pair"] == pair]
+                wide = sub.pivot(index="label", columns="rho", values=col).reindex(self.labels)
+                wide.columns = [f"{r:+.2f}" for r in wide.columns]
+                lines += ["", f"pair {pair}:", wide.to_string(na_rep=".")]
+            rv = self.rho_values().set_index(["pair", "label"])
+            lines += ["", "rho at which the effect crosses zero (. = no crossing on the grid):",
+                      rv.to_string(na_rep=".")]
+        lines += [""] + self.notes
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def plot(self, scale: str = "sd", axes=None):
+        """Effect versus rho with intervals, one panel per (effect, pair set); returns the figure."""
+        import matplotlib.pyplot as plt
+
+        if scale not in ("raw", "sd"):
+            raise ValueError("scale must be 'raw' or 'sd'.")
+        sfx = "" if scale == "raw" else "_sd"
+        labels, pairs = self.labels, self.pairs
+        if axes is None:
+            fig, axes = plt.subplots(len(labels), len(pairs), figsize=(3.6 * len(pairs) + 0.6, 2.6 * len(labels)),
+                                     squeeze=False, sharex=True)
+        else:
+            axes = np.asarray(axes, dtype=object).reshape(len(labels), len(pairs))
+            fig = axes[0, 0].figure
+        rv = self.rho_values().set_index(["pair", "label"])
+        for i, label in enumerate(labels):
+            for j, pair in enumerate(pairs):
+                ax = axes[i, j]
+                sub = self.table[(self.table["label"] == label) & (self.table["pair"] == pair)].sort_values("rho")
+                r = sub["rho"].to_numpy()
+                ax.plot(r, sub[f"estimate{sfx}"], "o-", ms=3)
+                if sub[f"ci_lower{sfx}"].notna().all():
+                    ax.fill_between(r, sub[f"ci_lower{sfx}"], sub[f"ci_upper{sfx}"], alpha=0.25)
+                ax.axhline(0, color="grey", lw=0.8)
+                ax.axvline(0, color="grey", lw=0.6, ls=":")
+                crossing = rv.loc[(pair, label), "rho_value"]
+                if np.isfinite(crossing):
+                    ax.axvline(crossing, color="tab:red", lw=0.8, ls="--")
+                ax.set_title(f"{label} | {pair}", fontsize=9)
+                if i == len(labels) - 1:
+                    ax.set_xlabel("noise correlation rho")
+                if j == 0:
+                    ax.set_ylabel("effect (SD of outcome)" if scale == "sd" else "effect")
+        fig.tight_layout()
+        return fig

@@ -1,0 +1,193 @@
+"""The ``medflow`` command line: report folder, printed table, one-line errors."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import medflow as mf
+from medflow import cli
+from medflow.results import EFFECT_COLUMNS
+
+BD = mf.datasets.MODEL
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def tiny_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "tiny.csv"
+    mf.datasets.simulate("blau_duncan", 500, seed=1).data.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bd_run(tiny_csv, tmp_path_factory):
+    """``medflow blau-duncan --csv tiny.csv`` with 3 epochs; returns (exit code, out dir, stdout)."""
+    out = tmp_path_factory.mktemp("report")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = cli.main(["blau-duncan", "--csv", str(tiny_csv), "--epochs", "3", "--out", str(out),
+                         "--no-progress"])
+    return code, out, buf.getvalue()
+
+
+def _error(capsys, argv) -> str:
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1, err
+    return err
+
+
+# ---------------------------------------------------------------------- blau-duncan on a CSV
+def test_blau_duncan_writes_the_report(bd_run):
+    code, out, _ = bd_run
+    assert code == 0
+    for name in ("effects.csv", "coefficients.csv", "comparison.csv", "training_history.csv",
+                 "dose_response.csv", "summary.txt"):
+        assert (out / name).is_file(), name
+    for name in ("dag.png", "forest.png", "dose_response.png", "training_curves.png"):
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
+    assert (out / "flow_model" / "model.json").is_file()
+    effects = pd.read_csv(out / "effects.csv")
+    assert list(effects.columns) == list(EFFECT_COLUMNS)
+    labels = ["TE", "NDE via W", "NIE via W", "rNDE via W", "rNIE via W", "NDE via U", "NIE via U",
+              "rNDE via U", "rNIE via U", "PART via U", "PART via W", "PART direct"]
+    assert effects.loc[effects["method"] == "flow", "label"].tolist() == labels
+    assert effects.loc[effects["method"] == "linear SEM", "label"].tolist() == labels
+    comparison = pd.read_csv(out / "comparison.csv")
+    assert comparison.columns.tolist() == [
+        "label", "identified", "witness",
+        "flow_estimate_sd", "flow_ci_lower_sd", "flow_ci_upper_sd",
+        "linear_estimate_sd", "linear_ci_lower_sd", "linear_ci_upper_sd",
+        "flow_estimate", "flow_ci_lower", "flow_ci_upper",
+        "linear_estimate", "linear_ci_lower", "linear_ci_upper"]
+    assert comparison["label"].tolist()[:5] == ["TE", "NDE via W", "NIE via W", "NDE via U", "NIE via U"]
+    assert comparison.set_index("label").loc[["NDE via W", "NIE via W"], "witness"].tolist() == ["U", "U"]
+    assert list(pd.read_csv(out / "dose_response.csv").columns[:5]) == [
+        "a", "estimate", "std_error", "ci_lower", "ci_upper"]
+    assert list(pd.read_csv(out / "training_history.csv").columns) == ["epoch", "train_nll", "val_nll", "lr"]
+    assert len(pd.read_csv(out / "training_history.csv")) <= 3
+
+
+def test_blau_duncan_numbers(bd_run, tiny_csv):
+    _, out, stdout = bd_run
+    coef = pd.read_csv(out / "coefficients.csv").set_index(["equation", "predictor"])
+    # Standardized OLS on the published matrix (DESIGN §1) and the published values.
+    assert coef.loc[("U", "V"), "from_correlations"] == pytest.approx(0.309, abs=5e-4)
+    assert coef.loc[("Y", "residual"), "from_correlations"] == pytest.approx(0.753, abs=5e-4)
+    assert coef.loc[("U", "X"), "published"] == 0.279
+    data = pd.read_csv(tiny_csv)
+    sem = mf.LinearSEM(BD, data).fit()
+    assert coef.loc[("W", "U"), "from_data"] == pytest.approx(
+        sem.params.set_index(["lhs", "rhs"]).loc[("W", "U"), "std_all"], rel=1e-9)
+    effects = pd.read_csv(out / "effects.csv")
+    lin = effects[effects["method"] == "linear SEM"].set_index("label")
+    a, a_ref = np.quantile(data["X"], [0.75, 0.25], method="nearest")
+    assert lin["a"].iloc[0] == a and lin["a_ref"].iloc[0] == a_ref
+    ref = sem.effects("X", "Y", mediators=["W", "U"], a=a, a_ref=a_ref).params
+    assert lin.loc[ref.index, "estimate"].to_numpy() == pytest.approx(ref.to_numpy(), rel=1e-9)
+    flow = effects[effects["method"] == "flow"].set_index("label")["estimate"]
+    assert flow["NDE via W"] + flow["NIE via W"] == pytest.approx(flow["TE"], abs=1e-6)
+    assert flow[["PART via U", "PART via W", "PART direct"]].sum() == pytest.approx(flow["TE"], abs=1e-6)
+    # The printed output: published table, side-by-side table with identification labels.
+    assert "U <- V               0.310       0.309" in stdout
+    assert "NDE via W" in stdout and "no* (U)" in stdout
+    assert (out / "summary.txt").read_text().startswith("medflow blau-duncan:")
+
+
+# ---------------------------------------------------------------------- fit on any data
+def test_fit_command_with_bootstrap(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=300)
+    m = 0.8 * x + rng.normal(size=300)
+    y = 0.5 * x + 0.7 * m + rng.normal(size=300)
+    path = tmp_path / "med.csv"
+    pd.DataFrame({"X": x, "M": m, "Y": y}).to_csv(path, index=False)
+    code = cli.main(["fit", "--csv", str(path), "--model", "M ~ X; Y ~ X + M", "--treatment", "X",
+                     "--outcome", "Y", "--mediator", "M", "--boot", "3", "--epochs", "2",
+                     "--contrast", "1", "0", "--out", str(tmp_path / "rep"), "--no-progress"])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    comp = pd.read_csv(tmp_path / "rep" / "comparison.csv").set_index("label")
+    assert comp.index.tolist() == ["TE", "NDE via M", "NIE via M", "rNDE via M", "rNIE via M",
+                                   "PART via M", "PART direct"]
+    assert comp[["flow_ci_lower", "flow_ci_upper", "linear_ci_lower", "linear_ci_upper"]].notna().all().all()
+    assert (comp["flow_ci_lower"] <= comp["flow_ci_upper"]).all()
+    effects = pd.read_csv(tmp_path / "rep" / "effects.csv")
+    assert set(effects["n_boot"]) == {3}
+    assert "90% CI" in stdout
+    assert sorted(p.name for p in (tmp_path / "rep").glob("*.png")) == [
+        "dag.png", "dose_response.png", "forest.png", "training_curves.png"]
+    coef = pd.read_csv(tmp_path / "rep" / "coefficients.csv")
+    assert list(coef.columns) == ["lhs", "op", "rhs", "est", "se", "z", "pvalue", "std_all"]
+
+
+# ---------------------------------------------------------------------- errors
+def test_missing_file_is_one_line(capsys):
+    err = _error(capsys, ["fit", "--csv", "no/such.csv", "--model", "Y ~ X", "--treatment", "X",
+                          "--outcome", "Y"])
+    assert err == "medflow: error: No such file: 'no/such.csv'.\n"
+    err = _error(capsys, ["blau-duncan", "--ocg", "no/ocg.txt"])
+    assert err == "medflow: error: No OCG 1962 file at 'no/ocg.txt'.\n"
+
+
+def test_bad_column_is_one_line(capsys, tiny_csv):
+    err = _error(capsys, ["fit", "--csv", str(tiny_csv), "--model", "Y ~ X + Z", "--treatment", "X",
+                          "--outcome", "Y"])
+    assert err == (f"medflow: error: The model variable(s) Z are not columns of '{tiny_csv}' "
+                   "(columns: V, X, U, W, Y).\n")
+    bad = tiny_csv.parent / "bad.csv"
+    pd.read_csv(tiny_csv).drop(columns="W").to_csv(bad, index=False)
+    err = _error(capsys, ["blau-duncan", "--csv", str(bad)])
+    assert err == f"medflow: error: The model variable(s) W are not columns of '{bad}' (columns: V, X, U, Y).\n"
+
+
+def test_bad_arguments_are_one_line(capsys, tiny_csv):
+    base = ["fit", "--csv", str(tiny_csv), "--model", BD, "--outcome", "Y"]
+    assert _error(capsys, base + ["--treatment", "Q"]) == (
+        "medflow: error: --treatment Q is not a variable of the model (variables: V, X, U, W, Y).\n")
+    assert _error(capsys, base + ["--treatment", "X", "--mediator", "V"]) == (
+        "medflow: error: --mediator V is not on a directed path from X to Y.\n")
+    lo, hi = pd.read_csv(tiny_csv)["X"].agg(["min", "max"])
+    assert _error(capsys, base + ["--treatment", "X", "--contrast", "500", "10"]) == (
+        f"medflow: error: --contrast A = 500 is outside the observed range of X [{lo:g}, {hi:g}].\n")
+    assert _error(capsys, base + ["--treatment", "X", "--boot", "1"]) == (
+        "medflow: error: --boot must be 0 (no bootstrap) or at least 2, got 1.\n")
+    assert _error(capsys, ["fit", "--csv", str(tiny_csv), "--model", "Y ~", "--treatment", "X",
+                           "--outcome", "Y"]).startswith("medflow: error: ")
+
+
+def test_argparse_usage_errors_exit_2():
+    with pytest.raises(SystemExit) as info:
+        cli.main(["blau-duncan", "--csv", "a.csv", "--ocg", "b.txt"])
+    assert info.value.code == 2
+
+
+# ---------------------------------------------------------------------- bundled-data truths
+def test_truths_and_errors_for_the_bundled_data():
+    truth = cli._truth_for(True, 33.0, 11.0)
+    shipped = mf.datasets.blau_duncan_truth().set_index("label")
+    t = truth.set_index("label")
+    assert t.loc["TE", "truth_sd"] == shipped.loc["TE", "sample_truth_sd"]
+    assert cli._truth_for(False, 33.0, 11.0) is None
+    # another contrast: the sample truths of the same units under the known model
+    other = cli._truth_for(True, 40.0, 20.0).set_index("label")
+    assert other.loc["TE", "a"] == 40.0 and other.loc["TE", "truth"] > 0
+    data = mf.datasets.blau_duncan_synthetic()
+    sem = mf.LinearSEM(BD, data).fit()
+    lin = sem.effects("X", "Y", mediators=["W", "U"], a=33, a_ref=11)
+    table = cli.comparison_table(lin, lin, truth, mediators=["W", "U"]).set_index("label")
+    expected = lin.table.set_index("label").loc["TE", "estimate_sd"] - shipped.loc["TE", "sample_truth_sd"]
+    assert table.loc["TE", "linear_error_sd"] == pytest.approx(expected, abs=1e-12)
+    text = cli.format_comparison(table.reset_index())
+    assert "error (SD(Y))" in text and "truth" in text
+
+
+def test_default_fit_settings():
+    assert cli.default_fit_settings(20700) == {"epochs": 200, "batch_size": 1024, "lr": 2e-3}
+    assert cli.default_fit_settings(500, epochs=7) == {"epochs": 7, "batch_size": 32 * 2, "lr": 2e-3}

@@ -1,0 +1,213 @@
+"""Effects from the flow against ground truth, exact identities and the query API.
+
+Ground truths come from :mod:`medflow.datasets`: path tracing (linear-Gaussian), simulation of
+the true SCM with shared noise (nonlinear, rdiff) and enumeration of the g-formula (discrete).
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import medflow as mf
+from medflow.results import EFFECT_COLUMNS
+
+LABELS = ["TE", "NDE via W", "NIE via W", "NDE via U", "NIE via U"]
+
+
+def fit_dgp(name, n, seed=1):
+    sim = mf.datasets.simulate(name, n, seed)
+    fit = mf.CausalFlow(sim.model, sim.data).fit(seed=0, verbose=False)
+    return sim, fit
+
+
+def errors_sd(sim, res):
+    truth = sim.truth.set_index("label")["truth"]
+    est = res.params
+    return ((est - truth.reindex(est.index)) / sim.data["Y"].std()).dropna()
+
+
+def contrast(sim):
+    t = sim.truth.iloc[0]
+    return dict(a=float(t["a"]), a_ref=float(t["a_ref"]))
+
+
+@pytest.fixture(scope="module")
+def linear():
+    return fit_dgp("linear", 20700)
+
+
+@pytest.fixture(scope="module")
+def small():
+    sim = mf.datasets.simulate("nonlinear", 1500, 3)
+    return sim, mf.CausalFlow(sim.model, sim.data).fit(epochs=5, seed=0, verbose=False)
+
+
+# ---------------------------------------------------------------- ground truth
+def test_linear_gaussian_blau_duncan_matches_path_tracing(linear):
+    sim, fit = linear
+    res = fit.effects("X", "Y", mediators=["W", "U"], **contrast(sim))
+    err = errors_sd(sim, res)
+    assert set(LABELS) <= set(err.index)
+    assert (err.abs() < 0.02).all(), err.round(4).to_dict()
+
+
+def test_exact_identities_on_shared_noise(linear):
+    sim, fit = linear
+    p = fit.effects("X", "Y", mediators=["W", "U"], **contrast(sim)).params
+    for m in ("W", "U"):
+        assert abs(p["TE"] - p[f"NDE via {m}"] - p[f"NIE via {m}"]) < 1e-9
+    parts = fit.decompose("X", "Y", order=["U", "W"], **contrast(sim)).params
+    assert abs(parts[["PART via U", "PART via W", "PART direct"]].sum() - parts["TE"]) < 1e-9
+    assert abs(parts["TE"] - p["TE"]) < 1e-12
+    # Part via U equals the NIE via U (both: paths through U against none of them).
+    assert abs(parts["PART via U"] - p["NIE via U"]) < 1e-9
+
+
+def test_path_effects_match_natural_effects(linear):
+    sim, fit = linear
+    c = contrast(sim)
+    through_w = ["X -> U -> W -> Y", "X -> W -> Y"]
+    pse = fit.path_effects("X", "Y", paths=["X -> U -> Y", "X -> Y"], **c)
+    p = fit.effects("X", "Y", mediators=["W"], **c).params
+    assert abs(pse.params.iloc[0] - p["NDE via W"]) < 1e-9
+    row = fit.path_effects("X", "Y", paths=through_w, **c).to_frame().iloc[0]
+    assert row["label"] == "PSE: X -> U -> W -> Y; X -> W -> Y"
+    assert not row["identified"] and row["witness"] == "U"
+    assert fit.path_effects("X", "Y", paths="X -> W -> Y", **c).to_frame()["identified"].iloc[0]
+
+
+def test_nonlinear_scm_with_exposure_induced_confounder():
+    sim, fit = fit_dgp("nonlinear", 20700)
+    res = fit.effects("X", "Y", mediators=["W", "U"], **contrast(sim))
+    err = errors_sd(sim, res)
+    assert (err.abs() < 0.03).all(), err.round(4).to_dict()
+
+
+def test_discrete_dgp_against_enumerated_truth():
+    sim, fit = fit_dgp("discrete", 20000)
+    assert set(fit.encoding.discrete) == {"V", "X", "U", "W", "Y"}
+    res = fit.effects("X", "Y", mediators=["W", "U"], a=1, a_ref=0)
+    truth = sim.truth.set_index("label")["truth"]
+    est = res.params
+    diff = (est - truth.reindex(est.index)).dropna()
+    identified = res.to_frame().set_index("label")["identified"]
+    assert (diff[identified[diff.index]].abs() < 0.02).all(), diff.round(4).to_dict()
+
+
+def test_interventional_effects_differ_from_total_as_in_truth():
+    sim, fit = fit_dgp("rdiff", 20700)
+    res = fit.effects("X", "Y", mediators=["W"], **contrast(sim))
+    p, truth = res.params, sim.truth.set_index("label")["truth"]
+    sd = sim.data["Y"].std()
+    gap_true = (truth["rNDE via W"] + truth["rNIE via W"] - truth["TE"]) / sd
+    gap_est = (p["rNDE via W"] + p["rNIE via W"] - p["TE"]) / sd
+    assert gap_true < -0.08
+    assert abs(gap_est - gap_true) < 0.03, (gap_est, gap_true)
+    for lab in ("rNDE via W", "rNIE via W", "TE"):
+        assert abs(p[lab] - truth[lab]) / sd < 0.03, lab
+
+
+# ---------------------------------------------------------------- results and API
+def test_result_table_schema_and_labels(small):
+    sim, fit = small
+    res = fit.effects("X", "Y", mediators=["W", ("U", "W")])
+    frame = res.to_frame()
+    assert tuple(frame.columns) == EFFECT_COLUMNS
+    assert frame["label"].tolist() == ["TE", "NDE via W", "NIE via W", "rNDE via W", "rNIE via W",
+                                       "NDE via U+W", "NIE via U+W", "rNDE via U+W", "rNIE via U+W"]
+    q = np.quantile(sim.data["X"], [0.75, 0.25])
+    assert np.allclose(frame[["a", "a_ref"]].iloc[0], q)
+    assert np.allclose(frame["estimate_sd"], frame["estimate"] / sim.data["Y"].std())
+    assert frame.loc[frame.label == "NIE via W", "path"].iloc[0] == "X -> U -> W -> Y; X -> W -> Y"
+    assert (frame["mc_error"] > 0).all() and (frame["method"] == "flow").all()
+    text = res.summary()
+    assert "NIE via W" in text and "no*" in text and "recanting witness: U" in text
+    assert "75th vs 25th percentile" in text
+
+
+def test_bootstrap_is_reproducible_and_brackets(small):
+    sim, fit = small
+    opts = dict(boot_options=dict(epochs=3), verbose=False)
+    r1 = fit.effects("X", "Y", mediators=["W"], n_boot=8, seed=5, **opts)
+    r2 = fit.effects("X", "Y", mediators=["W"], n_boot=8, seed=5, **opts)
+    pd.testing.assert_frame_equal(r1.to_frame(), r2.to_frame())
+    f = r1.to_frame()
+    assert (f["n_boot"] == 8).all() and (f["std_error"] > 0).all() and (f["level"] == 0.9).all()
+    assert (f["ci_lower"] < f["ci_upper"]).all()
+    assert r1.draws.shape == (8, 5)
+    wide, narrow = r1.conf_int(0.99), r1.conf_int(0.5)
+    assert ((wide["lower"] <= narrow["lower"]) & (wide["upper"] >= narrow["upper"])).all()
+    assert np.allclose(r1.conf_int()["lower"], f["ci_lower"])
+    assert np.allclose(r1.draws.std(ddof=1).to_numpy(), f["std_error"].to_numpy())
+
+
+def test_conditional_and_unit_level_effects(small):
+    sim, fit = small
+    c = dict(a=0.5, a_ref=-0.5)
+    full = fit.effects("X", "Y", **c).params["TE"]
+    v = fit.data["V"].to_numpy()
+    hi = fit.effects("X", "Y", where=v > 0, **c).params["TE"]
+    lo = fit.effects("X", "Y", where="V <= 0", **c).params["TE"]
+    share = (v > 0).mean()
+    assert abs(share * hi + (1 - share) * lo - full) < 1e-9      # strata average to the whole
+    units = mf.effects.unit_effects(fit, "X", "Y", fit.data, mediators=["W"], **c)
+    assert units.shape == (len(fit.data), 6)
+    assert abs(units["TE"].mean() - full) < 1e-9
+    assert np.allclose(units["NDE via W"] + units["NIE via W"], units["TE"])
+    at = fit.effects("X", "Y", at={"V": 0.0}, **c)
+    assert "TE" in at.params.index
+    mc = fit.effects("X", "Y", n_mc=4000, **c)
+    assert mc.to_frame()["n"].iloc[0] == 4000
+
+
+def test_dose_response_curve(small):
+    sim, fit = small
+    grid = [-0.5, 0.0, 1.0]
+    dr = fit.dose_response("X", "Y", grid=grid)
+    assert dr["a"].tolist() == grid
+    assert list(dr.columns[:5]) == ["a", "estimate", "std_error", "ci_lower", "ci_upper"]
+    te = fit.effects("X", "Y", a=1.0, a_ref=-0.5).params["TE"]
+    assert abs((dr["estimate"].iloc[2] - dr["estimate"].iloc[0]) - te) < 1e-9
+    assert len(fit.dose_response("X", "Y")) >= 10
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(a=1.0), "Give both a and a_ref, or neither"),
+    (dict(a=100.0, a_ref=0.0), r"a = 100 is outside the observed range of X \["),
+    (dict(a=0.5, a_ref=0.5), "a and a_ref are both 0.5: the contrast is empty"),
+    (dict(mediators=["Q"]), r"'Q'"),
+    (dict(at={"U": 1.0}), r"at= may only name pre-treatment variables \(not X or its descendants\): U"),
+    (dict(where=np.zeros(1500, dtype=bool)), "where= selects no units"),
+    (dict(level=1.5), "level must be between 0 and 1"),
+])
+def test_bad_effect_queries(small, kwargs, message):
+    _, fit = small
+    with pytest.raises(ValueError, match=message):
+        fit.effects("X", "Y", **kwargs)
+
+
+def test_bad_treatment_outcome(small):
+    _, fit = small
+    with pytest.raises(ValueError, match="X is not a descendant of Y in the model"):
+        fit.effects("Y", "X")
+    with pytest.raises(ValueError, match="X is not a descendant of V"):
+        fit.effects("V", "X")       # V ~~ X: correlated, not causal
+    with pytest.raises(ValueError, match="The outcome 'Z' is not a variable of the model"):
+        fit.effects("X", "Z")
+    assert fit.effects("X", "Y", a=100.0, a_ref=0.0, extrapolate=True).params.notna().all()
+    with pytest.raises(ValueError, match=r"The grid leaves the observed range of X"):
+        fit.dose_response("X", "Y", grid=[-5.0, 0.0])
+
+
+def test_compare_stacks_flow_and_linear(small):
+    sim, fit = small
+    c = dict(a=0.5, a_ref=-0.5)
+    flow = fit.effects("X", "Y", mediators=["W"], **c)
+    lin = mf.LinearSEM(sim.model, sim.data).fit().effects("X", "Y", mediators=["W"], **c)
+    both = pd.concat([flow.to_frame(), lin.to_frame()], ignore_index=True)
+    assert tuple(both.columns) == EFFECT_COLUMNS
+    table = mf.compare(flow, lin, names=["flow", "linear"])
+    assert ("flow", "estimate") in table.columns and ("linear", "estimate") in table.columns
+    assert np.isclose(table.loc["TE", ("flow", "estimate")], flow.params["TE"] / sim.data["Y"].std())
+    ax = flow.plot()
+    assert len(ax.get_yticklabels()) == 5
