@@ -5,12 +5,18 @@
 # through medflow_module(), which gives one clear message when Python or the
 # module is missing.
 
-# The Python module (a delay-loaded reticulate proxy), set in .onLoad().
-mf_py <- NULL
+# Holds the Python module: a delay-loaded reticulate proxy set in .onLoad().
+.py <- new.env(parent = emptyenv())
 
 .onLoad <- function(libname, pkgname) {
   declare_python_requirements()
-  mf_py <<- reticulate::import("medflow", delay_load = TRUE, convert = FALSE)
+  # If Python is already running (another package started it), reticulate
+  # imports at once even with delay_load = TRUE; a Python without medflow
+  # must not stop the package from loading, so the error is kept for later.
+  .py$medflow <- tryCatch(
+    reticulate::import("medflow", delay_load = TRUE, convert = FALSE),
+    error = function(e) NULL
+  )
 }
 
 # TRUE when the installed reticulate has py_require() (reticulate >= 1.41).
@@ -68,7 +74,10 @@ medflow_module <- function() {
   if (!medflow_available()) {
     stop(missing_python_message(), call. = FALSE)
   }
-  mf_py
+  if (is.null(.py$medflow)) {
+    .py$medflow <- reticulate::import("medflow", convert = FALSE)
+  }
+  .py$medflow
 }
 
 #' Use a given Python for medflow

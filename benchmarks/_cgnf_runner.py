@@ -46,7 +46,7 @@ def main(path: str) -> None:
 
     work = job["workdir"].rstrip("/") + "/"
     out: dict = dict(cgnf_version=_version(), torch=torch.__version__, threads=torch.get_num_threads())
-    log = open(os.path.join(work, "cgnf_stdout.log"), "w")
+    log = open(os.path.join(work, "cgnf_stdout.log"), "w", buffering=1)
     with contextlib.redirect_stdout(log):
         t = _clock()
         cGNF.process(path=work, dataset_name=job["dataset"], dag_name=job["dag"], seed=job["seed"])

@@ -4,7 +4,7 @@
 #
 #   RETICULATE_PYTHON=/path/to/python Rscript data-raw/r_vignette_tables.R
 #
-# Takes tens of minutes on two CPU cores (the bootstrap refits dominate);
+# Takes tens of minutes on two CPU cores (the fit and the bootstrap refits);
 # set MEDFLOW_VIGNETTE_BOOT to change the number of bootstrap refits.
 
 if (requireNamespace("pkgload", quietly = TRUE)) pkgload::load_all(".", quiet = TRUE) else library(medflow)
@@ -17,7 +17,7 @@ write_table <- function(x, file) {
 }
 
 model <- "U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X"
-n_boot <- as.integer(Sys.getenv("MEDFLOW_VIGNETTE_BOOT", "50"))
+n_boot <- as.integer(Sys.getenv("MEDFLOW_VIGNETTE_BOOT", "20"))
 seed <- 2024
 
 # 1. The classical analysis of the published correlations (per SD of X).

@@ -26,9 +26,14 @@ if ! diff -r "$root/man" "$work/pkg/man" || ! diff "$root/NAMESPACE" "$work/pkg/
   exit 1
 fi
 
-# 2. R CMD build (builds the vignettes from the precomputed tables).
+# 2. R CMD build (builds the vignettes from the precomputed tables). It runs
+#    on a copy without .git and the Python tree: R CMD build copies the whole
+#    directory before applying .Rbuildignore.
 echo "== R CMD build"
-(cd "$work" && R CMD build --no-manual "$root")
+mkdir "$work/src"
+tar -C "$root" --exclude=./.git --exclude=./python --exclude=./benchmarks --exclude='*.venv' \
+  --exclude=./venv --exclude='*.Rcheck' --exclude='medflow_*.tar.gz' -cf - . | tar -C "$work/src" -xf -
+(cd "$work" && R CMD build --no-manual "$work/src")
 tarball="$(ls "$work"/medflow_*.tar.gz)"
 
 # 3. R CMD check: fail on any ERROR or WARNING; NOTEs are listed.

@@ -8,7 +8,9 @@ member gets its own weights, gradient clipping and early stopping, so
 ``R`` refits cost about one batched training run.
 
 Each member is warm-started from the fitted model with its linear SEM part
-moved by the replicate's OLS shift (``OLS_r - OLS_fit``), then fine-tuned.
+moved by the replicate's OLS shift (``OLS_r - OLS_fit``), then fine-tuned. One extra
+member with unit weights is fine-tuned the same way; its drift from the fitted model is
+removed from the replicates before intervals are taken.
 Replicates can be trained in chunks through joblib (``n_jobs``, or any
 joblib backend such as Dask or Ray registered by the caller), so a cluster
 can share the work::
@@ -41,7 +43,11 @@ def bootstrap_weights(n: int, n_boot: int, seed: int) -> Tensor:
 def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, epochs: int = 40, patience: int = 5,
                        lr: float | None = None, batch_size: int = 1024, chunks: int = 1,
                        n_jobs: int | None = None, verbose: bool = True) -> tuple[NodeFlows, Tensor]:
-    """Refit ``fit`` on ``n_boot`` resamples; returns the ensemble and its ``(n_boot, N)`` weights.
+    """Refit ``fit`` on ``n_boot`` resamples; returns the ensemble and its ``(n_boot + 1, N)`` weights.
+
+    The last member is a control fine-tuned on the full data (unit weights): effect queries
+    subtract its drift from the fitted model so that intervals are centred on what the
+    resampling, not the extra training, changes.
 
     Results are cached on ``fit`` per ``(n_boot, seed, settings)`` so several effect queries
     share one bootstrap.
@@ -67,11 +73,12 @@ def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, epochs: int = 40, pat
 
     x = fit._to_tensor(fit.data.to_numpy())
     n = x.shape[0]
-    weights = bootstrap_weights(n, int(n_boot), seed)
+    # n_boot resamples and one control member on the full data (see effects._recentred).
+    weights = torch.cat([bootstrap_weights(n, int(n_boot), seed), torch.ones(1, n, dtype=torch.float64)])
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr or base_lr / 2,
                              weight_decay=fit.fit_info.get("settings", {}).get("weight_decay", 1e-4),
                              patience=patience)
-    parts = np.array_split(np.arange(int(n_boot)), int(chunks))
+    parts = np.array_split(np.arange(int(n_boot) + 1), int(chunks))
     jobs = (delayed(_train_chunk)(fit, x, weights[idx], settings, seed * 7919 + k, verbose and k == 0)
             for k, idx in enumerate(parts))
     flows = Parallel(n_jobs=n_jobs)(jobs) if chunks > 1 else [_train_chunk(*job[1], **job[2]) for job in jobs]
@@ -101,8 +108,9 @@ def _train_chunk(fit, x: Tensor, weights: Tensor, settings: TrainSettings, seed:
     perm = torch.randperm(n, generator=gen).numpy()
     n_val = max(1, int(round(fit.fit_info.get("val_fraction", 0.1) * n)))
     val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    interval = fit._bounds() if fit.fit_info.get("discrete_likelihood") == "interval" else None
     train(ens, x, step, train_idx, val_idx, settings, gen, weights=weights.to(x.dtype),
-          verbose=verbose, desc=f"bootstrap ({E} refits)")
+          verbose=verbose, desc=f"bootstrap ({E} refits)", interval=interval)
     return ens
 
 

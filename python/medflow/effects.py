@@ -225,6 +225,17 @@ def _natural_specs(dag, A, Y, groups, interventional) -> list[_Spec]:
     return specs
 
 
+def _recentred(members: np.ndarray, point) -> np.ndarray:
+    """Bootstrap replicates with the fine-tuning drift removed.
+
+    The last ensemble member is a control: warm-started and fine-tuned exactly like the
+    replicates but on the full data (unit weights). Its departure from the fitted model's
+    estimate is what fine-tuning alone does, so it is subtracted from every replicate;
+    percentile intervals and standard errors are taken from the re-centred replicates.
+    """
+    return members[:-1] - (members[-1] - point)
+
+
 def _both(dag, treatment, outcome, hi, lo) -> identification.Identification:
     """A contrast of two path-specific means is identified when both means are."""
     a, b = (identification.check(dag, treatment, outcome, p) for p in (hi, lo))
@@ -365,7 +376,7 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
         point = float(estimates[s.label][0][0])
         se = lo = hi = np.nan
         if n_boot:
-            reps = estimates[s.label][1]
+            reps = _recentred(estimates[s.label][1], point)
             draw_cols[s.label] = reps
             se = float(np.std(reps, ddof=1))
             lo, hi = (float(q) for q in np.quantile(reps, [alpha, 1 - alpha]))
@@ -509,8 +520,9 @@ def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int =
     out = pd.DataFrame({"a": grid, "estimate": means[0][0]})
     alpha = (1 - level) / 2
     if n_boot:
-        out["std_error"] = means[1].std(0, ddof=1)
-        out["ci_lower"], out["ci_upper"] = np.quantile(means[1], [alpha, 1 - alpha], axis=0)
+        reps = _recentred(means[1], means[0][0])
+        out["std_error"] = reps.std(0, ddof=1)
+        out["ci_lower"], out["ci_upper"] = np.quantile(reps, [alpha, 1 - alpha], axis=0)
     else:
         out["std_error"] = out["ci_lower"] = out["ci_upper"] = np.nan
     for c in ("estimate", "std_error", "ci_lower", "ci_upper"):

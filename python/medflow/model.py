@@ -32,7 +32,7 @@ from torch import Tensor
 from medflow.dag import DAG, as_dag
 from medflow.data import Encoding, prepare
 from medflow.flow import FlowConfig, NodeFlows
-from medflow.training import TrainSettings, fit_linear_part, train
+from medflow.training import TrainSettings, fit_linear_part, log_interval_mass, train
 
 __all__ = ["CausalFlow", "FittedFlow", "load"]
 
@@ -64,7 +64,7 @@ class CausalFlow:
     def fit(self, *, epochs: int = 200, batch_size: int = 1024, lr: float = 3e-3,
             weight_decay: float = 1e-4, patience: int = 10, val_fraction: float = 0.1,
             seed: int = 0, device: str = "cpu", dtype: str = "float32",
-            verbose: bool = True) -> FittedFlow:
+            discrete_likelihood: str = "interval", verbose: bool = True) -> FittedFlow:
         """Fit the flow by maximum likelihood with early stopping.
 
         Args:
@@ -77,12 +77,19 @@ class CausalFlow:
             seed: seeds every random choice (split, order, initial weights, dequantization).
             device: ``"cpu"`` or ``"cuda"``.
             dtype: ``"float32"`` (fast) or ``"float64"``.
+            discrete_likelihood: how discrete nodes enter the likelihood: ``"interval"`` (the
+                exact mass ``Phi(T(k + 1)) - Phi(T(k))`` of the monotone threshold model that
+                abduction assumes) or ``"dequantize"`` (the density of ``k + u``,
+                ``u ~ U[0, 1)``, a lower bound).
             verbose: show a progress bar.
         """
         settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr,
                                  weight_decay=weight_decay, patience=patience)
         if not 0 < val_fraction < 0.5:
             raise ValueError(f"val_fraction must be in (0, 0.5), got {val_fraction}.")
+        if discrete_likelihood not in ("interval", "dequantize"):
+            raise ValueError("discrete_likelihood must be 'interval' or 'dequantize', "
+                             f"got {discrete_likelihood!r}.")
         tdtype = _dtype(dtype)
         dev = _device(device)
         gen = torch.Generator().manual_seed(int(seed))
@@ -97,15 +104,18 @@ class CausalFlow:
         w, b, s = fit_linear_part(x[train_idx], x[train_idx] + 0.5 * step, fitted.mask, step)
         flow.set_linear(w, b, s)
         flow.to(dev)
+        interval = (tuple(b.to(dev) for b in fitted._bounds())
+                    if discrete_likelihood == "interval" else None)
         history = train(flow, x.to(dev), step.to(dev), train_idx, val_idx, settings, gen,
-                        verbose=verbose)
+                        verbose=verbose, interval=interval)
         fitted.flow = flow.cpu()
         fitted.history = history
         fitted.data = self.data
         fitted.fit_info = dict(seed=int(seed), train_rows=len(train_idx), val_rows=len(val_idx),
                                epochs_run=int(history["epoch"].max()),
                                best_epoch=int(history["val_nll"].idxmin()) + 1,
-                               settings=vars(settings), val_fraction=val_fraction)
+                               settings=vars(settings), val_fraction=val_fraction,
+                               discrete_likelihood=discrete_likelihood)
         fitted.device = dev
         return fitted
 
@@ -209,6 +219,13 @@ class FittedFlow:
             eps = torch.where(disc, draw, eps)
         return eps
 
+    def _bounds(self) -> tuple[Tensor, Tensor]:
+        """Lowest and highest observed value of every variable on the standardized scale."""
+        enc = self.encoding
+        lo = enc.standardize(np.asarray(enc.lower)[None])[0]
+        hi = enc.standardize(np.asarray(enc.upper)[None])[0]
+        return torch.as_tensor(lo, dtype=self.dtype), torch.as_tensor(hi, dtype=self.dtype)
+
     def _interval(self, flow: NodeFlows, x: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
         """Noise interval ``[T(k), T(k + 1))`` of each discrete value (float64).
 
@@ -217,10 +234,7 @@ class FittedFlow:
         """
         hi, _ = flow(x + self.disc_step, x)
         lo, hi = eps.double(), hi.double()
-        std_lower = torch.as_tensor(self.encoding.standardize(np.asarray(self.encoding.lower)[None]),
-                                    dtype=x.dtype)[0]
-        std_upper = torch.as_tensor(self.encoding.standardize(np.asarray(self.encoding.upper)[None]),
-                                    dtype=x.dtype)[0]
+        std_lower, std_upper = self._bounds()
         tol = 1e-4 * self.disc_step
         lo = torch.where(x <= std_lower + tol, -torch.inf, lo)
         hi = torch.where(x >= std_upper - tol, torch.inf, hi)
@@ -269,7 +283,7 @@ class FittedFlow:
         dens = dens - torch.log(torch.as_tensor(self.encoding.scale, dtype=torch.float64))
         disc = self.disc_step > 0
         if disc.any():
-            mass = _log_mass(*self._interval(flow, x, eps))
+            mass = log_interval_mass(*self._interval(flow, x, eps))
             dens = torch.where(disc, mass, dens)
         return dens.sum(-1)[0].numpy()
 
@@ -400,15 +414,6 @@ def _truncated_normal(lo: Tensor, hi: Tensor, w: Tensor) -> Tensor:
     z = torch.special.ndtri((pa + w * (pb - pa)).clamp(1e-300, 1 - 1e-16))
     z = torch.minimum(torch.maximum(z, a), b)
     return torch.where(flip, -z, z)
-
-
-def _log_mass(lo: Tensor, hi: Tensor) -> Tensor:
-    """log(Phi(hi) - Phi(lo)) for lo < hi, stable in both tails."""
-    flip = lo > 0
-    a = torch.where(flip, -hi, lo)
-    b = torch.where(flip, -lo, hi)
-    la, lb = torch.special.log_ndtr(a), torch.special.log_ndtr(b)
-    return lb + torch.log1p(-torch.exp((la - lb).clamp(max=-1e-300)))
 
 
 def _dtype(name: str) -> torch.dtype:

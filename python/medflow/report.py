@@ -205,7 +205,7 @@ def plot_training(history: pd.DataFrame, path: str | Path | None = None) -> Figu
     best = int(np.argmin(history["val_nll"].to_numpy()))
     ax.axvline(history["epoch"].iloc[best], color="grey", ls=":", lw=1, label="best (weights kept)")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("negative log-likelihood (nats per row, standardized scale)")
+    ax.set_ylabel("negative log-likelihood per row (nats)")
     ax.set_title("Training curves of the flow")
     ax.legend()
     return _save(fig, path)

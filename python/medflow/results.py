@@ -219,9 +219,10 @@ def forest_plot(results: Sequence[EffectsResult], ax=None, scale: str = "sd"):
         y = np.array([labels.index(lbl) for lbl in sub["label"]]) + (k - (len(methods) - 1) / 2) * 0.2
         est = sub[f"estimate{sfx}"].to_numpy()
         lo, hi = sub[f"ci_lower{sfx}"].to_numpy(), sub[f"ci_upper{sfx}"].to_numpy()
-        err = np.vstack([est - lo, hi - est])
-        ax.errorbar(est, y, xerr=None if np.isnan(err).all() else np.nan_to_num(err),
-                    fmt="o", capsize=3, label=m)
+        point = ax.plot(est, y, "o", label=m)[0]
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        if ok.any():  # a percentile interval need not contain the point estimate: draw it as it is
+            ax.hlines(y[ok], lo[ok], hi[ok], color=point.get_color(), lw=1.5)
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()

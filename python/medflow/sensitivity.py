@@ -87,7 +87,7 @@ from medflow.effects import _check_query, _contrast, _Engine, _natural_specs, _U
 from medflow.flow import NodeFlows
 from medflow.model import _truncated_normal
 from medflow.results import EFFECT_COLUMNS, MONOTONE_ASSUMPTION, EffectsResult, effect_row
-from medflow.training import TrainSettings, train
+from medflow.training import TrainSettings, _nll, train
 
 __all__ = ["sensitivity", "SensitivityResult", "noise_correlation", "copula_linear_part"]
 
@@ -270,7 +270,7 @@ class _Copula:
                                                                       dtype=torch.float64)), lo)
         q = self.precision
         off = (q - torch.diag_embed(torch.diagonal(q, dim1=1, dim2=2))).abs().amax(0) > 0  # (d, d)
-        linked = [j for j in torch.flatnonzero(disc).tolist() if bool(off[j].any())]
+        linked = [j for j in torch.nonzero(disc).flatten().tolist() if bool(off[j].any())]
         if linked:
             among = off[linked][:, linked].any()
             for _ in range(25 if bool(among) else 1):
@@ -398,18 +398,48 @@ def _refit(fit, sigma: np.ndarray, weights: Tensor | None, settings: TrainSettin
         ens.weight.add_(as_t(shifts_w) * fit.mask)
         ens.bias.add_(as_t(shifts_b))
         ens.log_scale.add_(as_t(shifts_s))
-    perm = torch.randperm(n, generator=gen).numpy()
-    n_val = max(1, int(round(fit.fit_info.get("val_fraction", 0.1) * n)))
-    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    train_idx, val_idx = _fit_split(fit, n, gen)
     copula = _Copula(sigma)
     if settings is None:  # warm start only
         ens.history = pd.DataFrame({"epoch": [0]})
+        ens.kept_warm_start = torch.ones(E, dtype=torch.bool)
         return ens
-    history = train(ens, x, step, train_idx, val_idx, settings, gen,
-                    weights=None if weights is None else weights.to(x.dtype), verbose=verbose,
+    w_all = torch.ones(E, n, dtype=x.dtype) if weights is None else weights.to(x.dtype)
+    x_val = x[val_idx].expand(E, -1, -1)
+    u_val = torch.rand(x_val.shape[1:], generator=gen, dtype=x.dtype).expand(E, -1, -1)
+
+    def val_nll() -> Tensor:  # per member, with the copula
+        with torch.no_grad():
+            nll = _nll(ens, x_val, u_val, step, copula.log_prob)
+            w = w_all[:, val_idx]
+            return (nll * w).sum(1) / w.sum(1).clamp(min=1e-12)
+
+    warm_state = {k: v.detach().clone() for k, v in ens.state_dict().items()}
+    warm_nll = val_nll()
+    history = train(ens, x, step, train_idx, val_idx, settings, gen, weights=w_all, verbose=verbose,
                     desc=f"rho refit ({E} members)", noise_log_prob=copula.log_prob)
+    # Early stopping over epochs 0..K: a member whose fine-tuning did not improve the validation
+    # likelihood keeps its warm start (fine-tuning noise would only move its effects at random).
+    keep = val_nll() >= warm_nll
+    if keep.any():
+        mixed = {name: value if name == "mask" else
+                 torch.where(keep.reshape(-1, *[1] * (value.dim() - 1)), warm_state[name], value)
+                 for name, value in ens.state_dict().items()}
+        ens.load_state_dict(mixed)
     ens.history = history
+    ens.kept_warm_start = keep
     return ens
+
+
+def _fit_split(fit, n: int, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The fit's own training/validation split, so that early stopping is judged on rows the
+    fit never trained on. :meth:`CausalFlow.fit` draws it as the first permutation of a
+    generator seeded with ``seed``; without a recorded seed a fresh split is drawn."""
+    seed = fit.fit_info.get("seed")
+    gen = torch.Generator().manual_seed(int(seed)) if seed is not None else generator
+    perm = torch.randperm(n, generator=gen).numpy()
+    n_val = max(1, int(round(fit.fit_info.get("val_fraction", 0.1) * n)))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
 def _member_contrast(engine: _Engine, hi: Tensor, lo: Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -510,7 +540,7 @@ def sensitivity(fit, pairs, rho=np.linspace(-0.4, 0.4, 9), *, treatment: str, ou
     est = {s.label: np.full(len(members), np.nan) for s in specs}
     mc = {s.label: np.full(len(members), np.nan) for s in specs}
     started = time.perf_counter()
-    epochs_run = []
+    epochs_run, warm_kept = [], 0
     for k, idx in enumerate(np.array_split(np.arange(len(members)), int(chunks))):
         chunk = [members[i] for i in idx]
         sigma = np.stack([sigmas[(s, g)] for _, s, g in chunk])
@@ -520,6 +550,7 @@ def sensitivity(fit, pairs, rho=np.linspace(-0.4, 0.4, 9), *, treatment: str, ou
                                    for b, _, _ in chunk])
         ens = _refit(fit, sigma, weights, settings, seed * 7919 + k, verbose and k == 0)
         epochs_run.append(int(ens.history["epoch"].max()))
+        warm_kept += int(ens.kept_warm_start.sum())
         copula = _Copula(sigma)
         units = _copula_units(fit, ens, copula, n_mc, gen, weights)
         with torch.no_grad():
@@ -565,7 +596,7 @@ def sensitivity(fit, pairs, rho=np.linspace(-0.4, 0.4, 9), *, treatment: str, ou
         "Each estimate assumes the stated noise correlation rho (Gaussian copula) for the pair(s); "
         "rho = 0 is the no-hidden-confounding model.",
     ]
-    fit_info = dict(elapsed=elapsed, members=len(members), epochs_run=epochs_run,
+    fit_info = dict(elapsed=elapsed, members=len(members), epochs_run=epochs_run, kept_warm_start=warm_kept,
                     settings=vars(settings) if settings else {}, chunks=int(chunks))
     return SensitivityResult(pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS)), notes=notes,
                              fit_info=fit_info)

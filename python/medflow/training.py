@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from medflow.flow import NodeFlows
 
-__all__ = ["TrainSettings", "train", "fit_linear_part"]
+__all__ = ["TrainSettings", "train", "fit_linear_part", "log_interval_mass"]
 
 
 @dataclass
@@ -73,17 +73,44 @@ def fit_linear_part(x: Tensor, v_mid: Tensor, mask: Tensor, disc_step: Tensor) -
 
 
 def _nll(flow: NodeFlows, x: Tensor, u: Tensor, disc_step: Tensor,
-         noise_log_prob: Callable[[Tensor], Tensor] | None = None) -> Tensor:
-    """Per-member, per-row negative log-likelihood ``(E, B)`` with dequantization ``u``.
+         noise_log_prob: Callable[[Tensor], Tensor] | None = None,
+         interval: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """Per-member, per-row negative log-likelihood ``(E, B)``.
 
-    ``noise_log_prob`` maps the noise ``(E, B, d)`` to its joint log-density ``(E, B)``; by
-    default the noises are independent standard normals.
+    Discrete nodes are dequantized with ``u`` unless ``interval`` = (lowest, highest observed
+    value, standardized) is given: then each discrete value contributes its exact probability
+    mass ``Phi(T(k + 1)) - Phi(T(k))`` under the monotone threshold model (the lowest and
+    highest values take the tails). ``noise_log_prob`` maps the noise ``(E, B, d)`` to its
+    joint log-density ``(E, B)``; by default the noises are independent standard normals.
     """
+    if interval is not None and noise_log_prob is None:
+        disc = torch.nonzero(disc_step > 0).flatten()
+        eps, ladj = flow(x, x)
+        dens = (-0.5 * eps**2 - _HALF_LOG_2PI + ladj) * (disc_step == 0)
+        hi, _ = flow(x + disc_step, x)
+        xd, lo_d, hi_d = x[..., disc], eps[..., disc], hi[..., disc]
+        lower, upper = interval[0][disc], interval[1][disc]
+        tol = 1e-4 * disc_step[disc]
+        lo_d = torch.where(xd <= lower + tol, -torch.inf, lo_d)
+        hi_d = torch.where(xd >= upper - tol, torch.inf, hi_d)
+        return -(dens.sum(-1) + log_interval_mass(lo_d, hi_d).sum(-1))
     v = x + u * disc_step
     if noise_log_prob is None:
         return -flow.log_prob(v, x).sum(-1)
     eps, ladj = flow(v, x)
     return -(noise_log_prob(eps) + ladj.sum(-1))
+
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def log_interval_mass(lo: Tensor, hi: Tensor) -> Tensor:
+    """``log(Phi(hi) - Phi(lo))`` for ``lo < hi`` (either may be infinite), stable in both tails."""
+    flip = lo > 0
+    a = torch.where(flip, -hi, lo)
+    b = torch.where(flip, -lo, hi)
+    la, lb = torch.special.log_ndtr(a), torch.special.log_ndtr(b)
+    return lb + torch.log1p(-torch.exp((la - lb).clamp(max=-1e-12)))
 
 
 def train(
@@ -98,6 +125,7 @@ def train(
     verbose: bool = True,
     desc: str = "fitting flow",
     noise_log_prob: Callable[[Tensor], Tensor] | None = None,
+    interval: tuple[Tensor, Tensor] | None = None,
 ) -> pd.DataFrame:
     """Train ``flow`` in place; returns the history (epoch, train_nll, val_nll, lr).
 
@@ -111,6 +139,8 @@ def train(
         weights: optional ``(E, N)`` row weights per member (bootstrap counts).
         verbose: show a tqdm progress bar.
         desc: label of the progress bar.
+        interval: standardized (lowest, highest) observed values per node: train discrete
+            nodes on their exact interval mass instead of dequantization (see ``_nll``).
         noise_log_prob: optional joint log-density of the noise, ``(E, B, d) -> (E, B)``, that
             replaces the independent standard-normal term (e.g. the Gaussian copula of
             :mod:`medflow.sensitivity`); ``None`` keeps the independent-noise likelihood.
@@ -146,7 +176,8 @@ def train(
             xb = x[idx]
             ub = torch.rand(xb.shape, generator=generator, dtype=x.dtype).to(device)
             wb = weights[:, idx]
-            nll = _nll(flow, xb.expand(E, -1, -1), ub.expand(E, -1, -1), disc_step, noise_log_prob)
+            nll = _nll(flow, xb.expand(E, -1, -1), ub.expand(E, -1, -1), disc_step, noise_log_prob,
+                       interval)
             wsum = wb.sum(1).clamp(min=1e-12)
             loss_e = (nll * wb).sum(1) / wsum
             loss = loss_e.sum()
@@ -165,7 +196,7 @@ def train(
         flow.eval()
         with torch.no_grad():
             nll_val = _nll(flow, x_val.expand(E, -1, -1), u_val.expand(E, -1, -1), disc_step,
-                           noise_log_prob)
+                           noise_log_prob, interval)
             val_e = ((nll_val * w_val).sum(1) / w_val.sum(1).clamp(min=1e-12)).double().cpu()
         if not torch.isfinite(val_e).all():
             raise FloatingPointError(

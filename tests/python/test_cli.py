@@ -189,5 +189,6 @@ def test_truths_and_errors_for_the_bundled_data():
 
 
 def test_default_fit_settings():
-    assert cli.default_fit_settings(20700) == {"epochs": 200, "batch_size": 1024, "lr": 2e-3}
-    assert cli.default_fit_settings(500, epochs=7) == {"epochs": 7, "batch_size": 32 * 2, "lr": 2e-3}
+    assert cli.default_fit_settings(20700) == {"epochs": 60, "batch_size": 1024, "lr": 2e-3, "patience": 15}
+    assert cli.default_fit_settings(500, epochs=7) == {"epochs": 7, "batch_size": 32, "lr": 2e-3, "patience": 15}
+    assert cli.default_fit_settings(5000)["batch_size"] == 256

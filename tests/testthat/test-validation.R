@@ -188,3 +188,9 @@ test_that("without the Python module, the first call that needs it gives the mes
   expect_error(medflow(bd_model, d, epochs = 1), "Run medflow::install_medflow()", fixed = TRUE)
   expect_error(linear_sem(bd_model, cor = blau_duncan_cor), "is not available in", fixed = TRUE)
 })
+
+test_that("the package loads when Python is already running, with or without medflow", {
+  medflow_available()  # starts Python
+  expect_silent(medflow:::.onLoad("", "medflow"))
+  expect_identical(is.null(medflow:::.py$medflow), !medflow_available())
+})
