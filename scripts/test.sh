@@ -11,4 +11,4 @@ export MPLBACKEND=Agg
 echo "== Python tests"
 .venv/bin/python -m pytest -q -p no:cacheprovider
 echo "== R tests"
-bash tests/run-r-tests.sh
+MEDFLOW_R_CHECK_TESTS="${MEDFLOW_R_CHECK_TESTS:-false}" bash tests/run-r-tests.sh

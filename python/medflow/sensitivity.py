@@ -20,10 +20,12 @@ How it is computed:
   combination is one member of a :class:`~medflow.flow.NodeFlows` ensemble
   with its own ``Sigma_rho`` in the copula term (bootstrap replicates, if
   asked for, are further members with resampling weights), so a grid of 9
-  values costs about one fine-tuning run. Each member is warm-started from
-  the fitted model with its linear SEM part moved by the shift from the
-  independent-noise Gaussian MLE (OLS) to the Gaussian MLE under
-  ``Sigma_rho`` (computed from the data's covariance), then fine-tuned.
+  values costs a few fits' worth of computation rather than 9 fits. Each
+  member is warm-started from the fitted model with its linear SEM part
+  moved by the shift from the independent-noise Gaussian MLE (OLS) to the
+  Gaussian MLE under ``Sigma_rho`` (computed from the data's covariance),
+  then fine-tuned with early stopping on the fit's validation rows; a member
+  whose validation likelihood does not improve keeps its warm start.
 * **Effects with the refitted transforms.** The counterfactual engine of
   :mod:`medflow.effects` is reused. Abduction inverts each node's refitted
   transform as before (for a discrete node in a correlated pair the noise is
@@ -113,7 +115,7 @@ def _check_rho(rho) -> np.ndarray:
     if bad.size:
         raise ValueError("Every rho must lie strictly between -1 and 1 (a correlation of +-1 makes "
                          f"the noise covariance singular); got {', '.join(f'{v:g}' for v in bad)}.")
-    values, counts = np.unique(grid, return_counts=True)
+    values, counts = np.unique(np.round(grid, 12), return_counts=True)
     if (counts > 1).any():
         raise ValueError(f"rho has duplicate values: {', '.join(f'{v:g}' for v in values[counts > 1])}.")
     return values  # sorted
@@ -364,9 +366,14 @@ def _linear_stats(x: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
 
 
 # ==================================================================== the refit
-def _refit(fit, sigma: np.ndarray, weights: Tensor | None, settings: TrainSettings, seed: int,
+def _refit(fit, sigma: np.ndarray, weights: Tensor | None, settings: TrainSettings | None, seed: int,
            verbose: bool) -> NodeFlows:
-    """Warm-started copula refit of ``E = len(sigma)`` members trained as one ensemble."""
+    """Warm-started copula refit of ``E = len(sigma)`` members trained as one ensemble.
+
+    ``settings=None``: warm start only. Otherwise the members are fine-tuned with the copula
+    likelihood; a member whose validation likelihood did not improve keeps its warm start
+    (early stopping over epochs 0, 1, ..., K rather than 1, ..., K).
+    """
     gen = torch.Generator().manual_seed(int(seed))
     E = sigma.shape[0]
     x = fit._to_tensor(fit.data.to_numpy())
@@ -466,10 +473,10 @@ def _select(specs, estimands):
 
 
 # ==================================================================== public function
-def sensitivity(fit, pairs, rho=np.linspace(-0.4, 0.4, 9), *, treatment: str, outcome: str,
+def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: str, outcome: str,
                 mediators=None, estimands=None, a: float | None = None, a_ref: float | None = None,
                 n_boot: int = 0, level: float = 0.90, seed: int = 0, n_mc: int | None = None,
-                epochs: int = 30, patience: int = 5, lr: float | None = None, batch_size: int = 1024,
+                epochs: int = 30, patience: int = 3, lr: float | None = None, batch_size: int = 1024,
                 chunks: int = 1, verbose: bool = True) -> SensitivityResult:
     """Effects as a function of an assumed noise correlation ``rho`` between node pairs (ρ-GNF).
 
@@ -483,7 +490,7 @@ def sensitivity(fit, pairs, rho=np.linspace(-0.4, 0.4, 9), *, treatment: str, ou
         pairs: pairs whose noises are correlated, each analysed separately:
             ``[("U", "Y"), ("W", "Y")]`` or ``["U ~~ Y", "W ~~ Y"]``; a list of pairs as one
             element, ``[[("U", "Y"), ("W", "Y")]]``, correlates them jointly (same ``rho``).
-        rho: the grid of correlations (default -0.4 to 0.4 in steps of 0.1), |rho| < 1.
+        rho: the grid of correlations, |rho| < 1 (default ``None``: -0.4 to 0.4 in steps of 0.1).
         treatment, outcome: variable names.
         mediators: mediator sets as in :func:`medflow.effects.effects`.
         estimands: codes (``"TE"``, ``"NDE"``, ``"NIE"``, ``"rNDE"``, ``"rNIE"``) or labels
@@ -495,6 +502,8 @@ def sensitivity(fit, pairs, rho=np.linspace(-0.4, 0.4, 9), *, treatment: str, ou
         seed: seeds the refits, abduction of discrete nodes, fresh draws and the bootstrap.
         n_mc: average over this many draws from each refitted model instead of the observed units.
         epochs, patience, lr, batch_size: fine-tuning settings (``lr`` defaults to half the fit's).
+            ``epochs=0`` skips fine-tuning: each member is the warm start (the fit with its linear
+            part moved to the Gaussian MLE under ``Sigma_rho``), exact for a linear-Gaussian flow.
         chunks: train the members in this many sequential ensembles (less memory).
         verbose: progress bars.
 
@@ -515,7 +524,9 @@ def sensitivity(fit, pairs, rho=np.linspace(-0.4, 0.4, 9), *, treatment: str, ou
     if int(n_boot) != n_boot or n_boot < 0 or n_boot == 1:
         raise ValueError(f"n_boot must be 0 or an integer of at least 2, got {n_boot}.")
     n_boot = int(n_boot)
-    grid = _check_rho(rho)
+    grid = _check_rho(np.linspace(-0.4, 0.4, 9) if rho is None else rho)
+    if n_mc is not None and (int(n_mc) != n_mc or n_mc < 1):
+        raise ValueError(f"n_mc must be a positive integer, got {n_mc}.")
     variables = list(fit.variables)
     scenarios = _parse_pairs(variables, pairs)
     specs = _select(_natural_specs(fit.dag, treatment, outcome, groups, True), estimands)
@@ -591,8 +602,9 @@ def sensitivity(fit, pairs, rho=np.linspace(-0.4, 0.4, 9), *, treatment: str, ou
         f"Averaged over {over}; "
         + (f"{n_boot} bootstrap refits per rho, {level:.0%} percentile intervals." if n_boot
            else "no bootstrap (n_boot=0)."),
-        f"{len(members)} copula refits (warm-started, at most {epochs} epochs, trained as "
-        f"{int(chunks)} ensemble(s)) in {elapsed:.1f} s.",
+        f"{len(members)} copula refits ("
+        + (f"warm-started, at most {epochs} epochs, " if epochs else "warm start only, ")
+        + f"trained as {int(chunks)} ensemble(s)) in {elapsed:.1f} s.",
         "Each estimate assumes the stated noise correlation rho (Gaussian copula) for the pair(s); "
         "rho = 0 is the no-hidden-confounding model.",
     ]
@@ -606,8 +618,6 @@ def _copula_units(fit, flow: NodeFlows, copula: _Copula, n_mc, generator, weight
     """Observed units with copula abduction, or ``n_mc`` draws from each member's model."""
     E, d = flow.E, len(fit.variables)
     if n_mc is not None:
-        if int(n_mc) < 1:
-            raise ValueError(f"n_mc must be a positive integer, got {n_mc}.")
         eps = copula.sample(int(n_mc), generator, fit.dtype)
         x = fit._generate(eps, torch.zeros_like(eps), {}, range(d), flow)
         return _Units(x=x, eps=eps, weights=torch.ones(E, int(n_mc), dtype=torch.float64))
@@ -660,6 +670,10 @@ class SensitivityResult:
     def labels(self) -> list[str]:
         """The effect labels."""
         return list(dict.fromkeys(self.table["label"]))
+
+    def to_frame(self) -> pd.DataFrame:
+        """A copy of the tidy table."""
+        return self.table.copy()
 
     def rho_values(self) -> pd.DataFrame:
         """The rho at which each effect crosses zero (linear interpolation on the grid).

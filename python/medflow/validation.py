@@ -224,9 +224,14 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
             seconds=float(g.drop_duplicates(["rep"])["seconds"].mean()),
         ))
     out = pd.DataFrame(rows)
-    order = {lbl: k for k, lbl in enumerate(LABELS)}
-    out["_k"] = out["label"].map(order).fillna(len(order))
-    return out.sort_values(["dgp", "n", "_k", "method"], kind="stable").drop(columns="_k").reset_index(drop=True)
+    # models in the order they first appear, N ascending, effects in the order of LABELS
+    dgp_rank = {d: k for k, d in enumerate(dict.fromkeys(results["dgp"]))}
+    label_rank = {lbl: k for k, lbl in enumerate(LABELS)}
+    keys = pd.DataFrame({"d": out["dgp"].map(dgp_rank), "n": out["n"],
+                         "l": out["label"].map(label_rank).fillna(len(label_rank)),
+                         "m": out["method"]})
+    order = keys.sort_values(["d", "n", "l", "m"], kind="stable").index
+    return out.loc[order].reset_index(drop=True)
 
 
 def _cell(x: float, fmt: str = "{:+.3f}") -> str:
@@ -240,26 +245,25 @@ def to_markdown(summary: pd.DataFrame, level: float = 0.90) -> str:
              f"{level:.0%} intervals (flow: bootstrap percentile; linear SEM: delta method); "
              "* = not identified without cross-world assumptions.", ""]
     for (dgp, n), g in summary.groupby(["dgp", "n"], sort=False):
-        wide = g.pivot(index="label", columns="method")
         reps = int(g["reps"].max())
         secs = float(g.loc[g["reps"] == reps, "seconds"].mean())
         lines += [f"## {dgp}, N = {n:,} ({reps} replications, {secs:.1f} s per replication)", "",
                   "| effect | truth | flow bias | flow RMSE | flow cover | linear bias | linear RMSE "
                   "| linear cover |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for label in [lbl for lbl in LABELS if lbl in wide.index]:
-            r = wide.loc[label]
-            star = "" if bool(r[("identified", "flow")] if ("identified", "flow") in r.index else True) else "*"
+        for label in [lbl for lbl in LABELS if lbl in set(g["label"])]:
+            rows = g[g["label"] == label].set_index("method")
 
-            def get(col, m):
-                return r[(col, m)] if (col, m) in r.index else math.nan
+            def get(col: str, method: str) -> float:
+                return float(rows.loc[method, col]) if method in rows.index else math.nan
 
-            truth = get("truth_sd", "flow") if np.isfinite(get("truth_sd", "flow")) else get("truth_sd", "linear")
-            lines.append(
-                f"| {label}{star} | {_cell(truth, '{:.3f}')} | {_cell(get('bias_sd', 'flow'))} | "
-                f"{_cell(get('rmse_sd', 'flow'), '{:.3f}')} | {_cell(get('coverage', 'flow'), '{:.2f}')} | "
-                f"{_cell(get('bias_sd', 'linear'))} | {_cell(get('rmse_sd', 'linear'), '{:.3f}')} | "
-                f"{_cell(get('coverage', 'linear'), '{:.2f}')} |")
+            star = "" if rows["identified"].all() else "*"
+            truth = float(rows["truth_sd"].iloc[0])
+            cells = [f"{label}{star}", _cell(truth, "{:.3f}")]
+            for method in ("flow", "linear"):
+                cells += [_cell(get("bias_sd", method)), _cell(get("rmse_sd", method), "{:.3f}"),
+                          _cell(get("coverage", method), "{:.2f}")]
+            lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 

@@ -20,18 +20,18 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def tiny_csv(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "tiny.csv"
-    mf.datasets.simulate("blau_duncan", 500, seed=1).data.to_csv(path, index=False)
+    mf.datasets.simulate("blau_duncan", 300, seed=1).data.to_csv(path, index=False)
     return path
 
 
 @pytest.fixture(scope="module")
 def bd_run(tiny_csv, tmp_path_factory):
-    """``medflow blau-duncan --csv tiny.csv`` with 3 epochs; returns (exit code, out dir, stdout)."""
+    """``medflow blau-duncan --csv tiny.csv --sensitivity`` with 3 epochs: (exit code, out dir, stdout)."""
     out = tmp_path_factory.mktemp("report")
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         code = cli.main(["blau-duncan", "--csv", str(tiny_csv), "--epochs", "3", "--out", str(out),
-                         "--no-progress"])
+                         "--no-progress", "--sensitivity"])
     return code, out, buf.getvalue()
 
 
@@ -50,7 +50,7 @@ def test_blau_duncan_writes_the_report(bd_run):
     for name in ("effects.csv", "coefficients.csv", "comparison.csv", "training_history.csv",
                  "dose_response.csv", "summary.txt"):
         assert (out / name).is_file(), name
-    for name in ("dag.png", "forest.png", "dose_response.png", "training_curves.png"):
+    for name in ("dag.png", "forest.png", "dose_response.png", "training_curves.png", "sensitivity.png"):
         assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
     assert (out / "flow_model" / "model.json").is_file()
     effects = pd.read_csv(out / "effects.csv")
@@ -72,6 +72,13 @@ def test_blau_duncan_writes_the_report(bd_run):
         "a", "estimate", "std_error", "ci_lower", "ci_upper"]
     assert list(pd.read_csv(out / "training_history.csv").columns) == ["epoch", "train_nll", "val_nll", "lr"]
     assert len(pd.read_csv(out / "training_history.csv")) <= 3
+    # the rho-sensitivity hook: NIE via W for the noise pairs U-Y and W-Y
+    sens = pd.read_csv(out / "sensitivity.csv")
+    assert set(sens["label"]) == {"NIE via W"} and set(sens["pair"]) == {"U ~~ Y", "W ~~ Y"}
+    at_zero = sens[np.isclose(sens["rho"], 0.0)]
+    assert len(at_zero) == 2 and np.isfinite(at_zero["estimate"]).all()
+    assert list(pd.read_csv(out / "sensitivity_rho_values.csv").columns) == [
+        "pair", "label", "rho_value", "rho_value_ci"]
 
 
 def test_blau_duncan_numbers(bd_run, tiny_csv):
@@ -189,6 +196,6 @@ def test_truths_and_errors_for_the_bundled_data():
 
 
 def test_default_fit_settings():
-    assert cli.default_fit_settings(20700) == {"epochs": 60, "batch_size": 1024, "lr": 2e-3, "patience": 15}
-    assert cli.default_fit_settings(500, epochs=7) == {"epochs": 7, "batch_size": 32, "lr": 2e-3, "patience": 15}
+    assert cli.default_fit_settings(20700) == {"epochs": 60, "batch_size": 1024, "lr": 3e-3, "patience": 10}
+    assert cli.default_fit_settings(500, epochs=7) == {"epochs": 7, "batch_size": 32, "lr": 3e-3, "patience": 10}
     assert cli.default_fit_settings(5000)["batch_size"] == 256

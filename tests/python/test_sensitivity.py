@@ -246,7 +246,18 @@ def test_treatment_pairs_and_direct_edges_are_allowed(small):
     # W-Y style pair (mediator-outcome): the indirect effect moves, the total effect does not
     mo = res.table[res.table["pair"] == "M ~~ Y"].pivot(index="label", columns="rho", values="estimate")
     assert mo.loc["NIE via M", -0.3] > mo.loc["NIE via M", 0.3] + 0.05
-    assert abs(mo.loc["TE", -0.3] - mo.loc["TE", 0.3]) < 0.1 * (mo.loc["NIE via M", -0.3] - mo.loc["NIE via M", 0.3])
+    moved = mo.loc["NIE via M", -0.3] - mo.loc["NIE via M", 0.3]
+    assert abs(mo.loc["TE", -0.3] - mo.loc["TE", 0.3]) < 0.1 * moved
+
+
+def test_default_grid_and_warm_start_only(small):
+    res = sensitivity(small, "M ~~ Y", treatment="X", outcome="Y", epochs=0, verbose=False)
+    assert res.table["rho"].tolist() == [-0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4]
+    assert res.table["label"].unique().tolist() == ["TE"]
+    assert res.fit_info["members"] == 9 and res.fit_info["kept_warm_start"] == 9
+    # at rho = 0 the warm start is the fit itself: the effects of fit.effects()
+    ref = small.effects("X", "Y", interventional=False).params["TE"]
+    assert res.at(0.0).params["TE"] == pytest.approx(ref, abs=1e-6)
 
 
 def test_bootstrap_intervals_n_mc_interventional_and_reproducibility(small):
@@ -315,6 +326,7 @@ BAD = [
                                     "NIE via M, rNDE via M, rNIE via M."),
     (dict(n_boot=1), "n_boot must be 0 or an integer of at least 2, got 1."),
     (dict(epochs=-1), "epochs must be a non-negative integer, got -1."),
+    (dict(n_mc=0), "n_mc must be a positive integer, got 0."),
     (dict(chunks=9), "chunks must be between 1 and the number of refits (2), got 9."),
 ]
 
@@ -339,3 +351,18 @@ def test_bad_query_is_checked_before_any_refit(small):
 
 def test_exported_at_the_top_level():
     assert "sensitivity" in mf.__all__ and "SensitivityResult" in mf.__all__
+
+
+def test_refit_reuses_the_fits_validation_split(validation):
+    from medflow.sensitivity import _fit_split
+    from medflow.training import _nll
+
+    _, fit, _ = validation
+    x = fit._to_tensor(fit.data.to_numpy())
+    train_idx, val_idx = _fit_split(fit, len(x), torch.Generator())
+    assert len(val_idx) == fit.fit_info["val_rows"] and len(train_idx) == fit.fit_info["train_rows"]
+    xv = x[val_idx].unsqueeze(0)
+    with torch.no_grad():
+        nll = float(_nll(fit.flow, xv, torch.zeros_like(xv), fit.disc_step).mean())
+    # the restored best state reproduces the fit's best validation NLL only on the fit's own split
+    assert nll == pytest.approx(float(fit.history["val_nll"].min()), abs=1e-5)
