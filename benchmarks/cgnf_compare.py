@@ -206,7 +206,11 @@ def main(argv=None) -> dict:
         print(f"[cgnf_compare] N={n}: medflow {mf_row['total_s']:.1f} s, cGNF {cg_row['total_s']:.1f} s "
               f"(x{ratio['total_s']:.0f}); NLL {mf_row['heldout_nll']:.3f} vs {cg_row['heldout_nll']:.3f}",
               flush=True)
+        out = _write(args, env, rows, details, caps)  # after every size: a long run keeps what it measured
+    return out
 
+
+def _write(args, env, rows, details, caps) -> dict:
     df = pd.DataFrame(rows)
     err_cols = [c for c in df.columns if c.startswith("err[")]
     cols = ["method", "n", "epochs_run", "train_s", "train_cpu_s", "effects_s", "total_s", "total_cpu_s",
@@ -221,7 +225,8 @@ def main(argv=None) -> dict:
           f"Ratio rows: cGNF / medflow (times, errors), cGNF − medflow (NLL; > 0 means medflow fits better).\n\n"
           + markdown_table(df[cols], 3) + "\n\nErrors per estimand (estimate − truth, SD(Y)):\n\n"
           + markdown_table(df.loc[df["method"] != "ratio cGNF/medflow", ["method", "n"] + err_cols], 3))
-    return write_results(args.name, env, rows, md, extra=dict(details=details, args=vars(args),
+    done = [d["n"] for d in details]
+    return write_results(args.name, env, rows, md, extra=dict(details=details, args=vars(args), sizes_done=done,
                                                                 cgnf_epoch_caps=dict(zip(map(str, args.sizes), caps))))
 
 

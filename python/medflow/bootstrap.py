@@ -79,36 +79,41 @@ def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, epochs: int = 40, pat
                              weight_decay=fit.fit_info.get("settings", {}).get("weight_decay", 1e-4),
                              patience=patience)
     parts = np.array_split(np.arange(int(n_boot) + 1), int(chunks))
-    jobs = (delayed(_train_chunk)(fit, x, weights[idx], settings, seed * 7919 + k, verbose and k == 0)
+    # Workers get plain tensors and settings only (no fitted-model object to pickle).
+    interval = fit._bounds() if fit.fit_info.get("discrete_likelihood") == "interval" else None
+    shared = dict(flow=fit._require_fitted(), mask=fit.mask, step=fit.disc_step, x=x,
+                  settings=settings, interval=interval,
+                  val_fraction=fit.fit_info.get("val_fraction", 0.1))
+    jobs = (delayed(_train_chunk)(weights=weights[idx], seed=seed * 7919 + k,
+                                  verbose=verbose and k == 0, **shared)
             for k, idx in enumerate(parts))
-    flows = Parallel(n_jobs=n_jobs)(jobs) if chunks > 1 else [_train_chunk(*job[1], **job[2]) for job in jobs]
+    flows = Parallel(n_jobs=n_jobs)(jobs) if chunks > 1 else [f(*a, **kw) for f, a, kw in jobs]
     ensemble = _concat(flows)
     cache[key] = (ensemble, weights)
     return ensemble, weights
 
 
-def _train_chunk(fit, x: Tensor, weights: Tensor, settings: TrainSettings, seed: int,
-                 verbose: bool) -> NodeFlows:
+def _train_chunk(flow: NodeFlows, mask: Tensor, step: Tensor, x: Tensor, weights: Tensor,
+                 settings: TrainSettings, seed: int, verbose: bool, val_fraction: float,
+                 interval: tuple[Tensor, Tensor] | None) -> NodeFlows:
     gen = torch.Generator().manual_seed(int(seed))
     E, n = weights.shape
-    ens = NodeFlows.replicate(fit._require_fitted(), E)
-    step = fit.disc_step
+    ens = NodeFlows.replicate(flow, E)
     mid = x + 0.5 * step
-    w0, b0, s0 = fit_linear_part(x, mid, fit.mask, step)
+    w0, b0, s0 = fit_linear_part(x, mid, mask, step)
     shift_w, shift_b, shift_s = [], [], []
     for r in range(E):
         # Weighted OLS = OLS on the resample: repeat rows by their counts.
         rows = torch.repeat_interleave(torch.arange(n), weights[r].long())
-        w, b, s = fit_linear_part(x[rows], mid[rows], fit.mask, step)
+        w, b, s = fit_linear_part(x[rows], mid[rows], mask, step)
         shift_w.append(w - w0), shift_b.append(b - b0), shift_s.append(s - s0)
     with torch.no_grad():
-        ens.weight.add_(torch.stack(shift_w) * fit.mask)
+        ens.weight.add_(torch.stack(shift_w) * mask)
         ens.bias.add_(torch.stack(shift_b))
         ens.log_scale.add_(torch.stack(shift_s))
     perm = torch.randperm(n, generator=gen).numpy()
-    n_val = max(1, int(round(fit.fit_info.get("val_fraction", 0.1) * n)))
+    n_val = max(1, int(round(val_fraction * n)))
     val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    interval = fit._bounds() if fit.fit_info.get("discrete_likelihood") == "interval" else None
     train(ens, x, step, train_idx, val_idx, settings, gen, weights=weights.to(x.dtype),
           verbose=verbose, desc=f"bootstrap ({E} refits)", interval=interval)
     return ens

@@ -71,7 +71,7 @@ class NodeFlows(nn.Module):
         self.config = cfg
         d = mask.shape[0]
         self.d, self.E = d, ensemble
-        self.register_buffer("mask", mask.to(dtype))
+        self.register_buffer("mask", mask.to(dtype).clone())
         K, L, H = cfg["bins"], cfg["layers"], cfg["hidden"]
         self.n_out = L * (3 * K - 1)
 

@@ -59,8 +59,10 @@ def test_exact_identities_on_shared_noise(linear):
     parts = fit.decompose("X", "Y", order=["U", "W"], **contrast(sim)).params
     assert abs(parts[["PART via U", "PART via W", "PART direct"]].sum() - parts["TE"]) < 1e-9
     assert abs(parts["TE"] - p["TE"]) < 1e-12
-    # Part via U equals the NIE via U (both: paths through U against none of them).
-    assert abs(parts["PART via U"] - p["NIE via U"]) < 1e-9
+    # The first two parts together switch on the paths through U or W: a path-specific effect.
+    through = ["X -> U -> W -> Y", "X -> U -> Y", "X -> W -> Y"]
+    pse = fit.path_effects("X", "Y", paths=through, **contrast(sim)).params.iloc[0]
+    assert abs(parts["PART via U"] + parts["PART via W"] - pse) < 1e-9
 
 
 def test_path_effects_match_natural_effects(linear):
