@@ -166,8 +166,10 @@ def train(
     best_state = {k: v.detach().clone() for k, v in flow.state_dict().items()}
     stale = torch.zeros(E, dtype=torch.long)
     rows = []
-    bar = tqdm(range(settings.epochs), desc=desc, disable=not verbose, leave=False)
-    for epoch in bar:
+    # No tqdm object at all when quiet: tqdm creates a multiprocessing lock on first use,
+    # which fails inside joblib/loky worker processes on Python 3.11.7.
+    bar = tqdm(total=settings.epochs, desc=desc, leave=False) if verbose else None
+    for epoch in range(settings.epochs):
         flow.train()
         perm = tr[torch.randperm(n_train, generator=generator).to(device)]
         total, count = 0.0, 0.0
@@ -208,10 +210,13 @@ def train(
         if improved.any():
             _store(best_state, flow, improved)
         rows.append((epoch + 1, total / count, float(val_e.mean()), sched.get_last_lr()[0]))
-        bar.set_postfix(train=f"{total / count:.4f}", val=f"{float(val_e.mean()):.4f}")
+        if bar is not None:
+            bar.update()
+            bar.set_postfix(train=f"{total / count:.4f}", val=f"{float(val_e.mean()):.4f}")
         if bool((stale >= settings.patience).all()):
             break
-    bar.close()
+    if bar is not None:
+        bar.close()
     flow.load_state_dict(best_state)
     return pd.DataFrame(rows, columns=["epoch", "train_nll", "val_nll", "lr"])
 
