@@ -17,7 +17,9 @@
 #'   variable; other columns are ignored.
 #' @param ... Architecture settings passed by name to Python's `CausalFlow`
 #'   (for example `hidden = 32`, `depth = 2`, `bins = 8`, `layers = 1`,
-#'   `learn_linear = TRUE`).
+#'   `learn_linear = TRUE`; `hidden`, `depth`, `bins` and `layers` are whole
+#'   numbers). Settings of the training, such as `patience`, go in
+#'   `control =`.
 #' @param discrete,continuous Optional character vectors naming variables to
 #'   treat as discrete or continuous. By default integer-valued columns are
 #'   discrete.
@@ -32,8 +34,9 @@
 #' @param device `"cpu"` or `"cuda"`.
 #' @param verbose Show a progress bar.
 #' @param control Optional named list of further settings of Python's
-#'   `CausalFlow.fit()` (for example `patience`, `val_fraction`,
-#'   `weight_decay`, `dtype`).
+#'   `CausalFlow.fit()` (for example `patience`, the number of epochs without
+#'   improvement of the validation likelihood before training stops,
+#'   `val_fraction`, `weight_decay`, `dtype`).
 #' @return An object of class `medflow_fit`: a list with the Python model
 #'   (`py`) and plain R copies of the model syntax, variables, training
 #'   history (`history`) and fit information.
@@ -44,6 +47,10 @@
 #'                epochs = 50, seed = 1)
 #' fit
 #' effects(fit, treatment = "X", outcome = "Y", mediators = "W")
+#' # the settings the command line uses from 10,000 rows on
+#' fit <- medflow("U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X", blau_duncan,
+#'                hidden = 16, epochs = 60, batch_size = 4096, lr = 0.03,
+#'                control = list(patience = 60), seed = 1)
 #' }
 #' @export
 medflow <- function(model, data, ..., discrete = NULL, continuous = NULL,
@@ -72,9 +79,14 @@ medflow <- function(model, data, ..., discrete = NULL, continuous = NULL,
   check_choice(device, "device", c("cpu", "cuda"))
   check_flag(verbose, "verbose")
   config <- check_dots_named(list(...), "medflow")
+  # Whole-number settings go to Python as integers (R numbers are doubles).
+  for (nm in intersect(names(config), c("hidden", "depth", "bins", "layers"))) {
+    config[[nm]] <- check_count(config[[nm]], nm, min = if (nm == "bins") 2 else 1)
+  }
   if (!is.list(control) || (length(control) && (is.null(names(control)) || any(!nzchar(names(control)))))) {
     abort("control = must be a named list of settings for the fit, e.g. list(patience = 20).")
   }
+  if (!is.null(control$patience)) control$patience <- check_count(control$patience, "control$patience", min = 1)
   mf <- medflow_module()
   flow_args <- c(list(model = model_to_py(spec), data = r_frame_to_py(data, spec$vars),
                       discrete = py_list(discrete), continuous = py_list(continuous),

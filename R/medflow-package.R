@@ -4,7 +4,9 @@
 #' lavaan-style syntax: total effects, natural direct and indirect effects,
 #' their interventional analogues, path-specific effects and sequential
 #' decompositions, from a causal-graphical normalizing flow ([medflow()]) and,
-#' beside it, from the classical linear path model ([linear_sem()]).
+#' beside it, from the classical linear path model ([linear_sem()]). For a
+#' flow, [sensitivity()] shows how the effects change under an assumed hidden
+#' confounding of two variables.
 #'
 #' The computations run in the Python package `medflow`, which R reaches
 #' through reticulate. It is imported the first time it is needed; loading

@@ -14,8 +14,8 @@ Same data, same machine, same run. For each N in ``--sizes`` (default 2,000 and 
   benchmark ends. It runs in a subprocess with cGNF's own virtualenv
   (``benchmarks/.venv-cgnf``: torch==2.13.0 installed first, then ``cgnf==1.0.0``), which
   this script creates when it is missing;
-* medflow: ``CausalFlow(...).fit(...)`` with the settings given (default: the fast settings
-  of ``fit_speed.py``) and ``fit.effects(..., mediators=...)`` (natural effects only);
+* medflow: ``CausalFlow(...).fit(...)`` with the settings given (default: what ``medflow
+  fit`` uses for N rows, ``medflow.cli.default_fit_settings`` and ``default_flow_config``) and ``fit.effects(..., mediators=...)`` (natural effects only);
 * both: training time, end-to-end time, held-out NLL per row in the data's original units,
   and the error of TE and NDE/NIE via each mediator against the simulation's truths
   (population SD(Y) units), at the truths' contrast (X's 75th vs 25th percentile).
@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 import medflow as mf
+from medflow.cli import default_fit_settings, default_flow_config
 from _common import effect_errors, environment, heldout_nll, markdown_table, set_threads, timed, write_results
 
 HERE = Path(__file__).resolve().parent
@@ -112,11 +113,11 @@ def main(argv=None) -> dict:
     p.add_argument("--cgnf-epochs", type=int, nargs="+", default=[50],
                    help="cGNF epoch cap, one value for all sizes or one per size")
     p.add_argument("--cgnf-n-mce", type=int, default=10000, help="cGNF sim() Monte Carlo draws (its default)")
-    p.add_argument("--batch-size", type=int, default=2048)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--patience", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=None, help="default: the command line's for N")
+    p.add_argument("--lr", type=float, default=None, help="default: the command line's for N")
+    p.add_argument("--patience", type=int, default=None, help="default: the command line's for N")
     p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--hidden", type=int, default=16)
+    p.add_argument("--hidden", type=int, default=None, help="default: the command line's for N")
     p.add_argument("--keep", action="store_true", help="keep cGNF's working folder")
     p.add_argument("--quick", action="store_true", help="smoke run: N=2000, 2 cGNF epochs, 2000 draws")
     p.add_argument("--name", default="cgnf_compare")
@@ -144,10 +145,13 @@ def main(argv=None) -> dict:
         # ---- medflow
         set_threads(args.threads)
         t: dict = {}
+        settings = default_fit_settings(n, args.epochs)
+        settings.update({k: v for k, v in dict(batch_size=args.batch_size, lr=args.lr,
+                                              patience=args.patience).items() if v is not None})
+        flow_config = default_flow_config(n) if args.hidden is None else dict(hidden=args.hidden)
         with timed(t, "train"):
-            fit = mf.CausalFlow(sim.model, sim.data, hidden=args.hidden).fit(
-                epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
-                seed=args.seed, verbose=False)
+            fit = mf.CausalFlow(sim.model, sim.data, **flow_config).fit(seed=args.seed, verbose=False,
+                                                                        **settings)
         with timed(t, "effects"):
             res = fit.effects("X", "Y", mediators=args.mediators, a=a, a_ref=a_ref, interventional=False,
                               seed=args.seed)
@@ -202,6 +206,7 @@ def main(argv=None) -> dict:
         rows += [mf_row, cg_row, ratio]
         details.append(dict(n=n, a=a, a_ref=a_ref, truth=truth["truth"].to_dict(),
                             medflow_estimates=res.params.to_dict(), medflow_fit=fit.fit_info,
+                            medflow_settings=dict(settings, **flow_config),
                             cgnf=cg))
         print(f"[cgnf_compare] N={n}: medflow {mf_row['total_s']:.1f} s, cGNF {cg_row['total_s']:.1f} s "
               f"(x{ratio['total_s']:.0f}); NLL {mf_row['heldout_nll']:.3f} vs {cg_row['heldout_nll']:.3f}",
@@ -218,8 +223,8 @@ def _write(args, env, rows, details, caps) -> dict:
     md = (f"cGNF 1.0.0 with the defaults of `cGNF.train` (batch 128, lr 1e-4, nets [100,90,80,70,60] / "
           f"[60,50,40,30,20], early stop 50) capped at {', '.join(f'{c} epochs (N = {n})' for n, c in zip(args.sizes, caps))}; "
           f"`sim` with {args.cgnf_n_mce} draws, one call per mediator ({', '.join(args.mediators)}). "
-          f"medflow: batch {args.batch_size}, lr {args.lr:g}, patience {args.patience}, max {args.epochs} epochs, "
-          f"hidden {args.hidden}; effects over the N observed units. Same data (simulate('nonlinear', N, "
+          f"medflow: the command line's settings for N ({'; '.join(str(d['medflow_settings']) for d in details)}); "
+          f"effects over the N observed units. Same data (simulate('nonlinear', N, "
           f"{args.seed})), same held-out rows ({args.n_test}), torch threads {env['torch_threads']} for both. "
           f"Times in s (wall; *_cpu_s = process CPU). NLL in nats/row, original units. Errors in SD(Y) units. "
           f"Ratio rows: cGNF / medflow (times, errors), cGNF − medflow (NLL; > 0 means medflow fits better).\n\n"

@@ -1,7 +1,7 @@
 """Effect-query time and bootstrap time on a fitted Blau–Duncan-size model.
 
-1. Fits the flow to ``simulate(dgp, 20700, seed)`` (settings below; by default the fast
-   settings of ``fit_speed.py``).
+1. Fits the flow to ``simulate(dgp, 20700, seed)`` (settings below; by default
+   ``medflow.training.LARGE_DATA_SETTINGS`` with ``hidden=16``, what the command line uses).
 2. Times the effect queries (best and median of ``--repeats``): TE + NDE/NIE via W and via
    U (natural only), the same plus the interventional rNDE/rNIE (the target query, ≤ 1 s),
    and the sequential decomposition over (U, W).
@@ -52,9 +52,9 @@ def main(argv=None) -> dict:
     p.add_argument("--n", type=int, default=20700)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    p.add_argument("--batch-size", type=int, default=2048)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--patience", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--lr", type=float, default=3e-2)
+    p.add_argument("--patience", type=int, default=15)
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--hidden", type=int, default=16)
     p.add_argument("--repeats", type=int, default=5)
@@ -63,6 +63,7 @@ def main(argv=None) -> dict:
     p.add_argument("--boot-patience", type=int, default=None)
     p.add_argument("--boot-batch-size", type=int, default=None)
     p.add_argument("--boot-chunks", type=int, default=None)
+    p.add_argument("--boot-n-jobs", type=int, default=None, help="joblib workers for the chunks")
     p.add_argument("--throughput-reps", type=int, default=10)
     p.add_argument("--cold-reps", type=int, default=3)
     p.add_argument("--skip-bootstrap", action="store_true")
@@ -78,7 +79,8 @@ def main(argv=None) -> dict:
         args.name = args.name + "_quick" if args.name == "effects_speed" else args.name
     env = environment(args.threads)
     boot_options = {k: v for k, v in dict(epochs=args.boot_epochs, patience=args.boot_patience,
-                                          batch_size=args.boot_batch_size, chunks=args.boot_chunks).items()
+                                          batch_size=args.boot_batch_size, chunks=args.boot_chunks,
+                                          n_jobs=args.boot_n_jobs).items()
                     if v is not None}
     fit_args = dict(batch_size=args.batch_size, lr=args.lr, patience=args.patience, epochs=args.epochs)
 

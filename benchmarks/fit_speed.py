@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 import medflow as mf
+from medflow.training import LARGE_DATA_FLOW, LARGE_DATA_SETTINGS
 from _common import effect_errors, environment, heldout_nll, markdown_table, set_threads, timed, write_results
 
 #: Training settings tried (fit() arguments, flow architecture and torch threads).
@@ -37,6 +38,9 @@ CONFIGS: dict[str, dict] = {
     "bs2048-lr1e-2-h16": dict(fit=dict(batch_size=2048, lr=1e-2, patience=8), flow=dict(hidden=16)),
     "bs4096-lr2e-2": dict(fit=dict(batch_size=4096, lr=2e-2, patience=6), flow=dict()),
     "fast": dict(fit=dict(batch_size=2048, lr=1e-2, patience=5, epochs=60), flow=dict(hidden=16), threads=1),
+    # what the command line uses from 10,000 rows on (medflow.training.LARGE_DATA_SETTINGS)
+    "large": dict(fit=dict(LARGE_DATA_SETTINGS), flow=dict(LARGE_DATA_FLOW), threads=1),
+    "large-2threads": dict(fit=dict(LARGE_DATA_SETTINGS), flow=dict(LARGE_DATA_FLOW), threads=2),
 }
 
 

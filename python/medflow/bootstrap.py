@@ -40,14 +40,23 @@ def bootstrap_weights(n: int, n_boot: int, seed: int) -> Tensor:
     return torch.as_tensor(counts, dtype=torch.float64)
 
 
-def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, epochs: int = 40, patience: int = 5,
-                       lr: float | None = None, batch_size: int = 1024, chunks: int = 1,
-                       n_jobs: int | None = None, verbose: bool = True) -> tuple[NodeFlows, Tensor]:
+def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, start: str = "warm", epochs: int | None = None,
+                       patience: int | None = None, lr: float | None = None,
+                       batch_size: int | None = None, chunks: int = 1, n_jobs: int | None = None,
+                       verbose: bool = True) -> tuple[NodeFlows, Tensor]:
     """Refit ``fit`` on ``n_boot`` resamples; returns the ensemble and its ``(n_boot + 1, N)`` weights.
 
-    The last member is a control fine-tuned on the full data (unit weights): effect queries
-    subtract its drift from the fitted model so that intervals are centred on what the
-    resampling, not the extra training, changes.
+    ``start="warm"`` (default, fast): every replicate starts from the fitted flow, its linear
+    part moved to the resample's OLS, and is fine-tuned briefly. The last member is a control
+    fine-tuned the same way on the full data (unit weights): effect queries subtract its drift
+    from the fitted model so that intervals are centred on what the resampling, not the extra
+    training, changes. Warm starts share the fitted flow's own optimisation noise, so they
+    understate the estimator's variance on small data (benchmarks/results/README.md).
+
+    ``start="cold"`` (the whole pipeline, as slow as ``n_boot`` fits): every replicate is a
+    fresh fit of its resample, with its own random initial weights and the fit's training
+    settings; the last member is unused. The ensemble's ``recentre`` attribute tells effect
+    queries which of the two it is.
 
     Results are cached on ``fit`` per ``(n_boot, seed, settings)`` so several effect queries
     share one bootstrap.
@@ -55,8 +64,11 @@ def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, epochs: int = 40, pat
     Args:
         fit: a fitted :class:`~medflow.model.FittedFlow`.
         n_boot: number of replicates.
-        seed: seeds the resampling and the fine-tuning.
-        epochs, patience, lr, batch_size: fine-tuning settings (lr defaults to half the fit's).
+        seed: seeds the resampling and the training.
+        start: ``"warm"`` or ``"cold"`` (see above).
+        epochs, patience, lr, batch_size: training settings. Warm defaults: 40 epochs,
+            patience 5, half the fit's learning rate, the fit's batch size; cold defaults:
+            the fit's settings.
         chunks: split the replicates into this many ensembles (trained through joblib).
         n_jobs: joblib workers for the chunks (default: the active joblib configuration).
         verbose: progress bar.
@@ -65,8 +77,9 @@ def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, epochs: int = 40, pat
         raise ValueError(f"n_boot must be at least 2 for bootstrap intervals, got {n_boot}.")
     if not 1 <= int(chunks) <= int(n_boot):
         raise ValueError(f"chunks must be between 1 and n_boot, got {chunks}.")
-    base_lr = fit.fit_info.get("settings", {}).get("lr", 5e-3)
-    key = (int(n_boot), int(seed), epochs, patience, lr, batch_size, int(chunks))
+    if start not in ("warm", "cold"):
+        raise ValueError(f"start must be 'warm' or 'cold', got {start!r}.")
+    key = (int(n_boot), int(seed), start, epochs, patience, lr, batch_size, int(chunks))
     cache = fit.__dict__.setdefault("_bootstrap_cache", {})
     if key in cache:
         return cache[key]
@@ -75,30 +88,39 @@ def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, epochs: int = 40, pat
     n = x.shape[0]
     # n_boot resamples and one control member on the full data (see effects._recentred).
     weights = torch.cat([bootstrap_weights(n, int(n_boot), seed), torch.ones(1, n, dtype=torch.float64)])
-    settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr or base_lr / 2,
-                             weight_decay=fit.fit_info.get("settings", {}).get("weight_decay", 1e-4),
-                             patience=patience)
+    base = {**dict(epochs=200, batch_size=1024, lr=3e-3, weight_decay=1e-4, patience=10),
+            **fit.fit_info.get("settings", {})}
+    cold = start == "cold"
+    settings = TrainSettings(
+        epochs=epochs or (base["epochs"] if cold else 40),
+        batch_size=batch_size or base["batch_size"],
+        lr=lr or (base["lr"] if cold else base["lr"] / 2),
+        weight_decay=base["weight_decay"],
+        patience=patience or (base["patience"] if cold else 5))
     parts = np.array_split(np.arange(int(n_boot) + 1), int(chunks))
     # Workers get plain tensors and settings only (no fitted-model object to pickle).
     interval = fit._bounds() if fit.fit_info.get("discrete_likelihood") == "interval" else None
     shared = dict(flow=fit._require_fitted(), mask=fit.mask, step=fit.disc_step, x=x,
                   settings=settings, interval=interval,
-                  val_fraction=fit.fit_info.get("val_fraction", 0.1))
+                  val_fraction=fit.fit_info.get("val_fraction", 0.1), device=str(fit.device), cold=cold)
     jobs = (delayed(_train_chunk)(weights=weights[idx], seed=seed * 7919 + k,
                                   verbose=verbose and k == 0, **shared)
             for k, idx in enumerate(parts))
     flows = Parallel(n_jobs=n_jobs)(jobs) if chunks > 1 else [f(*a, **kw) for f, a, kw in jobs]
     ensemble = _concat(flows)
+    ensemble.recentre = not cold
     cache[key] = (ensemble, weights)
     return ensemble, weights
 
 
 def _train_chunk(flow: NodeFlows, mask: Tensor, step: Tensor, x: Tensor, weights: Tensor,
                  settings: TrainSettings, seed: int, verbose: bool, val_fraction: float,
-                 interval: tuple[Tensor, Tensor] | None) -> NodeFlows:
+                 interval: tuple[Tensor, Tensor] | None, device: str = "cpu",
+                 cold: bool = False) -> NodeFlows:
     gen = torch.Generator().manual_seed(int(seed))
     E, n = weights.shape
-    ens = NodeFlows.replicate(flow, E)
+    ens = (NodeFlows(mask, ensemble=E, generator=gen, dtype=flow.mask.dtype, **flow.config) if cold
+           else NodeFlows.replicate(flow, E))
     mid = x + 0.5 * step
     w0, b0, s0 = fit_linear_part(x, mid, mask, step)
     shift_w, shift_b, shift_s = [], [], []
@@ -108,15 +130,24 @@ def _train_chunk(flow: NodeFlows, mask: Tensor, step: Tensor, x: Tensor, weights
         w, b, s = fit_linear_part(x[rows], mid[rows], mask, step)
         shift_w.append(w - w0), shift_b.append(b - b0), shift_s.append(s - s0)
     with torch.no_grad():
-        ens.weight.add_(torch.stack(shift_w) * mask)
-        ens.bias.add_(torch.stack(shift_b))
-        ens.log_scale.add_(torch.stack(shift_s))
+        if cold:  # each replicate starts from its own resample's OLS
+            ens.weight.copy_((w0 + torch.stack(shift_w)) * mask)
+            ens.bias.copy_(b0 + torch.stack(shift_b))
+            ens.log_scale.copy_(s0 + torch.stack(shift_s))
+        else:     # the fitted flow, its linear part moved by the resample's OLS shift
+            ens.weight.add_(torch.stack(shift_w) * mask)
+            ens.bias.add_(torch.stack(shift_b))
+            ens.log_scale.add_(torch.stack(shift_s))
     perm = torch.randperm(n, generator=gen).numpy()
     n_val = max(1, int(round(val_fraction * n)))
     val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    train(ens, x, step, train_idx, val_idx, settings, gen, weights=weights.to(x.dtype),
-          verbose=verbose, desc=f"bootstrap ({E} refits)", interval=interval)
-    return ens
+    # Trained on the fit's device (the random draws stay on the CPU generator), returned on the CPU.
+    dev = torch.device(device)
+    ens.to(dev)
+    train(ens, x.to(dev), step.to(dev), train_idx, val_idx, settings, gen,
+          weights=weights.to(dtype=x.dtype, device=dev), verbose=verbose, desc=f"bootstrap ({E} refits)",
+          interval=None if interval is None else tuple(b.to(dev) for b in interval))
+    return ens.cpu()
 
 
 def _concat(flows: list[NodeFlows]) -> NodeFlows:

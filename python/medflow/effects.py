@@ -225,6 +225,35 @@ def _natural_specs(dag, A, Y, groups, interventional) -> list[_Spec]:
     return specs
 
 
+#: Bootstrap members evaluated together: the counterfactual worlds of all N units for all
+#: members at once take about 0.2 GB per member at N = 20,700 (3.95 GB for 21 members).
+_MEMBER_CHUNK = 20
+
+
+def _flows(fit, n_boot: int, seed: int, verbose: bool, boot_options) -> list:
+    """``[(fitted flow, None), (bootstrap members, their weights), ...]`` in chunks of members."""
+    flows = [(fit._require_fitted(), None)]
+    if n_boot:
+        from medflow.bootstrap import bootstrap_ensemble
+
+        ens, weights = bootstrap_ensemble(fit, n_boot=n_boot, seed=seed, verbose=verbose,
+                                          **(boot_options or {}))
+        for start in range(0, ens.E, _MEMBER_CHUNK):
+            part = slice(start, min(start + _MEMBER_CHUNK, ens.E))
+            chunk = ens.members(part)
+            chunk.recentre = getattr(ens, "recentre", True)
+            flows.append((chunk, weights[part]))
+    return flows
+
+
+def _replicates(flows: list, members: np.ndarray, point) -> np.ndarray:
+    """The bootstrap replicates of an estimate from its values on every ensemble member:
+    re-centred on the control member for a warm-started bootstrap, as they are for cold refits
+    (the last member, the unused control, dropped)."""
+    recentre = getattr(flows[-1][0], "recentre", True)
+    return _recentred(members, point) if recentre else members[:-1]
+
+
 def _recentred(members: np.ndarray, point) -> np.ndarray:
     """Bootstrap replicates with the fine-tuning drift removed.
 
@@ -352,12 +381,7 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
                              draws=pd.concat(draws, axis=1) if draws else None)
 
     gen = torch.Generator().manual_seed(int(seed))
-    flows = [(fit._require_fitted(), None)]
-    if n_boot:
-        from medflow.bootstrap import bootstrap_ensemble
-        ens, weights = bootstrap_ensemble(fit, n_boot=n_boot, seed=seed, verbose=verbose,
-                                          **(boot_options or {}))
-        flows.append((ens, weights))
+    flows = _flows(fit, n_boot, seed, verbose, boot_options)
     estimates, mc = {}, {}
     for k, (flow, weights) in enumerate(flows):
         units = _units(fit, flow, n_mc, data, where, at, gen, weights)
@@ -376,7 +400,7 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
         point = float(estimates[s.label][0][0])
         se = lo = hi = np.nan
         if n_boot:
-            reps = _recentred(estimates[s.label][1], point)
+            reps = _replicates(flows, np.concatenate(estimates[s.label][1:]), point)
             draw_cols[s.label] = reps
             se = float(np.std(reps, ddof=1))
             lo, hi = (float(q) for q in np.quantile(reps, [alpha, 1 - alpha]))
@@ -503,10 +527,7 @@ def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int =
         raise ValueError(f"The grid leaves the observed range of {treatment} "
                          f"[{fit.encoding.lower[j]:g}, {fit.encoding.upper[j]:g}]; pass extrapolate=True.")
     gen = torch.Generator().manual_seed(int(seed))
-    flows = [(fit._require_fitted(), None)]
-    if n_boot:
-        from medflow.bootstrap import bootstrap_ensemble
-        flows.append(bootstrap_ensemble(fit, n_boot=n_boot, seed=seed, verbose=verbose, **(boot_options or {})))
+    flows = _flows(fit, n_boot, seed, verbose, boot_options)
     means = []
     for flow, weights in flows:
         units = _units(fit, flow, n_mc, None, None, None, gen, weights)
@@ -520,7 +541,7 @@ def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int =
     out = pd.DataFrame({"a": grid, "estimate": means[0][0]})
     alpha = (1 - level) / 2
     if n_boot:
-        reps = _recentred(means[1], means[0][0])
+        reps = _replicates(flows, np.concatenate(means[1:]), means[0][0])
         out["std_error"] = reps.std(0, ddof=1)
         out["ci_lower"], out["ci_upper"] = np.quantile(reps, [alpha, 1 - alpha], axis=0)
     else:

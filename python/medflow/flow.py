@@ -139,13 +139,27 @@ class NodeFlows(nn.Module):
         Returns:
             ``eps`` and ``log |d eps_j / d v_j|``, both ``(E, B, d)``.
         """
+        (eps, ladj), = self.transform((v,), x)
+        return eps, ladj
+
+    def transform(self, values: tuple[Tensor, ...], x: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """:meth:`forward` for several value tensors sharing the conditioning values ``x``.
+
+        The conditioner and the splines' knots are computed once (e.g. for both ends
+        ``k`` and ``k + 1`` of the discrete intervals).
+        """
         scale = self.log_scale.unsqueeze(1)
-        r = (v - self._location(x)) * torch.exp(-scale)
-        ladj = -scale.expand_as(r)
-        for spline in self._splines(self._conditioner(x)):
-            r, l_k = spline.call_and_ladj(r)
-            ladj = ladj + l_k
-        return r, ladj
+        splines = self._splines(self._conditioner(x))
+        loc = self._location(x)
+        out = []
+        for v in values:
+            r = (v - loc) * torch.exp(-scale)
+            ladj = -scale.expand_as(r)
+            for spline in splines:
+                r, l_k = spline.call_and_ladj(r)
+                ladj = ladj + l_k
+            out.append((r, ladj))
+        return out
 
     def log_prob(self, v: Tensor, x: Tensor) -> Tensor:
         """Per-node log-density ``(E, B, d)`` on the standardized scale."""
@@ -169,11 +183,16 @@ class NodeFlows(nn.Module):
     # ------------------------------------------------------------------ ensemble
     def member(self, k: int) -> NodeFlows:
         """A one-member copy of ensemble member ``k``."""
-        one = NodeFlows(self.mask, ensemble=1, dtype=self.mask.dtype, **self.config)
+        return self.members(slice(k, k + 1))
+
+    def members(self, idx: slice) -> NodeFlows:
+        """A copy of the ensemble members ``idx`` (a slice), e.g. to evaluate a chunk at a time."""
+        rows = range(self.E)[idx]
+        part = NodeFlows(self.mask, ensemble=len(rows), dtype=self.mask.dtype, **self.config)
         with torch.no_grad():
-            for (name, p_one), p_all in zip(one.named_parameters(), self.parameters()):
-                p_one.copy_(p_all[k:k + 1])
-        return one
+            for p_part, p_all in zip(part.parameters(), self.parameters()):
+                p_part.copy_(p_all[idx])
+        return part
 
     @classmethod
     def replicate(cls, flow: NodeFlows, ensemble: int) -> NodeFlows:

@@ -50,7 +50,7 @@ class CausalFlow:
         continuous: integer-valued variables to treat as continuous.
         missing: ``"error"`` (default) or ``"drop"``.
         **flow_config: architecture (``hidden=32, depth=2, bins=8, layers=1, bound=5.0,
-            learn_linear=True``).
+            learn_linear=True``; see :mod:`medflow.flow`).
     """
 
     def __init__(self, model, data: pd.DataFrame, *, discrete: Iterable[str] | None = None,
@@ -68,9 +68,13 @@ class CausalFlow:
         """Fit the flow by maximum likelihood with early stopping.
 
         Args:
-            epochs: maximum number of passes over the training part.
+            epochs: maximum number of passes over the training part (the cosine learning-rate
+                schedule spans them).
             batch_size: rows per minibatch.
-            lr: AdamW learning rate (cosine-decayed).
+            lr: AdamW learning rate (cosine-decayed). The defaults take small steps from
+                the linear-SEM start; for large data with many distinct values see
+                :data:`medflow.training.LARGE_DATA_SETTINGS`
+                (``fit(**LARGE_DATA_SETTINGS)``), which the command line uses.
             weight_decay: AdamW weight decay.
             patience: epochs without validation improvement before stopping.
             val_fraction: share of rows held out for early stopping.
@@ -83,10 +87,10 @@ class CausalFlow:
                 ``u ~ U[0, 1)``, a lower bound).
             verbose: show a progress bar.
         """
-        settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr,
-                                 weight_decay=weight_decay, patience=patience)
         if not 0 < val_fraction < 0.5:
             raise ValueError(f"val_fraction must be in (0, 0.5), got {val_fraction}.")
+        settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr,
+                                 weight_decay=weight_decay, patience=patience)
         if discrete_likelihood not in ("interval", "dequantize"):
             raise ValueError("discrete_likelihood must be 'interval' or 'dequantize', "
                              f"got {discrete_likelihood!r}.")

@@ -476,7 +476,7 @@ def _select(specs, estimands):
 def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: str, outcome: str,
                 mediators=None, estimands=None, a: float | None = None, a_ref: float | None = None,
                 n_boot: int = 0, level: float = 0.90, seed: int = 0, n_mc: int | None = None,
-                epochs: int = 30, patience: int = 3, lr: float | None = None, batch_size: int = 1024,
+                epochs: int = 30, patience: int = 3, lr: float | None = None, batch_size: int | None = None,
                 chunks: int = 1, verbose: bool = True) -> SensitivityResult:
     """Effects as a function of an assumed noise correlation ``rho`` between node pairs (ρ-GNF).
 
@@ -501,7 +501,8 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
         level: interval level.
         seed: seeds the refits, abduction of discrete nodes, fresh draws and the bootstrap.
         n_mc: average over this many draws from each refitted model instead of the observed units.
-        epochs, patience, lr, batch_size: fine-tuning settings (``lr`` defaults to half the fit's).
+        epochs, patience, lr, batch_size: fine-tuning settings (defaults: half the fit's learning
+            rate, the fit's batch size).
             ``epochs=0`` skips fine-tuning: each member is the warm start (the fit with its linear
             part moved to the Gaussian MLE under ``Sigma_rho``), exact for a linear-Gaussian flow.
         chunks: train the members in this many sequential ensembles (less memory).
@@ -539,7 +540,8 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
     if int(epochs) != epochs or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs}.")
     settings = None if epochs == 0 else TrainSettings(
-        epochs=int(epochs), batch_size=batch_size, lr=lr or info.get("lr", 5e-3) / 2,
+        epochs=int(epochs), batch_size=batch_size or info.get("batch_size", 1024),
+        lr=lr or info.get("lr", 5e-3) / 2,
         weight_decay=info.get("weight_decay", 1e-4), patience=patience)
     n_rows = len(fit.data)
     boot_w = None

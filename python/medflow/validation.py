@@ -128,7 +128,7 @@ def run_replication(dgp: str, n: int, rep: int, *, seed: int = 0, n_boot: int = 
 def _replication(dgp: str, n: int, rep: int, *, seed: int, n_boot: int, epochs: int,
                  level: float) -> pd.DataFrame:
     import medflow as mf
-    from medflow.cli import default_fit_settings
+    from medflow.cli import default_fit_settings, default_flow_config
 
     start = time.perf_counter()
     data_seed = _seed(seed, dgp, n, rep)
@@ -143,7 +143,8 @@ def _replication(dgp: str, n: int, rep: int, *, seed: int, n_boot: int, epochs: 
     lin = sem.effects(sim.treatment, sim.outcome, mediators=mediators, a=a, a_ref=a_ref,
                       se="delta", level=level)
     fit = mf.CausalFlow(sim.model, sim.data, discrete=list(sim.discrete),
-                        continuous=[v for v in sim.data.columns if v not in sim.discrete]) \
+                        continuous=[v for v in sim.data.columns if v not in sim.discrete],
+                        **default_flow_config(n)) \
         .fit(seed=data_seed % (2**31), verbose=False, **default_fit_settings(n, epochs))
     flow = fit.effects(sim.treatment, sim.outcome, mediators=mediators, a=a, a_ref=a_ref,
                        n_boot=n_boot, level=level, seed=data_seed % (2**31), verbose=False)

@@ -117,6 +117,7 @@ def test_fit_command_with_bootstrap(tmp_path, capsys):
     pd.DataFrame({"X": x, "M": m, "Y": y}).to_csv(path, index=False)
     code = cli.main(["fit", "--csv", str(path), "--model", "M ~ X; Y ~ X + M", "--treatment", "X",
                      "--outcome", "Y", "--mediator", "M", "--boot", "3", "--epochs", "2",
+                     "--boot-start", "cold",
                      "--contrast", "1", "0", "--out", str(tmp_path / "rep"), "--no-progress"])
     stdout = capsys.readouterr().out
     assert code == 0
@@ -127,6 +128,9 @@ def test_fit_command_with_bootstrap(tmp_path, capsys):
     assert (comp["flow_ci_lower"] <= comp["flow_ci_upper"]).all()
     effects = pd.read_csv(tmp_path / "rep" / "effects.csv")
     assert set(effects["n_boot"]) == {3}
+    with pytest.raises(SystemExit):   # argparse rejects an unknown bootstrap start
+        cli.build_parser().parse_args(["fit", "--csv", "x.csv", "--model", "Y ~ X", "--treatment", "X",
+                                       "--outcome", "Y", "--boot-start", "hot"])
     assert "90% CI" in stdout
     assert sorted(p.name for p in (tmp_path / "rep").glob("*.png")) == [
         "dag.png", "dose_response.png", "forest.png", "training_curves.png"]
@@ -196,6 +200,9 @@ def test_truths_and_errors_for_the_bundled_data():
 
 
 def test_default_fit_settings():
-    assert cli.default_fit_settings(20700) == {"epochs": 60, "batch_size": 1024, "lr": 3e-3, "patience": 10}
+    assert cli.default_fit_settings(20700) == {"epochs": 60, "batch_size": 4096, "lr": 3e-2, "patience": 60}
+    assert cli.default_fit_settings(20700, epochs=80) == {"epochs": 80, "batch_size": 4096, "lr": 3e-2,
+                                                          "patience": 80}
     assert cli.default_fit_settings(500, epochs=7) == {"epochs": 7, "batch_size": 32, "lr": 3e-3, "patience": 10}
     assert cli.default_fit_settings(5000)["batch_size"] == 256
+    assert cli.default_flow_config(20700) == {"hidden": 16} and cli.default_flow_config(9999) == {}

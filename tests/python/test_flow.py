@@ -122,3 +122,38 @@ def test_linear_gaussian_slopes_are_recovered():
         with torch.no_grad():
             est = _conditional_mean_slopes(fit, node, list(parents), np.random.default_rng(0))
         assert np.all(np.abs(est - slopes) < 0.05), (node, est, slopes)
+
+
+def test_ensemble_members_train_as_if_alone_and_leave_when_they_stop():
+    # Members see the same minibatches and noise; each stops on its own validation loss
+    # and then leaves the batched ensemble. So member k of an ensemble must end exactly
+    # where a one-member flow trained on member k's weights ends.
+    from medflow.training import TrainSettings, train
+
+    rng = np.random.default_rng(0)
+    n = 600
+    xv = rng.normal(size=n)
+    yv = np.tanh(xv) + 0.5 * rng.normal(size=n)
+    x = torch.as_tensor(np.column_stack([xv, yv]), dtype=torch.float64)
+    mask = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    step = torch.zeros(2, dtype=torch.float64)
+    counts = torch.as_tensor(rng.multinomial(n, np.full(n, 1 / n), size=3), dtype=torch.float64)
+    weights = torch.cat([counts, torch.ones(1, n, dtype=torch.float64)])      # E = 4
+    settings = TrainSettings(epochs=40, batch_size=128, lr=2e-2, patience=2)
+    tr, va = np.arange(100, n), np.arange(100)
+    start = NodeFlows(mask, ensemble=1, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+    ens = NodeFlows.replicate(start, 4)
+    hist = train(ens, x, step, tr, va, settings, torch.Generator().manual_seed(7), weights=weights,
+                 verbose=False)
+    assert ens.E == 4 and ens.w_out.shape[0] == 4
+    stops = []
+    for k in range(4):
+        alone = NodeFlows.replicate(start, 1)
+        h = train(alone, x, step, tr, va, settings, torch.Generator().manual_seed(7),
+                  weights=weights[k:k + 1], verbose=False)
+        stops.append(len(h))
+        for (name, p_alone), p_ens in zip(alone.named_parameters(), ens.parameters()):
+            assert torch.allclose(p_alone[0], p_ens[k], atol=1e-8), (k, name)
+    assert len(set(stops)) > 1          # the members did stop at different epochs
+    assert len(hist) == max(stops)      # the ensemble ran until its last member stopped

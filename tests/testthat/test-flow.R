@@ -151,3 +151,18 @@ test_that("Python-side validation errors reach R as one plain message", {
   expect_error(medflow("Y ~ X; X ~ Y", d, epochs = 1, verbose = FALSE), "The model has a cycle",
                fixed = TRUE)
 })
+
+test_that("medflow() passes architecture settings by name and fit settings through control =", {
+  skip_if_no_medflow()
+  d <- simulate_bd(300, 2)
+  fit <- medflow(bd_model, d, hidden = 8, epochs = 2, batch_size = 64, lr = 0.01,
+                 control = list(patience = 1L, val_fraction = 0.2), seed = 1, verbose = FALSE)
+  expect_identical(fit$settings$patience, 1L)
+  expect_identical(fit$settings$batch_size, 64L)
+  expect_identical(fit$settings$lr, 0.01)
+  expect_identical(fit$fit_info$val_rows, 60L)
+  expect_identical(reticulate::py_to_r(fit$py$config$get("hidden")), 8L)
+  # a fit setting given where the architecture goes is refused by name
+  expect_error(medflow(bd_model, d, epochs = 1, patience = 15, verbose = FALSE),
+               "Unknown flow setting(s): patience", fixed = TRUE)
+})

@@ -62,6 +62,11 @@ test_that("medflow() checks its settings", {
   expect_error(medflow(bd_model, d, 32), "Every argument in ... of medflow() must be named",
                fixed = TRUE)
   expect_error(medflow(bd_model, d, control = list(1)), "control = must be a named list", fixed = TRUE)
+  expect_error(medflow(bd_model, d, hidden = 2.5), "hidden = must be a whole number of at least 1, not double 2.5.",
+               fixed = TRUE)
+  expect_error(medflow(bd_model, d, bins = 1), "bins = must be a whole number of at least 2", fixed = TRUE)
+  expect_error(medflow(bd_model, d, control = list(patience = 0)),
+               "control$patience = must be a whole number of at least 1, not double 0.", fixed = TRUE)
 })
 
 test_that("effect queries check their arguments before Python", {
