@@ -54,7 +54,7 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--batch-size", type=int, default=4096)
     p.add_argument("--lr", type=float, default=3e-2)
-    p.add_argument("--patience", type=int, default=15)
+    p.add_argument("--patience", type=int, default=60)
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--hidden", type=int, default=16)
     p.add_argument("--repeats", type=int, default=5)
