@@ -88,8 +88,7 @@ def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, start: str = "warm", 
     n = x.shape[0]
     # n_boot resamples and one control member on the full data (see effects._recentred).
     weights = torch.cat([bootstrap_weights(n, int(n_boot), seed), torch.ones(1, n, dtype=torch.float64)])
-    base = {**dict(epochs=200, batch_size=1024, lr=3e-3, weight_decay=1e-4, patience=10),
-            **fit.fit_info.get("settings", {})}
+    base = {**vars(TrainSettings()), **fit.fit_info.get("settings", {})}  # the fit's settings
     cold = start == "cold"
     settings = TrainSettings(
         epochs=epochs or (base["epochs"] if cold else 40),

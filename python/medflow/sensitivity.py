@@ -536,13 +536,12 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
     members = [(b, s, g) for b in range(n_boot + 1) for s in range(len(scenarios)) for g in range(len(grid))]
     if not 1 <= int(chunks) <= len(members):
         raise ValueError(f"chunks must be between 1 and the number of refits ({len(members)}), got {chunks}.")
-    info = fit.fit_info.get("settings", {})
+    info = {**vars(TrainSettings()), **fit.fit_info.get("settings", {})}  # the fit's settings
     if int(epochs) != epochs or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs}.")
     settings = None if epochs == 0 else TrainSettings(
-        epochs=int(epochs), batch_size=batch_size or info.get("batch_size", 1024),
-        lr=lr or info.get("lr", 5e-3) / 2,
-        weight_decay=info.get("weight_decay", 1e-4), patience=patience)
+        epochs=int(epochs), batch_size=batch_size or info["batch_size"], lr=lr or info["lr"] / 2,
+        weight_decay=info["weight_decay"], patience=patience)
     n_rows = len(fit.data)
     boot_w = None
     if n_boot:
