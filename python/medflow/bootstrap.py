@@ -4,13 +4,17 @@ Replicate ``r`` resamples the fitted rows with multinomial counts ``w_r``
 (the weighted likelihood ``sum_i w_ri log p(v_i)`` is the likelihood of the
 resample). All replicates are trained together: every parameter of
 :class:`~medflow.flow.NodeFlows` has a leading ensemble dimension, each
-member gets its own weights, gradient clipping and early stopping, so
-``R`` refits cost about one batched training run.
+member gets its own weights, gradient clipping and early stopping, so ``R``
+refits run as one training loop. On a GPU the members share kernels; on a CPU a member
+costs about what a separate fit of the same length does (benchmarks/results/README.md),
+and the speed comes from warm starts (10 epochs instead of a fit's 60) and from chunks
+on several workers.
 
 Each member is warm-started from the fitted model with its linear SEM part
-moved by the replicate's OLS shift (``OLS_r - OLS_fit``), then fine-tuned. One extra
-member with unit weights is fine-tuned the same way; its drift from the fitted model is
-removed from the replicates before intervals are taken.
+moved by the replicate's OLS shift (``OLS_r - OLS_fit``), then fine-tuned. Every chunk
+of replicates (below) gets one extra member with unit weights, fine-tuned the same way
+on the same minibatches; its drift from the fitted model is removed from that chunk's
+replicates before intervals are taken.
 Replicates can be trained in chunks through joblib (``n_jobs``, or any
 joblib backend such as Dask or Ray registered by the caller), so a cluster
 can share the work::
@@ -30,7 +34,25 @@ from torch import Tensor
 from medflow.flow import NodeFlows
 from medflow.training import TrainSettings, fit_linear_part, train
 
-__all__ = ["bootstrap_ensemble", "bootstrap_weights"]
+__all__ = ["bootstrap_ensemble", "bootstrap_weights", "replicates", "resolve_start"]
+
+
+#: Fine-tuning epochs of a warm-started bootstrap replicate (``boot_options={"epochs": ...}``).
+WARM_EPOCHS = 10
+
+
+#: ``start="auto"`` refits cold (from scratch) below this many rows, warm from there on.
+COLD_BELOW = 10_000
+
+
+def resolve_start(start: str, n: int) -> str:
+    """``"warm"`` or ``"cold"`` for a bootstrap of ``n`` rows (``"auto"``: cold below :data:`COLD_BELOW`).
+
+    Example:
+        >>> resolve_start("auto", 2000), resolve_start("auto", 20700), resolve_start("warm", 2000)
+        ('cold', 'warm', 'warm')
+    """
+    return ("cold" if n < COLD_BELOW else "warm") if start == "auto" else start
 
 
 def bootstrap_weights(n: int, n_boot: int, seed: int) -> Tensor:
@@ -40,23 +62,32 @@ def bootstrap_weights(n: int, n_boot: int, seed: int) -> Tensor:
     return torch.as_tensor(counts, dtype=torch.float64)
 
 
-def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, start: str = "warm", epochs: int | None = None,
+def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, start: str = "auto", epochs: int | None = None,
                        patience: int | None = None, lr: float | None = None,
                        batch_size: int | None = None, chunks: int = 1, n_jobs: int | None = None,
                        verbose: bool = True) -> tuple[NodeFlows, Tensor]:
-    """Refit ``fit`` on ``n_boot`` resamples; returns the ensemble and its ``(n_boot + 1, N)`` weights.
+    """Refit ``fit`` on ``n_boot`` resamples; returns the ensemble and its ``(E, N)`` weights.
 
-    ``start="warm"`` (default, fast): every replicate starts from the fitted flow, its linear
-    part moved to the resample's OLS, and is fine-tuned briefly. The last member is a control
-    fine-tuned the same way on the full data (unit weights): effect queries subtract its drift
-    from the fitted model so that intervals are centred on what the resampling, not the extra
-    training, changes. Warm starts share the fitted flow's own optimisation noise, so they
-    understate the estimator's variance on small data (benchmarks/results/README.md).
+    ``start="warm"`` (fast): every replicate starts from the fitted flow, its linear
+    part moved to the resample's OLS, and is fine-tuned briefly. Each chunk ends with a
+    control member fine-tuned the same way, on the same minibatches, on the full data (unit
+    weights): effect queries subtract its drift from the fitted model from the chunk's
+    replicates, so that intervals are centred on what the resampling, not the extra training
+    or the chunk's minibatch order, changes. Warm starts share the fitted flow's own
+    optimisation noise, so they understate the estimator's variance on small data
+    (benchmarks/results/README.md). ``E = n_boot + chunks``.
 
     ``start="cold"`` (the whole pipeline, as slow as ``n_boot`` fits): every replicate is a
     fresh fit of its resample, with its own random initial weights and the fit's training
-    settings; the last member is unused. The ensemble's ``recentre`` attribute tells effect
-    queries which of the two it is.
+    settings; there are no control members (``E = n_boot``).
+
+    ``start="auto"`` (default): cold below :data:`COLD_BELOW` rows, where fits are cheap and
+    warm intervals measurably too narrow (90% intervals covered the truth in 50-80% of
+    simulated data sets at N = 2,000, cold ones in 80-100%), warm from there on.
+
+    The ensemble's ``control_of`` attribute gives, for each member, the index of the control
+    member its replicates are re-centred on (a control's is its own index; ``-1`` for no
+    control); :func:`replicates` applies it.
 
     Results are cached on ``fit`` per ``(n_boot, seed, settings)`` so several effect queries
     share one bootstrap.
@@ -65,10 +96,10 @@ def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, start: str = "warm", 
         fit: a fitted :class:`~medflow.model.FittedFlow`.
         n_boot: number of replicates.
         seed: seeds the resampling and the training.
-        start: ``"warm"`` or ``"cold"`` (see above).
-        epochs, patience, lr, batch_size: training settings. Warm defaults: 40 epochs,
-            patience 5, half the fit's learning rate, the fit's batch size; cold defaults:
-            the fit's settings.
+        start: ``"auto"``, ``"warm"`` or ``"cold"`` (see above).
+        epochs, patience, lr, batch_size: training settings. Warm defaults: 10 epochs run to
+            the end of their cosine schedule (patience = epochs), starting from half the fit's
+            learning rate, the fit's batch size; cold defaults: the fit's settings.
         chunks: split the replicates into this many ensembles (trained through joblib).
         n_jobs: joblib workers for the chunks (default: the active joblib configuration).
         verbose: progress bar.
@@ -77,8 +108,9 @@ def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, start: str = "warm", 
         raise ValueError(f"n_boot must be at least 2 for bootstrap intervals, got {n_boot}.")
     if not 1 <= int(chunks) <= int(n_boot):
         raise ValueError(f"chunks must be between 1 and n_boot, got {chunks}.")
-    if start not in ("warm", "cold"):
-        raise ValueError(f"start must be 'warm' or 'cold', got {start!r}.")
+    if start not in ("auto", "warm", "cold"):
+        raise ValueError(f"start must be 'auto', 'warm' or 'cold', got {start!r}.")
+    start = resolve_start(start, len(fit.data))
     key = (int(n_boot), int(seed), start, epochs, patience, lr, batch_size, int(chunks))
     cache = fit.__dict__.setdefault("_bootstrap_cache", {})
     if key in cache:
@@ -86,30 +118,63 @@ def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, start: str = "warm", 
 
     x = fit._to_tensor(fit.data.to_numpy())
     n = x.shape[0]
-    # n_boot resamples and one control member on the full data (see effects._recentred).
-    weights = torch.cat([bootstrap_weights(n, int(n_boot), seed), torch.ones(1, n, dtype=torch.float64)])
-    base = {**vars(TrainSettings()), **fit.fit_info.get("settings", {})}  # the fit's settings
     cold = start == "cold"
+    resampled = bootstrap_weights(n, int(n_boot), seed)
+    # Each warm chunk: its resamples, then a control member on the full data (see replicates()).
+    control = torch.ones(0 if cold else 1, n, dtype=torch.float64)
+    chunk_weights = [torch.cat([resampled[idx], control])
+                     for idx in np.array_split(np.arange(int(n_boot)), int(chunks))]
+    base = {**vars(TrainSettings()), **fit.fit_info.get("settings", {})}  # the fit's settings
+    # Warm fine-tuning runs its short cosine schedule to the end: an early stop at a still high
+    # learning rate leaves a replicate (and the control) wherever the last large step put it,
+    # and the intervals then measure the step size instead of the resampling
+    # (benchmarks/results/README.md, "200-replicate bootstrap").
+    epochs = epochs or (base["epochs"] if cold else WARM_EPOCHS)
     settings = TrainSettings(
-        epochs=epochs or (base["epochs"] if cold else 40),
+        epochs=epochs,
         batch_size=batch_size or base["batch_size"],
         lr=lr or (base["lr"] if cold else base["lr"] / 2),
         weight_decay=base["weight_decay"],
-        patience=patience or (base["patience"] if cold else 5))
-    parts = np.array_split(np.arange(int(n_boot) + 1), int(chunks))
+        patience=patience or (base["patience"] if cold else epochs))
     # Workers get plain tensors and settings only (no fitted-model object to pickle).
     interval = fit._bounds() if fit.fit_info.get("discrete_likelihood") == "interval" else None
     shared = dict(flow=fit._require_fitted(), mask=fit.mask, step=fit.disc_step, x=x,
                   settings=settings, interval=interval,
                   val_fraction=fit.fit_info.get("val_fraction", 0.1), device=str(fit.device), cold=cold)
-    jobs = (delayed(_train_chunk)(weights=weights[idx], seed=seed * 7919 + k,
-                                  verbose=verbose and k == 0, **shared)
-            for k, idx in enumerate(parts))
+    jobs = (delayed(_train_chunk)(weights=w, seed=seed * 7919 + k, verbose=verbose and k == 0, **shared)
+            for k, w in enumerate(chunk_weights))
     flows = Parallel(n_jobs=n_jobs)(jobs) if chunks > 1 else [f(*a, **kw) for f, a, kw in jobs]
     ensemble = _concat(flows)
-    ensemble.recentre = not cold
+    control_of, end = [], 0
+    for w in chunk_weights:
+        end += len(w)
+        control_of += [-1 if cold else end - 1] * len(w)
+    ensemble.control_of = np.array(control_of)
+    ensemble.histories = [getattr(f, "history", None) for f in flows]  # one per chunk
+    weights = torch.cat(chunk_weights)
     cache[key] = (ensemble, weights)
     return ensemble, weights
+
+
+def replicates(values: np.ndarray, control_of: np.ndarray, point: float) -> np.ndarray:
+    """The ``n_boot`` bootstrap replicates of an estimate from its ``values`` on every member
+    (first axis; ``point`` broadcasts against the others).
+
+    A warm-started replicate is re-centred on its chunk's control member: ``value -
+    (value[control] - point)``, which removes the drift that fine-tuning on that chunk's
+    minibatches gives the fitted model, so that only the resampling moves the replicates.
+    Control members are dropped; cold refits (``control_of == -1``) are returned as they are.
+
+    Example:
+        >>> replicates(np.array([1.0, 3.0, 2.5, 5.0]), np.array([1, 1, 3, 3]), point=2.0).tolist()
+        [0.0, -0.5]
+    """
+    values, control_of = np.asarray(values), np.asarray(control_of)
+    is_control = control_of == np.arange(len(control_of))
+    reps, ctrl = values[~is_control], control_of[~is_control]
+    has = (ctrl >= 0).reshape(-1, *[1] * (values.ndim - 1))
+    drift = np.where(has, values[np.maximum(ctrl, 0)] - np.asarray(point), 0.0)
+    return reps - drift
 
 
 def _train_chunk(flow: NodeFlows, mask: Tensor, step: Tensor, x: Tensor, weights: Tensor,
@@ -143,9 +208,10 @@ def _train_chunk(flow: NodeFlows, mask: Tensor, step: Tensor, x: Tensor, weights
     # Trained on the fit's device (the random draws stay on the CPU generator), returned on the CPU.
     dev = torch.device(device)
     ens.to(dev)
-    train(ens, x.to(dev), step.to(dev), train_idx, val_idx, settings, gen,
-          weights=weights.to(dtype=x.dtype, device=dev), verbose=verbose, desc=f"bootstrap ({E} refits)",
-          interval=None if interval is None else tuple(b.to(dev) for b in interval))
+    ens.history = train(ens, x.to(dev), step.to(dev), train_idx, val_idx, settings, gen,
+                        weights=weights.to(dtype=x.dtype, device=dev), verbose=verbose,
+                        desc=f"bootstrap ({E} refits)",
+                        interval=None if interval is None else tuple(b.to(dev) for b in interval))
     return ens.cpu()
 
 

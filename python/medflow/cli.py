@@ -237,7 +237,7 @@ def _combine(effects, decomposition):
 
 def analyse(data: pd.DataFrame, model: str, treatment: str, outcome: str, mediators: Sequence[str],
             order: Sequence[str] | None = None, *, contrast: Sequence[float] | None = None,
-            boot: int = 0, boot_start: str = "warm", seed: int = 0, epochs: int = 60,
+            boot: int = 0, boot_start: str = "auto", seed: int = 0, epochs: int = 60,
             level: float = 0.90, progress: bool = True, fit_options: dict | None = None,
             console: Callable[[str], None] | None = None,
             step: Callable[[str], object] | None = None) -> Analysis:
@@ -252,9 +252,9 @@ def analyse(data: pd.DataFrame, model: str, treatment: str, outcome: str, mediat
         contrast: ``(a, a_ref)``; default the 75th vs 25th percentile (1 vs 0 if binary).
         boot: bootstrap refits of the flow (and resamples of the linear SEM); 0 = delta-method
             intervals for the linear SEM only.
-        boot_start: ``"warm"`` (fine-tune the fitted flow on each resample; fast) or ``"cold"``
-            (a fresh fit per resample; slower, wider and more honest intervals on small data;
-            see :func:`medflow.bootstrap.bootstrap_ensemble`).
+        boot_start: ``"warm"`` (fine-tune the fitted flow on each resample; fast), ``"cold"``
+            (a fresh fit per resample; slower, wider and more honest intervals on small data)
+            or ``"auto"`` (cold below 10,000 rows; see :func:`medflow.bootstrap.bootstrap_ensemble`).
         seed: seeds the fit, the effects and the bootstrap.
         epochs: maximum training epochs.
         level: interval level.
@@ -686,10 +686,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--boot", type=int, default=0, metavar="N",
                    help="bootstrap refits for intervals (default 0: none for the flow, delta-method "
                         "intervals for the linear SEM); e.g. 200")
-    p.add_argument("--boot-start", choices=["warm", "cold"], default="warm",
-                   help="bootstrap replicates fine-tune the fitted flow ('warm', default, fast) or are "
-                        "fresh fits of their resamples ('cold': the whole pipeline, --boot times a fit; "
-                        "wider, more honest intervals on small data)")
+    p.add_argument("--boot-start", choices=["auto", "warm", "cold"], default="auto",
+                   help="bootstrap replicates fine-tune the fitted flow ('warm': fast) or are fresh "
+                        "fits of their resamples ('cold': the whole pipeline, --boot times a fit; "
+                        "wider, more honest intervals on small data); default 'auto': cold below "
+                        "10,000 rows, warm from there on")
     p.add_argument("--level", type=float, default=0.90, help="interval level (default 0.90)")
     p.add_argument("--out", default="medflow-report", metavar="DIR",
                    help="report folder (default medflow-report)")

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 
 from medflow import identification
+from medflow.bootstrap import bootstrap_ensemble, replicates
 from medflow.dag import format_path, parse_path
 from medflow.results import MONOTONE_ASSUMPTION, EffectsResult, effect_row
 
@@ -230,39 +231,18 @@ def _natural_specs(dag, A, Y, groups, interventional) -> list[_Spec]:
 _MEMBER_CHUNK = 20
 
 
-def _flows(fit, n_boot: int, seed: int, verbose: bool, boot_options) -> list:
-    """``[(fitted flow, None), (bootstrap members, their weights), ...]`` in chunks of members."""
+def _flows(fit, n_boot: int, seed: int, verbose: bool, boot_options) -> tuple[list, np.ndarray | None]:
+    """``[(fitted flow, None), (bootstrap members, their weights), ...]`` in chunks of members,
+    and the ensemble's ``control_of`` (see :func:`medflow.bootstrap.replicates`)."""
     flows = [(fit._require_fitted(), None)]
-    if n_boot:
-        from medflow.bootstrap import bootstrap_ensemble
-
-        ens, weights = bootstrap_ensemble(fit, n_boot=n_boot, seed=seed, verbose=verbose,
-                                          **(boot_options or {}))
-        for start in range(0, ens.E, _MEMBER_CHUNK):
-            part = slice(start, min(start + _MEMBER_CHUNK, ens.E))
-            chunk = ens.members(part)
-            chunk.recentre = getattr(ens, "recentre", True)
-            flows.append((chunk, weights[part]))
-    return flows
-
-
-def _replicates(flows: list, members: np.ndarray, point) -> np.ndarray:
-    """The bootstrap replicates of an estimate from its values on every ensemble member:
-    re-centred on the control member for a warm-started bootstrap, as they are for cold refits
-    (the last member, the unused control, dropped)."""
-    recentre = getattr(flows[-1][0], "recentre", True)
-    return _recentred(members, point) if recentre else members[:-1]
-
-
-def _recentred(members: np.ndarray, point) -> np.ndarray:
-    """Bootstrap replicates with the fine-tuning drift removed.
-
-    The last ensemble member is a control: warm-started and fine-tuned exactly like the
-    replicates but on the full data (unit weights). Its departure from the fitted model's
-    estimate is what fine-tuning alone does, so it is subtracted from every replicate;
-    percentile intervals and standard errors are taken from the re-centred replicates.
-    """
-    return members[:-1] - (members[-1] - point)
+    if not n_boot:
+        return flows, None
+    ens, weights = bootstrap_ensemble(fit, n_boot=n_boot, seed=seed, verbose=verbose,
+                                      **(boot_options or {}))
+    for start in range(0, ens.E, _MEMBER_CHUNK):
+        part = slice(start, min(start + _MEMBER_CHUNK, ens.E))
+        flows.append((ens.members(part), weights[part]))
+    return flows, ens.control_of
 
 
 def _both(dag, treatment, outcome, hi, lo) -> identification.Identification:
@@ -381,7 +361,7 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
                              draws=pd.concat(draws, axis=1) if draws else None)
 
     gen = torch.Generator().manual_seed(int(seed))
-    flows = _flows(fit, n_boot, seed, verbose, boot_options)
+    flows, control_of = _flows(fit, n_boot, seed, verbose, boot_options)
     estimates, mc = {}, {}
     for k, (flow, weights) in enumerate(flows):
         units = _units(fit, flow, n_mc, data, where, at, gen, weights)
@@ -400,7 +380,7 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
         point = float(estimates[s.label][0][0])
         se = lo = hi = np.nan
         if n_boot:
-            reps = _replicates(flows, np.concatenate(estimates[s.label][1:]), point)
+            reps = replicates(np.concatenate(estimates[s.label][1:]), control_of, point)
             draw_cols[s.label] = reps
             se = float(np.std(reps, ddof=1))
             lo, hi = (float(q) for q in np.quantile(reps, [alpha, 1 - alpha]))
@@ -527,7 +507,7 @@ def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int =
         raise ValueError(f"The grid leaves the observed range of {treatment} "
                          f"[{fit.encoding.lower[j]:g}, {fit.encoding.upper[j]:g}]; pass extrapolate=True.")
     gen = torch.Generator().manual_seed(int(seed))
-    flows = _flows(fit, n_boot, seed, verbose, boot_options)
+    flows, control_of = _flows(fit, n_boot, seed, verbose, boot_options)
     means = []
     for flow, weights in flows:
         units = _units(fit, flow, n_mc, None, None, None, gen, weights)
@@ -541,7 +521,7 @@ def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int =
     out = pd.DataFrame({"a": grid, "estimate": means[0][0]})
     alpha = (1 - level) / 2
     if n_boot:
-        reps = _replicates(flows, np.concatenate(means[1:]), means[0][0])
+        reps = replicates(np.concatenate(means[1:]), control_of, means[0][0])
         out["std_error"] = reps.std(0, ddof=1)
         out["ci_lower"], out["ci_upper"] = np.quantile(reps, [alpha, 1 - alpha], axis=0)
     else:

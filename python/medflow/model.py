@@ -113,7 +113,7 @@ class CausalFlow:
         history = train(flow, x.to(dev), step.to(dev), train_idx, val_idx, settings, gen,
                         verbose=verbose, interval=interval)
         fitted.flow = flow.cpu()
-        fitted.history = history
+        fitted.history = history.drop(columns="members")  # one flow: always 1
         fitted.data = self.data
         fitted.fit_info = dict(seed=int(seed), train_rows=len(train_idx), val_rows=len(val_idx),
                                epochs_run=int(history["epoch"].max()),

@@ -2,7 +2,7 @@
 
 One loop trains a single flow (the fit) or ``E`` flows at once (the
 bootstrap: each member sees the same minibatches with its own resampling
-weights, so ``E`` refits cost one batched pass). AdamW, cosine learning-rate
+weights, so ``E`` refits run as one loop of batched tensor operations). AdamW, cosine learning-rate
 decay, per-member gradient clipping, and per-member early stopping on the
 validation negative log-likelihood with the best weights restored.
 """
@@ -144,7 +144,10 @@ def train(
     noise_log_prob: Callable[[Tensor], Tensor] | None = None,
     interval: tuple[Tensor, Tensor] | None = None,
 ) -> pd.DataFrame:
-    """Train ``flow`` in place; returns the history (epoch, train_nll, val_nll, lr).
+    """Train ``flow`` in place; returns the history (epoch, train_nll, val_nll, lr, members).
+
+    ``members`` is the number of ensemble members still training in that epoch (the others
+    have early-stopped); ``train_nll`` and ``val_nll`` average over those members.
 
     Args:
         flow: the ensemble to train (``E`` members).
@@ -240,7 +243,7 @@ def train(
         stale[ids] = torch.where(improved, torch.zeros_like(improved, dtype=torch.long), stale[ids] + 1)
         if improved.any():
             _store(best_state, flow, improved, ids)
-        rows.append((epoch + 1, total / count, float(val_e.mean()), sched.get_last_lr()[0]))
+        rows.append((epoch + 1, total / count, float(val_e.mean()), sched.get_last_lr()[0], E))
         if bar is not None:
             bar.update()
             bar.set_postfix(train=f"{total / count:.4f}", val=f"{float(val_e.mean()):.4f}")
@@ -256,7 +259,7 @@ def train(
     if flow.E != len(best):  # every member back, each with its best weights
         _keep_members(flow, opt, torch.zeros(len(best), dtype=torch.long, device=device))
     flow.load_state_dict(best_state)
-    return pd.DataFrame(rows, columns=["epoch", "train_nll", "val_nll", "lr"])
+    return pd.DataFrame(rows, columns=["epoch", "train_nll", "val_nll", "lr", "members"])
 
 
 def _clip_per_member(params: list[Tensor], E: int, max_norm: float) -> None:

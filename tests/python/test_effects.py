@@ -7,6 +7,7 @@ the true SCM with shared noise (nonlinear, rdiff) and enumeration of the g-formu
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import medflow as mf
 from medflow.results import EFFECT_COLUMNS
@@ -257,5 +258,38 @@ def test_cold_bootstrap_replicates_are_fresh_fits_of_their_resamples(monkeypatch
             "X", "Y", mediators=["M"], a=1.0, a_ref=0.0).params
         for label in ("TE", "NDE via M", "NIE via M"):
             assert res.draws[label].iloc[k] == pytest.approx(lin[label], abs=1e-4), (k, label)
-    with pytest.raises(ValueError, match="start must be 'warm' or 'cold', got 'hot'"):
+    with pytest.raises(ValueError, match="start must be 'auto', 'warm' or 'cold', got 'hot'"):
         fit.effects("X", "Y", n_boot=2, verbose=False, boot_options=dict(start="hot"))
+
+
+def test_warm_replicates_are_recentred_on_their_own_chunks_control(monkeypatch):
+    # Each chunk of a warm bootstrap ends with a control member (unit weights, the same
+    # minibatches as the chunk's replicates); a replicate is re-centred on its own chunk's
+    # control, and controls are not replicates. Cold refits have no controls.
+    import medflow.bootstrap as boot
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=300)
+    df = pd.DataFrame(dict(X=x, Y=0.5 * x + rng.normal(size=300)))
+    fit = mf.CausalFlow("Y ~ X", df).fit(epochs=2, seed=0, verbose=False)
+    seen = []
+    monkeypatch.setattr(boot, "train", lambda ens, x, step, tr, va, settings, gen, weights, **kw:
+                        seen.append(weights.clone()))
+    ens, weights = boot.bootstrap_ensemble(fit, 5, seed=3, chunks=2, start="warm", verbose=False)
+    assert ens.E == 7 and weights.shape == (7, 300)
+    assert ens.control_of.tolist() == [3, 3, 3, 3, 6, 6, 6]
+    resampled = boot.bootstrap_weights(300, 5, 3)
+    assert torch.equal(weights[[0, 1, 2, 4, 5]], resampled)
+    assert torch.equal(weights[[3, 6]], torch.ones(2, 300, dtype=torch.float64))
+    assert [len(w) for w in seen] == [4, 3] and torch.equal(torch.cat(seen), weights)
+    cold, cold_w = boot.bootstrap_ensemble(fit, 5, seed=3, chunks=2, start="cold", verbose=False)
+    assert cold.E == 5 and cold.control_of.tolist() == [-1] * 5 and torch.equal(cold_w, resampled)
+    # the default start="auto" is cold below 10,000 rows: the same (cached) ensemble
+    assert boot.bootstrap_ensemble(fit, 5, seed=3, chunks=2, verbose=False)[0] is cold
+
+    values = np.array([1.0, 2.0, 3.0, 1.5, 10.0, 12.0, 11.0])       # controls: 1.5 and 11.0
+    assert boot.replicates(values, ens.control_of, point=1.0).tolist() == [0.5, 1.5, 2.5, 0.0, 2.0]
+    assert boot.replicates(values[:5], cold.control_of, point=1.0).tolist() == values[:5].tolist()
+    grid = np.stack([values, 2 * values], axis=1)                  # a dose-response curve per member
+    assert boot.replicates(grid, ens.control_of, point=np.array([1.0, 2.0]))[:, 1].tolist() == \
+        [1.0, 3.0, 5.0, 0.0, 4.0]
