@@ -395,7 +395,9 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
             method="flow", n_boot=n_boot, n=n_units,
         ))
     over = f"{n_mc} draws from the fitted model" if n_mc is not None else f"{n_units} observed units"
-    boot = (f"{n_boot} bootstrap refits, {level:.0%} percentile intervals" if n_boot
+    how_boot = ("each warm-started from the fit and re-centred on a control refit"
+                if n_boot and (control_of >= 0).any() else "each a fresh fit of its resample")
+    boot = (f"{n_boot} bootstrap refits ({how_boot}), {level:.0%} percentile intervals" if n_boot
             else "no bootstrap (n_boot=0)")
     info = [f"Contrast: {treatment} = {a:g} vs {a_ref:g} ({how}); SD({outcome}) = {sd_y:.4g}.",
             f"Averaged over {over}; {boot}."]

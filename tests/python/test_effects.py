@@ -140,6 +140,7 @@ def test_bootstrap_is_reproducible_and_brackets(small):
     assert (f["n_boot"] == 8).all() and (f["std_error"] > 0).all() and (f["level"] == 0.9).all()
     assert (f["ci_lower"] < f["ci_upper"]).all()
     assert r1.draws.shape == (8, 5)
+    assert "8 bootstrap refits (each a fresh fit of its resample), 90% percentile" in r1.summary()
     wide, narrow = r1.conf_int(0.99), r1.conf_int(0.5)
     assert ((wide["lower"] <= narrow["lower"]) & (wide["upper"] >= narrow["upper"])).all()
     assert np.allclose(r1.conf_int()["lower"], f["ci_lower"])
@@ -286,6 +287,10 @@ def test_warm_replicates_are_recentred_on_their_own_chunks_control(monkeypatch):
     assert cold.E == 5 and cold.control_of.tolist() == [-1] * 5 and torch.equal(cold_w, resampled)
     # the default start="auto" is cold below 10,000 rows: the same (cached) ensemble
     assert boot.bootstrap_ensemble(fit, 5, seed=3, chunks=2, verbose=False)[0] is cold
+    res = fit.effects("X", "Y", n_boot=5, seed=3, verbose=False, boot_options=dict(start="warm", chunks=2))
+    assert res.draws.shape == (5, 1)
+    assert "5 bootstrap refits (each warm-started from the fit and re-centred on a control refit)" \
+        in res.summary()
 
     values = np.array([1.0, 2.0, 3.0, 1.5, 10.0, 12.0, 11.0])       # controls: 1.5 and 11.0
     assert boot.replicates(values, ens.control_of, point=1.0).tolist() == [0.5, 1.5, 2.5, 0.0, 2.0]
