@@ -278,10 +278,14 @@ print.summary.medflow_effects <- function(x, digits = max(3L, getOption("digits"
 #' @param object A `medflow_effects` object.
 #' @param parm Labels (or positions) of the effects to return; default all.
 #' @param level Confidence level. `NULL` returns the intervals the result was
-#'   computed with; another level recomputes percentile intervals from the
-#'   stored bootstrap draws.
+#'   computed with; another level recomputes intervals from the stored
+#'   bootstrap draws.
 #' @param scale `"raw"` (outcome units) or `"sd"` (standard deviations of the
 #'   outcome).
+#' @param type `"percentile"` (the quantiles of the bootstrap draws; what the
+#'   table holds) or `"basic"` (the percentile interval reflected about the
+#'   estimate, `2 * estimate - upper` to `2 * estimate - lower`), which moves
+#'   the interval against a bias that the refits show.
 #' @param ... Unused.
 #' @return `coef()`: a named numeric vector; `confint()`: a matrix with one row
 #'   per effect and the lower and upper limits as columns.
@@ -298,25 +302,28 @@ coef.medflow_effects <- function(object, scale = c("raw", "sd"), ...) {
 
 #' @rdname coef.medflow_effects
 #' @export
-confint.medflow_effects <- function(object, parm, level = NULL, scale = c("raw", "sd"), ...) {
+confint.medflow_effects <- function(object, parm, level = NULL, scale = c("raw", "sd"),
+                                    type = c("percentile", "basic"), ...) {
   scale <- match.arg(scale)
+  type <- match.arg(type)
   sfx <- scale_suffix(scale)
   stored <- level_of(object)
-  if (is.null(level) || (!is.na(stored) && isTRUE(all.equal(level, stored)))) {
+  if (type == "percentile" && (is.null(level) || (!is.na(stored) && isTRUE(all.equal(level, stored))))) {
     lv <- stored
     ci <- cbind(object[[paste0("ci_lower", sfx)]], object[[paste0("ci_upper", sfx)]])
   } else {
-    check_level(level)
+    if (!is.null(level)) check_level(level)
     draws <- attr(object, "draws")
     if (is.null(draws)) {
       abort("This result has no bootstrap draws; refit with n_boot = greater than 0 to compute ",
-            "intervals at another level.")
+            "intervals at another level or of another type.")
     }
-    lv <- level
-    probs <- c((1 - level) / 2, 1 - (1 - level) / 2)
+    lv <- if (is.null(level)) stored else level
+    probs <- c((1 - lv) / 2, 1 - (1 - lv) / 2)
     ci <- t(vapply(object$label, function(l) {
       if (l %in% names(draws)) stats::quantile(draws[[l]], probs, names = FALSE, na.rm = TRUE) else c(NA, NA)
     }, numeric(2)))
+    if (type == "basic") ci <- 2 * object$estimate - ci[, 2:1, drop = FALSE]
     if (scale == "sd") ci <- ci / (object$estimate / object$estimate_sd)
   }
   pct <- if (is.na(lv)) c("lower", "upper") else

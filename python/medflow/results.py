@@ -124,28 +124,39 @@ class EffectsResult:
         """Standard errors (bootstrap or delta method), indexed by label."""
         return pd.Series(self.table["std_error"].to_numpy(), index=self.table["label"], name="std_error")
 
-    def conf_int(self, level: float | None = None, scale: str = "raw") -> pd.DataFrame:
+    def conf_int(self, level: float | None = None, scale: str = "raw",
+                 method: str = "percentile") -> pd.DataFrame:
         """Confidence intervals, indexed by label.
 
         Args:
-            level: recompute percentile intervals at this level from the bootstrap draws
-                (default: the level the result was computed at).
+            level: recompute intervals at this level from the bootstrap draws (default: the
+                level the result was computed at).
             scale: ``"raw"`` (outcome units) or ``"sd"`` (SD of the outcome).
+            method: ``"percentile"`` (the draws' quantiles; what the table holds) or
+                ``"basic"`` (the percentile interval reflected about the estimate,
+                ``[2 est - q_hi, 2 est - q_lo]``), which moves the interval against a bias
+                the refits show, e.g. when the draws sit mostly above the estimate.
         """
         if scale not in ("raw", "sd"):
             raise ValueError("scale must be 'raw' or 'sd'.")
+        if method not in ("percentile", "basic"):
+            raise ValueError(f"method must be 'percentile' or 'basic', got {method!r}.")
         sfx = "" if scale == "raw" else "_sd"
-        if level is None or (self.table["level"] == level).all():
+        if method == "percentile" and (level is None or (self.table["level"] == level).all()):
             out = self.table[[f"ci_lower{sfx}", f"ci_upper{sfx}"]].copy()
         else:
-            if not 0 < level < 1:
+            if level is not None and not 0 < level < 1:
                 raise ValueError(f"level must be between 0 and 1, got {level}.")
             if self.draws is None:
                 raise ValueError("This result has no bootstrap draws; refit with n_boot > 0 to "
-                                 "compute intervals at another level.")
+                                 "compute intervals at another level or by another method.")
+            level = float(self.table["level"].iloc[0]) if level is None else level
             lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
-            q = self.draws.quantile([lo, hi]).T.reindex(self.table["label"])
-            out = pd.DataFrame(q.to_numpy(), columns=[f"ci_lower{sfx}", f"ci_upper{sfx}"])
+            q = self.draws.quantile([lo, hi]).T.reindex(self.table["label"]).to_numpy()
+            if method == "basic":
+                est = self.table["estimate"].to_numpy()[:, None]
+                q = 2 * est - q[:, ::-1]
+            out = pd.DataFrame(q, columns=[f"ci_lower{sfx}", f"ci_upper{sfx}"])
             if scale == "sd":
                 out = out.div(self._sd_outcome(), axis=0)
         out.columns = ["lower", "upper"]

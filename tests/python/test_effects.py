@@ -144,6 +144,15 @@ def test_bootstrap_is_reproducible_and_brackets(small):
     wide, narrow = r1.conf_int(0.99), r1.conf_int(0.5)
     assert ((wide["lower"] <= narrow["lower"]) & (wide["upper"] >= narrow["upper"])).all()
     assert np.allclose(r1.conf_int()["lower"], f["ci_lower"])
+    # basic intervals reflect the percentile interval about the estimate
+    basic = r1.conf_int(method="basic")
+    est = f.set_index("label")["estimate"]
+    assert np.allclose(basic["lower"], 2 * est - r1.conf_int()["upper"])
+    assert np.allclose(basic["upper"], 2 * est - r1.conf_int()["lower"])
+    assert np.allclose(r1.conf_int(0.5, scale="sd", method="basic")["upper"],
+                       (2 * est - r1.draws.quantile(0.25)) / (est / f.set_index("label")["estimate_sd"]))
+    with pytest.raises(ValueError, match="method must be 'percentile' or 'basic', got 'bca'"):
+        r1.conf_int(method="bca")
     assert np.allclose(r1.draws.std(ddof=1).to_numpy(), f["std_error"].to_numpy())
 
 

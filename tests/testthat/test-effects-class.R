@@ -60,6 +60,23 @@ test_that("confint() at another level uses the bootstrap draws", {
   expect_error(confint(eff, level = 2), "level = must be a number between 0 and 1", fixed = TRUE)
 })
 
+test_that("confint(type = 'basic') reflects the percentile interval about the estimate", {
+  eff <- make_effects(shift = 0.05)  # estimates off the draws' centre: basic != percentile
+  pct <- confint(eff, level = 0.5)
+  basic <- confint(eff, level = 0.5, type = "basic")
+  expect_equal(unname(basic[, 1]), 2 * eff$estimate - unname(pct[, 2]))
+  expect_equal(unname(basic[, 2]), 2 * eff$estimate - unname(pct[, 1]))
+  expect_equal(colnames(basic), c("25 %", "75 %"))
+  expect_equal(unname(basic["TE", ]), c(0.65, 0.75))  # draws 0.5-0.7, quartiles 0.55, 0.65
+  stored <- confint(eff, type = "basic")
+  draws <- attr(eff, "draws")
+  expect_equal(unname(stored["TE", ]),
+               2 * eff$estimate[1] - rev(unname(quantile(draws$TE, c(0.05, 0.95)))))
+  expect_error(confint(eff, type = "bca"), "'arg' should be one of")
+  expect_error(confint(as_medflow_effects(as.data.frame(eff)), type = "basic"),
+               "intervals at another level or of another type", fixed = TRUE)
+})
+
 test_that("summary() labels rows like lavaan/paths and has the footer", {
   eff <- make_effects()
   s <- summary(eff)
