@@ -208,7 +208,9 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
 
     Columns: ``dgp, n, method, label, reps, truth_sd, mean_sd, bias_sd, rmse_sd, sd_sd``
     (empirical SD of the estimates), ``mcse_bias_sd`` (Monte Carlo SE of the bias),
-    ``coverage``, ``ci_width_sd``, ``identified``, ``seconds`` (mean per replication).
+    ``coverage``, ``coverage_basic`` (of the interval reflected about the estimate,
+    ``[2 est - upper, 2 est - lower]``; the same as ``coverage`` for symmetric intervals),
+    ``ci_width_sd``, ``identified``, ``seconds`` (mean per replication).
     """
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
@@ -227,6 +229,8 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
             bias_sd=bias(est, truth) / sd_y, rmse_sd=rmse(est, truth) / sd_y,
             sd_sd=spread / sd_y, mcse_bias_sd=spread / sd_y / math.sqrt(len(est)),
             coverage=coverage(g["ci_lower"], g["ci_upper"], truth),
+            coverage_basic=coverage(2 * est - g["ci_upper"].to_numpy(dtype=float),
+                                    2 * est - g["ci_lower"].to_numpy(dtype=float), truth),
             ci_width_sd=float(np.nanmean(width)) / sd_y if np.isfinite(width).any() else math.nan,
             identified=bool(g["identified"].iloc[0]),
             seconds=float(g.drop_duplicates(["rep"])["seconds"].mean()),
@@ -250,15 +254,16 @@ def to_markdown(summary: pd.DataFrame, level: float = 0.90) -> str:
     """One markdown table per model and N: effects as rows, flow and linear SEM side by side."""
     lines = ["# medflow validation study", "",
              "Bias and RMSE in units of the population SD of Y; coverage of "
-             f"{level:.0%} intervals (flow: bootstrap percentile; linear SEM: delta method); "
+             f"{level:.0%} intervals (flow: bootstrap percentile, and basic = percentile reflected "
+             "about the estimate; linear SEM: delta method); "
              "* = not identified without cross-world assumptions.", ""]
     for (dgp, n), g in summary.groupby(["dgp", "n"], sort=False):
         reps = int(g["reps"].max())
         secs = float(g.loc[g["reps"] == reps, "seconds"].mean())
         lines += [f"## {dgp}, N = {n:,} ({reps} replications, {secs:.1f} s per replication)", "",
-                  "| effect | truth | flow bias | flow RMSE | flow cover | linear bias | linear RMSE "
-                  "| linear cover |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| effect | truth | flow bias | flow RMSE | flow cover | flow basic | linear bias "
+                  "| linear RMSE | linear cover |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for label in [lbl for lbl in LABELS if lbl in set(g["label"])]:
             rows = g[g["label"] == label].set_index("method")
 
@@ -271,6 +276,8 @@ def to_markdown(summary: pd.DataFrame, level: float = 0.90) -> str:
             for method in ("flow", "linear"):
                 cells += [_cell(get("bias_sd", method)), _cell(get("rmse_sd", method), "{:.3f}"),
                           _cell(get("coverage", method), "{:.2f}")]
+                if method == "flow":
+                    cells.append(_cell(get("coverage_basic", method), "{:.2f}"))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)

@@ -31,8 +31,9 @@ def _results(rows):
 
 def test_summarize_on_hand_made_results():
     rows = []
-    # flow: estimates 1, 3 (truth 1) with intervals [0, 2] and [2.5, 3.5]; linear: 0, 2, no... intervals
-    for rep, (est, lo, hi) in enumerate([(1.0, 0.0, 2.0), (3.0, 2.5, 3.5)]):
+    # flow: estimates 1, 3 (truth 1) with intervals [0, 2] and [0.5, 3.5] (reflected: [2.5, 5.5]);
+    # linear: 0, 2, no... intervals
+    for rep, (est, lo, hi) in enumerate([(1.0, 0.0, 2.0), (3.0, 0.5, 3.5)]):
         rows.append(dict(rep=rep, method="flow", label="TE", estimate=est, ci_lower=lo, ci_upper=hi,
                          truth=1.0, seconds=2.0 + 2 * rep))
     for rep, est in enumerate([0.0, 2.0]):
@@ -45,21 +46,22 @@ def test_summarize_on_hand_made_results():
     assert flow["reps"] == 2
     assert flow["bias_sd"] == 0.5                      # (2 - 1) / sd_y 2
     assert flow["rmse_sd"] == pytest.approx(math.sqrt(2) / 2)   # sqrt((0 + 4) / 2) / 2
-    assert flow["coverage"] == 0.5
+    assert flow["coverage"] == 1.0 and flow["coverage_basic"] == 0.5
     assert flow["sd_sd"] == pytest.approx(math.sqrt(2) / 2)     # sd(1, 3) = sqrt(2)
     assert flow["mcse_bias_sd"] == pytest.approx(0.5)
-    assert flow["ci_width_sd"] == pytest.approx(0.75)            # mean(2, 1) / 2
+    assert flow["ci_width_sd"] == pytest.approx(1.25)            # mean(2, 3) / 2
     assert flow["truth_sd"] == 0.5 and flow["seconds"] == 3.0
     lin = summary.loc[("linear", "TE")]
     assert lin["bias_sd"] == 0.0 and lin["rmse_sd"] == 0.5 and lin["coverage"] == 1.0
+    assert lin["coverage_basic"] == 1.0                  # reflected: [-3, 1] and [1, 5]
     nie = summary.loc[("flow", "NIE via W")]
     assert nie["bias_sd"] == 0.125 and math.isnan(nie["coverage"]) and not nie["identified"]
     # rows come in the order of LABELS, flow before linear
     assert summary.index.tolist() == [("flow", "TE"), ("linear", "TE"), ("flow", "NIE via W")]
     md = val.to_markdown(summary.reset_index())
     assert "## linear, N = 100 (2 replications, 3.0 s per replication)" in md
-    assert "| TE | 0.500 | +0.500 | 0.707 | 0.50 | +0.000 | 0.500 | 1.00 |" in md
-    assert "| NIE via W* | 0.125 | +0.125 | 0.125 | – | – | – | – |" in md
+    assert "| TE | 0.500 | +0.500 | 0.707 | 1.00 | 0.50 | +0.000 | 0.500 | 1.00 |" in md
+    assert "| NIE via W* | 0.125 | +0.125 | 0.125 | – | – | – | – | – |" in md
 
 
 def test_summarize_rejects_incomplete_tables():
