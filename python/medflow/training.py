@@ -2,9 +2,10 @@
 
 One loop trains a single flow (the fit) or ``E`` flows at once (the
 bootstrap: each member sees the same minibatches with its own resampling
-weights, so ``E`` refits run as one loop of batched tensor operations). AdamW, cosine learning-rate
-decay, per-member gradient clipping, and per-member early stopping on the
-validation negative log-likelihood with the best weights restored.
+weights, so ``E`` refits run as one loop of batched tensor operations).
+AdamW, cosine learning-rate decay, per-member gradient clipping, and
+per-member early stopping on the validation negative log-likelihood with the
+best weights restored.
 """
 
 from __future__ import annotations
