@@ -35,6 +35,7 @@ import pandas as pd
 import medflow as mf
 from _common import effect_errors, environment, markdown_table, peak_rss_mb, timed, write_results
 from medflow.bootstrap import bootstrap_ensemble, bootstrap_weights
+from medflow.training import LARGE_DATA_FLOW, LARGE_DATA_SETTINGS
 
 
 def time_query(fn, repeats: int) -> tuple[list[float], list[float], object]:
@@ -53,11 +54,11 @@ def main(argv=None) -> dict:
     p.add_argument("--n", type=int, default=20700)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    p.add_argument("--batch-size", type=int, default=4096)
-    p.add_argument("--lr", type=float, default=3e-2)
-    p.add_argument("--patience", type=int, default=60)
-    p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--hidden", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=LARGE_DATA_SETTINGS["batch_size"])
+    p.add_argument("--lr", type=float, default=LARGE_DATA_SETTINGS["lr"])
+    p.add_argument("--patience", type=int, default=LARGE_DATA_SETTINGS["patience"])
+    p.add_argument("--epochs", type=int, default=LARGE_DATA_SETTINGS["epochs"])
+    p.add_argument("--hidden", type=int, default=LARGE_DATA_FLOW["hidden"])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--n-boot", type=int, default=200)
     p.add_argument("--boot-epochs", type=int, default=None, help="boot_options epochs (default: library's)")

@@ -32,7 +32,7 @@ from joblib import Parallel, delayed
 from torch import Tensor
 
 from medflow.flow import NodeFlows
-from medflow.training import TrainSettings, fit_linear_part, train
+from medflow.training import LARGE_DATA_ROWS, TrainSettings, fit_linear_part, train
 
 __all__ = ["bootstrap_ensemble", "bootstrap_weights", "replicates", "resolve_start"]
 
@@ -41,8 +41,9 @@ __all__ = ["bootstrap_ensemble", "bootstrap_weights", "replicates", "resolve_sta
 WARM_EPOCHS = 10
 
 
-#: ``start="auto"`` refits cold (from scratch) below this many rows, warm from there on.
-COLD_BELOW = 10_000
+#: ``start="auto"`` refits cold (from scratch) below this many rows, warm from there on
+#: (where the command line switches to its large-data settings).
+COLD_BELOW = LARGE_DATA_ROWS
 
 
 def resolve_start(start: str, n: int) -> str:
@@ -87,7 +88,9 @@ def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, start: str = "auto", 
 
     The ensemble's ``control_of`` attribute gives, for each member, the index of the control
     member its replicates are re-centred on (a control's is its own index; ``-1`` for no
-    control); :func:`replicates` applies it.
+    control); :func:`replicates` applies it. ``histories`` holds each chunk's training
+    history (:func:`medflow.training.train`; its ``members`` column counts the members
+    still training per epoch).
 
     Results are cached on ``fit`` per ``(n_boot, seed, settings)`` so several effect queries
     share one bootstrap.

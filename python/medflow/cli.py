@@ -97,12 +97,13 @@ class _Step:
 def default_fit_settings(n: int, epochs: int = 60) -> dict:
     """Flow training settings used by the command line and the validation study.
 
-    From 10,000 rows on: :data:`medflow.training.LARGE_DATA_SETTINGS` (batches of 4096,
-    learning rate 3e-2, cosine schedule over all ``epochs``, the best validation epoch
-    kept), which get much closer to the likelihood's optimum on the Blau-Duncan data. Below: learning rate 3e-3 over at most
-    ``epochs`` epochs with patience 10 and batches of about N / 16 rows (a power of two,
-    32 to 1024), small steps that keep the flow near its linear-SEM start unless the data
-    ask for more.
+    From :data:`medflow.training.LARGE_DATA_ROWS` (10,000) rows on:
+    :data:`medflow.training.LARGE_DATA_SETTINGS` (batches of 4096, learning rate 3e-2,
+    cosine schedule over all ``epochs``, the best validation epoch kept), which get much
+    closer to the likelihood's optimum on the Blau-Duncan data. Below: learning rate 3e-3
+    over at most ``epochs`` epochs with patience 10 and batches of about N / 16 rows (a
+    power of two, 32 to 1024), small steps that keep the flow near its linear-SEM start
+    unless the data ask for more.
 
     Example:
         >>> default_fit_settings(20700)
@@ -110,9 +111,9 @@ def default_fit_settings(n: int, epochs: int = 60) -> dict:
         >>> default_fit_settings(2000)
         {'epochs': 60, 'batch_size': 128, 'lr': 0.003, 'patience': 10}
     """
-    if n >= 10_000:
-        from medflow.training import LARGE_DATA_SETTINGS
+    from medflow.training import LARGE_DATA_ROWS, LARGE_DATA_SETTINGS
 
+    if n >= LARGE_DATA_ROWS:
         return {**LARGE_DATA_SETTINGS, "epochs": int(epochs), "patience": int(epochs)}
     batch = int(min(1024, max(32, 2 ** round(math.log2(max(n, 1) / 16)))))
     return dict(epochs=int(epochs), batch_size=batch, lr=3e-3, patience=10)
@@ -127,9 +128,9 @@ def default_flow_config(n: int) -> dict:
         >>> default_flow_config(20700), default_flow_config(2000)
         ({'hidden': 16}, {})
     """
-    if n >= 10_000:
-        from medflow.training import LARGE_DATA_FLOW
+    from medflow.training import LARGE_DATA_FLOW, LARGE_DATA_ROWS
 
+    if n >= LARGE_DATA_ROWS:
         return dict(LARGE_DATA_FLOW)
     return {}
 

@@ -23,8 +23,12 @@ from tqdm.auto import tqdm
 from medflow.flow import NodeFlows
 
 __all__ = ["TrainSettings", "train", "fit_linear_part", "log_interval_mass", "LARGE_DATA_SETTINGS",
-           "LARGE_DATA_FLOW"]
+           "LARGE_DATA_FLOW", "LARGE_DATA_ROWS"]
 
+
+#: Rows from which data count as large: the command line switches to
+#: :data:`LARGE_DATA_SETTINGS` and :data:`LARGE_DATA_FLOW`, the bootstrap to warm starts.
+LARGE_DATA_ROWS = 10_000
 
 #: Training settings for large data, used by the command line from 10,000 rows on
 #: (benchmarks/results/README.md, "Training settings"). On the bundled Blau-Duncan data
