@@ -28,10 +28,9 @@ stats::effects
 #' @param interventional Also estimate the interventional (randomized)
 #'   direct and indirect effects.
 #' @param n_boot Number of bootstrap refits for standard errors and
-#'   percentile intervals (0 for none). Below 10,000 rows each refit is a
-#'   fresh fit of its resample; from there on a short fine-tuning of the
-#'   fitted flow. `boot_options = list(start = "cold")` (or `"warm"`) in `...`
-#'   chooses.
+#'   percentile intervals (0 for none). Each refit repeats the fit's procedure
+#'   on its resample, from scratch (one ensemble member per replicate by
+#'   default; `boot_options = list(members = 5)` in `...` repeats it exactly).
 #' @param level Confidence level of the intervals.
 #' @param seed Seed (a whole number); the same seed gives the same numbers.
 #' @param ... Further named arguments passed to the Python method.

@@ -25,18 +25,22 @@
 #'   discrete.
 #' @param missing `"error"` (default) or `"drop"` rows with missing values in
 #'   a model variable.
-#' @param epochs Maximum number of passes over the training data (training
-#'   stops early when the validation likelihood no longer improves).
-#' @param batch_size,lr Minibatch size and learning rate; `NULL` uses the
-#'   Python package's defaults.
+#' @param members Number of flows in the cross-fitted ensemble (each is
+#'   trained on all rows but one of `members` folds; effects average over
+#'   them). `NULL` (default) uses the Python package's choice (5); `1` fits a
+#'   single flow, faster but its effects move with `seed`.
+#' @param epochs,batch_size,lr Passes over the data, minibatch size and
+#'   learning rate; `NULL` (default) lets the Python package choose them from
+#'   the data (`medflow.training.TrainSettings.auto`), the same choice the
+#'   command line and Python make. The chosen values are in `fit$settings`.
 #' @param seed Seed of every random choice of the fit (a whole number); the
 #'   same seed gives the same fit.
 #' @param device `"cpu"` or `"cuda"`.
 #' @param verbose Show a progress bar.
 #' @param control Optional named list of further settings of Python's
 #'   `CausalFlow.fit()` (for example `patience`, the number of epochs without
-#'   improvement of the validation likelihood before training stops,
-#'   `val_fraction`, `weight_decay`, `dtype`).
+#'   improvement of a member's held-out likelihood before it stops,
+#'   `weight_decay`, `linear_nodes`, `dtype`).
 #' @return An object of class `medflow_fit`: a list with the Python model
 #'   (`py`) and plain R copies of the model syntax, variables, training
 #'   history (`history`) and fit information.
@@ -47,14 +51,12 @@
 #'                epochs = 50, seed = 1)
 #' fit
 #' effects(fit, treatment = "X", outcome = "Y", mediators = "W")
-#' # the settings the command line uses from 10,000 rows on
-#' fit <- medflow("U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X", blau_duncan,
-#'                hidden = 16, epochs = 60, batch_size = 4096, lr = 0.03,
-#'                control = list(patience = 60), seed = 1)
+#' summary(fit)   # how the fit ended and the linearity check
 #' }
 #' @export
 medflow <- function(model, data, ..., discrete = NULL, continuous = NULL,
-                    missing = c("error", "drop"), epochs = 200, batch_size = NULL, lr = NULL,
+                    missing = c("error", "drop"), members = NULL, epochs = NULL,
+                    batch_size = NULL, lr = NULL,
                     seed = 0, device = "cpu", verbose = TRUE, control = list()) {
   cl <- match.call()
   spec <- check_model(model)
@@ -69,7 +71,8 @@ medflow <- function(model, data, ..., discrete = NULL, continuous = NULL,
     }
   }
   missing <- match.arg(missing)
-  epochs <- check_count(epochs, "epochs", min = 1)
+  if (!is.null(members)) members <- check_count(members, "members", min = 1)
+  if (!is.null(epochs)) epochs <- check_count(epochs, "epochs", min = 1)
   if (!is.null(batch_size)) batch_size <- check_count(batch_size, "batch_size", min = 1)
   if (!is.null(lr)) {
     check_number(lr, "lr")
@@ -92,7 +95,7 @@ medflow <- function(model, data, ..., discrete = NULL, continuous = NULL,
                       discrete = py_list(discrete), continuous = py_list(continuous),
                       missing = missing), config)
   flow <- py_try(do.call(mf$CausalFlow, flow_args))
-  fit_args <- c(py_args(epochs = epochs, batch_size = batch_size, lr = lr, seed = seed,
+  fit_args <- c(py_args(members = members, epochs = epochs, batch_size = batch_size, lr = lr, seed = seed,
                         device = device, verbose = verbose), control)
   fitted <- py_call_named(flow, "fit", fit_args)
   new_medflow_fit(fitted, call = cl)
@@ -122,7 +125,8 @@ new_medflow_fit <- function(py, call = NULL) {
     discrete = as.character(unlist(py_value(enc$discrete))),
     n = as.integer(py_value(py_len_frame(py$data))),
     history = py_frame_to_r(py$history),
-    fit_info = info[setdiff(names(info), "settings")],
+    fit_info = info[setdiff(names(info), c("settings", "linearity", "folds_of_rows"))],
+    linearity = py_frame_to_r(py$linearity()),
     settings = info$settings,
     call = call
   ), class = "medflow_fit")
@@ -150,9 +154,13 @@ print.medflow_fit <- function(x, ...) {
               paste0(x$variables, ifelse(x$variables %in% x$discrete, " (discrete)", ""),
                      collapse = ", ")))
   if (!is.null(x$fit_info$epochs_run)) {
-    cat(sprintf("Trained %d epochs (best validation epoch %d, seed %s)\n",
-                as.integer(x$fit_info$epochs_run), as.integer(x$fit_info$best_epoch),
-                format(x$fit_info$seed)))
+    cat(sprintf("Cross-fitted ensemble of %d flow(s), %d epochs, seed %s%s\n",
+                as.integer(x$fit_info$members), as.integer(x$fit_info$epochs_run),
+                format(x$fit_info$seed),
+                if (isTRUE(x$fit_info$converged)) "" else " (did NOT converge)"))
+    lin <- unlist(x$fit_info$linear_nodes)
+    if (length(lin)) cat(sprintf("Linear-Gaussian equations (no held-out gain from a flow): %s\n",
+                                 paste(lin, collapse = ", ")))
   }
   if (py_dead(x$py)) {
     cat("The Python model is not available in this session (use save_medflow()/load_medflow()).\n")
@@ -164,26 +172,24 @@ print.medflow_fit <- function(x, ...) {
 #'
 #' @param object,x A `medflow_fit` object from [medflow()].
 #' @param ... Unused.
-#' @return `summary()` returns a `summary.medflow_fit` object: the model,
-#'   variables, sample sizes and the training and validation negative
-#'   log-likelihood (nats per row, standardized scale) at the best epoch.
+#' @return `summary()` returns a `summary.medflow_fit` object: how the fit
+#'   ended (convergence, epochs, settings), the model, the variables and the
+#'   linearity check (per node, the cross-validated held-out log-likelihood of
+#'   its flow against its linear-Gaussian equation, with a standard error over
+#'   folds).
 #' @examples
 #' \dontrun{
 #' summary(medflow("Y ~ X", data.frame(X = rnorm(200), Y = rnorm(200)), epochs = 5))
 #' }
 #' @export
 summary.medflow_fit <- function(object, ...) {
-  h <- object$history
-  best <- object$fit_info$best_epoch
-  row <- if (!is.null(best) && nrow(h) && best %in% h$epoch) h[h$epoch == best, , drop = FALSE] else
-    h[nrow(h), , drop = FALSE]
   structure(list(
     model = object$model,
     variables = data.frame(variable = object$variables,
                            type = ifelse(object$variables %in% object$discrete, "discrete", "continuous"),
                            stringsAsFactors = FALSE),
     n = object$n, fit_info = object$fit_info, settings = object$settings,
-    nll = if (nrow(row)) c(train = row$train_nll, validation = row$val_nll) else NULL,
+    linearity = object$linearity,
     alive = !py_dead(object$py)
   ), class = "summary.medflow_fit")
 }
@@ -191,21 +197,32 @@ summary.medflow_fit <- function(object, ...) {
 #' @rdname summary.medflow_fit
 #' @export
 print.summary.medflow_fit <- function(x, ...) {
-  cat("Causal-graphical normalizing flow (medflow)\n\nModel:\n")
+  fi <- x$fit_info
+  st <- x$settings
+  cat(sprintf("medflow %s after %d epochs\n",
+              if (isTRUE(fi$converged)) "ended normally" else "did NOT converge",
+              as.integer(fi$epochs_run)))
+  cat(sprintf("  Estimator      cross-fitted ensemble of %d flow(s), maximum likelihood\n",
+              as.integer(fi$members)))
+  cat(sprintf("  Optimiser      AdamW, cosine schedule: batch %d, lr %.3g, weight decay %g\n",
+              as.integer(st$batch_size), st$lr, st$weight_decay))
+  cat(sprintf("  Best epochs    %s\n", paste(unlist(fi$best_epochs), collapse = ", ")))
+  cat(sprintf("  Observations   %d; seed %s\n", x$n, format(fi$seed)))
+  cat("\nModel:\n")
   cat(paste0("  ", strsplit(x$model, "\n", fixed = TRUE)[[1]]), sep = "\n")
   cat("\nVariables:\n")
   print(x$variables, row.names = FALSE)
-  fi <- x$fit_info
-  cat(sprintf("\nN = %d", x$n))
-  if (!is.null(fi$train_rows)) cat(sprintf(" (training %d, validation %d)", fi$train_rows, fi$val_rows))
-  cat("\n")
-  if (!is.null(fi$epochs_run)) {
-    cat(sprintf("Epochs run: %d; best validation epoch: %d; seed: %s\n", as.integer(fi$epochs_run),
-                as.integer(fi$best_epoch), format(fi$seed)))
-  }
-  if (!is.null(x$nll)) {
-    cat(sprintf("Negative log-likelihood at the best epoch (nats per row, standardized): train %.4f, validation %.4f\n",
-                x$nll[["train"]], x$nll[["validation"]]))
+  lin <- x$linearity
+  if (!is.null(lin) && nrow(lin)) {
+    cat("\nLinearity check: held-out log-likelihood per row, flow vs linear-Gaussian\n")
+    show <- data.frame(node = lin$node, parents = lin$parents,
+                       flow = sprintf("%.4f", lin$flow_loglik), linear = sprintf("%.4f", lin$linear_loglik),
+                       gain = sprintf("%.4f", lin$gain), s.e. = sprintf("%.4f", lin$se),
+                       z = sprintf("%.1f", lin$z), equation = lin$equation, check.names = FALSE)
+    print(show, row.names = FALSE)
+    cat(sprintf("  gain = flow - linear (%d-fold cross-validation); z > 2: the data depart from\n",
+                as.integer(fi$folds)))
+    cat("  linearity. 'linear': the fit uses that node's linear-Gaussian equation.\n")
   }
   if (!x$alive) cat("The Python model is not available in this session.\n")
   invisible(x)

@@ -39,7 +39,7 @@ import pandas as pd
 
 __all__ = [
     "PUBLISHED_PATHS", "PUBLISHED_RESIDUALS", "Analysis", "analyse", "build_parser",
-    "comparison_table", "default_fit_settings", "default_flow_config", "format_comparison", "main",
+    "comparison_table", "format_comparison", "main",
     "sensitivity_section",
 ]
 
@@ -92,47 +92,6 @@ class _Step:
             self.timings[self.short] = seconds
             self.console(f"      ({seconds:.1f} s)")
         return False
-
-
-def default_fit_settings(n: int, epochs: int = 60) -> dict:
-    """Flow training settings used by the command line and the validation study.
-
-    From :data:`medflow.training.LARGE_DATA_ROWS` (10,000) rows on:
-    :data:`medflow.training.LARGE_DATA_SETTINGS` (batches of 4096, learning rate 3e-2,
-    cosine schedule over all ``epochs``, the best validation epoch kept), which get much
-    closer to the likelihood's optimum on the Blau-Duncan data. Below: learning rate 3e-3
-    over at most ``epochs`` epochs with patience 10 and batches of about N / 16 rows (a
-    power of two, 32 to 1024), small steps that keep the flow near its linear-SEM start
-    unless the data ask for more.
-
-    Example:
-        >>> default_fit_settings(20700)
-        {'epochs': 60, 'batch_size': 4096, 'lr': 0.03, 'patience': 60}
-        >>> default_fit_settings(2000)
-        {'epochs': 60, 'batch_size': 128, 'lr': 0.003, 'patience': 10}
-    """
-    from medflow.training import LARGE_DATA_ROWS, LARGE_DATA_SETTINGS
-
-    if n >= LARGE_DATA_ROWS:
-        return {**LARGE_DATA_SETTINGS, "epochs": int(epochs), "patience": int(epochs)}
-    batch = int(min(1024, max(32, 2 ** round(math.log2(max(n, 1) / 16)))))
-    return dict(epochs=int(epochs), batch_size=batch, lr=3e-3, patience=10)
-
-
-def default_flow_config(n: int) -> dict:
-    """Flow architecture used by the command line and the validation study: smaller
-    conditioners (``hidden=16``, :data:`medflow.training.LARGE_DATA_FLOW`) with the
-    large-data training settings from 10,000 rows on, the library default below.
-
-    Example:
-        >>> default_flow_config(20700), default_flow_config(2000)
-        ({'hidden': 16}, {})
-    """
-    from medflow.training import LARGE_DATA_FLOW, LARGE_DATA_ROWS
-
-    if n >= LARGE_DATA_ROWS:
-        return dict(LARGE_DATA_FLOW)
-    return {}
 
 
 def _read_csv(path: str | Path) -> pd.DataFrame:
@@ -238,7 +197,7 @@ def _combine(effects, decomposition):
 
 def analyse(data: pd.DataFrame, model: str, treatment: str, outcome: str, mediators: Sequence[str],
             order: Sequence[str] | None = None, *, contrast: Sequence[float] | None = None,
-            boot: int = 0, boot_start: str = "auto", seed: int = 0, epochs: int = 60,
+            boot: int = 0, seed: int = 0, epochs: int | None = None,
             level: float = 0.90, progress: bool = True, fit_options: dict | None = None,
             console: Callable[[str], None] | None = None,
             step: Callable[[str], object] | None = None) -> Analysis:
@@ -253,15 +212,12 @@ def analyse(data: pd.DataFrame, model: str, treatment: str, outcome: str, mediat
         contrast: ``(a, a_ref)``; default the 75th vs 25th percentile (1 vs 0 if binary).
         boot: bootstrap refits of the flow (and resamples of the linear SEM); 0 = delta-method
             intervals for the linear SEM only.
-        boot_start: ``"warm"`` (fine-tune the fitted flow on each resample; fast), ``"cold"``
-            (a fresh fit per resample; slower, wider and more honest intervals on small data)
-            or ``"auto"`` (cold below 10,000 rows; see :func:`medflow.bootstrap.bootstrap_ensemble`).
         seed: seeds the fit, the effects and the bootstrap.
-        epochs: maximum training epochs.
+        epochs: training epochs (default: chosen from the data, as in :meth:`medflow.CausalFlow.fit`).
         level: interval level.
         progress: progress bars.
-        fit_options: overrides of :func:`default_fit_settings` for
-            :meth:`medflow.CausalFlow.fit` (e.g. ``{"lr": 5e-3}``).
+        fit_options: further arguments of :meth:`medflow.CausalFlow.fit` (e.g. ``{"members": 3}``);
+            everything not given is chosen from the data by the library.
         console: where to print the short progress lines (default: nowhere).
         step: context-manager factory ``step(title, short_name)`` wrapping each long step.
     """
@@ -294,29 +250,23 @@ def analyse(data: pd.DataFrame, model: str, treatment: str, outcome: str, mediat
         out.sem, out.linear = sem, lin
         say(_equations_text(sem))
 
-    settings = {**default_fit_settings(len(data), epochs), **(fit_options or {})}
-    title = (f"Fitting the flow: one monotone spline flow per node (up to {settings['epochs']} epochs, "
-             f"batch {settings['batch_size']}, lr {settings['lr']:g}, seed {seed})")
-    with stepper(title, "flow fit"):
-        fit = mf.CausalFlow(model, data, **default_flow_config(len(data))).fit(
-            seed=seed, verbose=progress, **settings)
-        info = fit.fit_info
-        say(f"      {info['epochs_run']} epochs; best validation NLL "
-            f"{fit.history['val_nll'].min():.4f} (epoch {info['best_epoch']}), weights of that epoch kept")
+    with stepper(f"Fitting the flow: one monotone spline flow per node, a cross-fitted ensemble "
+                 f"(seed {seed})", "flow fit"):
+        fit = mf.CausalFlow(model, data).fit(seed=seed, verbose=progress,
+                                             **{"epochs": epochs, **(fit_options or {})})
+        say("\n".join("      " + line for line in fit.summary().splitlines()))
         out.fit = fit
 
     title = f"Effects of {treatment} on {outcome}" + (f" with {boot} bootstrap refits" if boot else "")
     with stepper(title, "effects"):
-        flow_opts = dict(opts, n_boot=boot, seed=seed, verbose=progress,
-                         boot_options=dict(start=boot_start) if boot else None)
+        flow_opts = dict(opts, n_boot=boot, seed=seed, verbose=progress)
         res = fit.effects(treatment, outcome, mediators=mediators, **flow_opts)
         if order:
             res = _combine(res, fit.decompose(treatment, outcome, order=order, **flow_opts))
         out.flow = res
         if len(np.unique(data[treatment])) > 2:
             out.dose_response = fit.dose_response(treatment, outcome, n_boot=boot, seed=seed,
-                                                  verbose=progress, level=level,
-                                                  boot_options=flow_opts["boot_options"])
+                                                  verbose=progress, level=level)
             slope = float(sem.effects(treatment, outcome, mediators=[], interventional=False,
                                       a=1.0, a_ref=0.0).params["TE"])
             grid = out.dose_response["a"].to_numpy()
@@ -598,7 +548,7 @@ def _run(args, console: _Console, *, data: pd.DataFrame, source: str, model: str
             console(_classical_text(coef, published_fit))
 
     analysis = analyse(data, model, treatment, outcome, mediators, order, contrast=args.contrast,
-                       boot=args.boot, boot_start=args.boot_start, seed=args.seed, epochs=args.epochs,
+                       boot=args.boot, seed=args.seed, epochs=args.epochs,
                        level=args.level,
                        progress=not args.no_progress, console=console, step=step)
     truth = _truth_for(bundled, analysis.a, analysis.a_ref)
@@ -687,11 +637,6 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--boot", type=int, default=0, metavar="N",
                    help="bootstrap refits for intervals (default 0: none for the flow, delta-method "
                         "intervals for the linear SEM); e.g. 200")
-    p.add_argument("--boot-start", choices=["auto", "warm", "cold"], default="auto",
-                   help="bootstrap replicates fine-tune the fitted flow ('warm': fast) or are fresh "
-                        "fits of their resamples ('cold': the whole pipeline, --boot times a fit; "
-                        "wider, more honest intervals on small data); default 'auto': cold below "
-                        "10,000 rows, warm from there on")
     p.add_argument("--level", type=float, default=0.90, help="interval level (default 0.90)")
     p.add_argument("--out", default="medflow-report", metavar="DIR",
                    help="report folder (default medflow-report)")
@@ -700,7 +645,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="torch CPU threads (default 1: the flow's small minibatches gain little from "
                         "more, and lose much when the cores are shared)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--epochs", type=int, default=60, help=argparse.SUPPRESS)
+    p.add_argument("--epochs", type=int, default=None, metavar="N",
+                   help="training epochs of the flow (default: chosen from the data by the library)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -745,7 +691,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--boot must be 0 (no bootstrap) or at least 2, got {args.boot}.")
         if not 0 < args.level < 1:
             raise ValueError(f"--level must be between 0 and 1, got {args.level:g}.")
-        if args.epochs < 1:
+        if args.epochs is not None and args.epochs < 1:
             raise ValueError(f"--epochs must be at least 1, got {args.epochs}.")
         if args.threads < 1:
             raise ValueError(f"--threads must be at least 1, got {args.threads}.")

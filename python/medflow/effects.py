@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 
 from medflow import identification
-from medflow.bootstrap import bootstrap_ensemble, replicates
+from medflow.bootstrap import bootstrap_ensemble
 from medflow.dag import format_path, parse_path
 from medflow.results import MONOTONE_ASSUMPTION, EffectsResult, effect_row
 
@@ -174,14 +174,15 @@ class _Engine:
         return m * self.fit.encoding.scale[self.Y] + self.fit.encoding.loc[self.Y]
 
     def contrast(self, hi: Tensor, lo: Tensor) -> tuple[Tensor, float]:
-        """Per-member mean difference (outcome units) and the Monte Carlo error of member 0."""
+        """Per-member mean difference (outcome units) and the Monte Carlo error of the members'
+        average (the spread of the unit-level differences, averaged over members, over units)."""
         scale = self.fit.encoding.scale[self.Y]
         diff = (hi - lo).double() * scale
         w = self.units.weights
         est = (diff * w).sum(-1) / w.sum(-1)
-        w0, d0 = w[0], diff[0]
+        w0, d0 = w[0], diff.mean(0)
         n_eff = float(w0.sum() ** 2 / (w0**2).sum())
-        var = float(((d0 - est[0]) ** 2 * w0).sum() / w0.sum())
+        var = float(((d0 - est.mean()) ** 2 * w0).sum() / w0.sum())
         return est, (var / n_eff) ** 0.5
 
 
@@ -231,18 +232,26 @@ def _natural_specs(dag, A, Y, groups, interventional) -> list[_Spec]:
 _MEMBER_CHUNK = 20
 
 
-def _flows(fit, n_boot: int, seed: int, verbose: bool, boot_options) -> tuple[list, np.ndarray | None]:
-    """``[(fitted flow, None), (bootstrap members, their weights), ...]`` in chunks of members,
-    and the ensemble's ``control_of`` (see :func:`medflow.bootstrap.replicates`)."""
+def _flows(fit, n_boot: int, seed: int, verbose: bool, boot_options) -> tuple[list, int]:
+    """``[(fitted ensemble, None), (bootstrap members, their counts), ...]`` in chunks of
+    members, and the number of members per replicate (:mod:`medflow.bootstrap`)."""
     flows = [(fit._require_fitted(), None)]
     if not n_boot:
-        return flows, None
-    ens, weights = bootstrap_ensemble(fit, n_boot=n_boot, seed=seed, verbose=verbose,
-                                      **(boot_options or {}))
-    for start in range(0, ens.E, _MEMBER_CHUNK):
-        part = slice(start, min(start + _MEMBER_CHUNK, ens.E))
+        return flows, 1
+    opts = dict(boot_options or {})
+    ens, weights = bootstrap_ensemble(fit, n_boot=n_boot, seed=seed, verbose=verbose, **opts)
+    per = int(opts.get("members", 1))
+    step = max(per, _MEMBER_CHUNK // per * per)
+    for start in range(0, ens.E, step):
+        part = slice(start, min(start + step, ens.E))
         flows.append((ens.members(part), weights[part]))
-    return flows, ens.control_of
+    return flows, per
+
+
+def _replicates(values: list[np.ndarray], per: int) -> np.ndarray:
+    """Bootstrap replicates from the members' values (first axis): each replicate's members averaged."""
+    v = np.concatenate(values)
+    return v.reshape(-1, per, *v.shape[1:]).mean(1)
 
 
 def _both(dag, treatment, outcome, hi, lo) -> identification.Identification:
@@ -361,7 +370,7 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
                              draws=pd.concat(draws, axis=1) if draws else None)
 
     gen = torch.Generator().manual_seed(int(seed))
-    flows, control_of = _flows(fit, n_boot, seed, verbose, boot_options)
+    flows, per = _flows(fit, n_boot, seed, verbose, boot_options)
     estimates, mc = {}, {}
     for k, (flow, weights) in enumerate(flows):
         units = _units(fit, flow, n_mc, data, where, at, gen, weights)
@@ -377,10 +386,10 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
     rows, draw_cols = [], {}
     alpha = (1 - level) / 2
     for s in specs:
-        point = float(estimates[s.label][0][0])
+        point = float(estimates[s.label][0].mean())  # the fit's members, averaged
         se = lo = hi = np.nan
         if n_boot:
-            reps = replicates(np.concatenate(estimates[s.label][1:]), control_of, point)
+            reps = _replicates(estimates[s.label][1:], per)
             draw_cols[s.label] = reps
             se = float(np.std(reps, ddof=1))
             lo, hi = (float(q) for q in np.quantile(reps, [alpha, 1 - alpha]))
@@ -395,12 +404,10 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
             method="flow", n_boot=n_boot, n=n_units,
         ))
     over = f"{n_mc} draws from the fitted model" if n_mc is not None else f"{n_units} observed units"
-    how_boot = ("each warm-started from the fit and re-centred on a control refit"
-                if n_boot and (control_of >= 0).any() else "each a fresh fit of its resample")
-    boot = (f"{n_boot} bootstrap refits ({how_boot}), {level:.0%} percentile intervals" if n_boot
-            else "no bootstrap (n_boot=0)")
+    boot = (f"{n_boot} bootstrap refits (each the fit's procedure on its resample, from scratch), "
+            f"{level:.0%} percentile intervals" if n_boot else "no bootstrap (n_boot=0)")
     info = [f"Contrast: {treatment} = {a:g} vs {a_ref:g} ({how}); SD({outcome}) = {sd_y:.4g}.",
-            f"Averaged over {over}; {boot}."]
+            f"Averaged over {over} and the fit's {flows[0][0].E} ensemble member(s); {boot}."]
     return EffectsResult(pd.DataFrame(rows), notes=info + list(notes),
                          draws=pd.DataFrame(draw_cols) if n_boot else None)
 
@@ -509,7 +516,7 @@ def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int =
         raise ValueError(f"The grid leaves the observed range of {treatment} "
                          f"[{fit.encoding.lower[j]:g}, {fit.encoding.upper[j]:g}]; pass extrapolate=True.")
     gen = torch.Generator().manual_seed(int(seed))
-    flows, control_of = _flows(fit, n_boot, seed, verbose, boot_options)
+    flows, per = _flows(fit, n_boot, seed, verbose, boot_options)
     means = []
     for flow, weights in flows:
         units = _units(fit, flow, n_mc, None, None, None, gen, weights)
@@ -520,10 +527,10 @@ def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int =
                 rows.append(eng.mean(eng.path_world(())).numpy())
         means.append(np.stack(rows, axis=-1))  # (E, G)
     sd_y = float(fit.data[outcome].std())
-    out = pd.DataFrame({"a": grid, "estimate": means[0][0]})
+    out = pd.DataFrame({"a": grid, "estimate": means[0].mean(0)})
     alpha = (1 - level) / 2
     if n_boot:
-        reps = replicates(np.concatenate(means[1:]), control_of, means[0][0])
+        reps = _replicates(means[1:], per)
         out["std_error"] = reps.std(0, ddof=1)
         out["ci_lower"], out["ci_upper"] = np.quantile(reps, [alpha, 1 - alpha], axis=0)
     else:
@@ -550,7 +557,7 @@ def unit_effects(fit, treatment: str, outcome: str, data: pd.DataFrame, mediator
     units = _units(fit, flow, None, data, None, None, gen, None)
     eng = _Engine(fit, flow, units, treatment, outcome, a, a_ref, gen)
     loc, scale = fit.encoding.loc[eng.Y], fit.encoding.scale[eng.Y]
-    conv = lambda t: t[0].double().numpy() * scale + loc  # noqa: E731
+    conv = lambda t: t.double().mean(0).numpy() * scale + loc  # noqa: E731  (members averaged)
     every = fit.dag.paths(treatment, outcome)
     with torch.no_grad():
         hi, lo = conv(eng.path_world(every)), conv(eng.path_world(()))

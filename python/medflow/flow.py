@@ -41,7 +41,7 @@ __all__ = ["NodeFlows", "FlowConfig"]
 class FlowConfig(dict):
     """Architecture settings (a plain dict, stored as JSON with a saved model)."""
 
-    defaults = dict(hidden=32, depth=2, bins=8, layers=1, bound=5.0, learn_linear=True)
+    defaults = dict(hidden=16, depth=2, bins=8, layers=1, bound=5.0, learn_linear=True)
 
     def __init__(self, **kwargs):
         unknown = set(kwargs) - set(self.defaults)
@@ -196,11 +196,10 @@ class NodeFlows(nn.Module):
 
     @classmethod
     def replicate(cls, flow: NodeFlows, ensemble: int) -> NodeFlows:
-        """An ensemble whose members all start as copies of the one-member ``flow``."""
-        if flow.E != 1:
-            raise ValueError("replicate() starts from a one-member flow.")
+        """An ensemble of ``ensemble`` members, member ``e`` a copy of ``flow``'s member ``e mod flow.E``."""
         new = cls(flow.mask, ensemble=ensemble, dtype=flow.mask.dtype, **flow.config)
+        idx = torch.arange(ensemble) % flow.E
         with torch.no_grad():
-            for p_new, p_one in zip(new.parameters(), flow.parameters()):
-                p_new.copy_(p_one.expand_as(p_new))
+            for p_new, p_old in zip(new.parameters(), flow.parameters()):
+                p_new.copy_(p_old[idx])
         return new

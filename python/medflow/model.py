@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -32,7 +33,9 @@ from torch import Tensor
 from medflow.dag import DAG, as_dag
 from medflow.data import Encoding, prepare
 from medflow.flow import FlowConfig, NodeFlows
-from medflow.training import TrainSettings, fit_linear_part, log_interval_mass, train
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+from medflow.training import TrainSettings, log_interval_mass
 
 __all__ = ["CausalFlow", "FittedFlow", "load"]
 
@@ -49,7 +52,7 @@ class CausalFlow:
         discrete: variables to treat as discrete (default: every integer-valued column).
         continuous: integer-valued variables to treat as continuous.
         missing: ``"error"`` (default) or ``"drop"``.
-        **flow_config: architecture (``hidden=32, depth=2, bins=8, layers=1, bound=5.0,
+        **flow_config: architecture (``hidden=16, depth=2, bins=8, layers=1, bound=5.0,
             learn_linear=True``; see :mod:`medflow.flow`).
     """
 
@@ -61,24 +64,33 @@ class CausalFlow:
         self.encoding, self.data = prepare(self.flow_dag, data, discrete=discrete,
                                            continuous=continuous, missing=missing)
 
-    def fit(self, *, epochs: int = 200, batch_size: int = 1024, lr: float = 3e-3,
-            weight_decay: float = 1e-4, patience: int = 10, val_fraction: float = 0.1,
-            seed: int = 0, device: str = "cpu", dtype: str = "float32",
-            discrete_likelihood: str = "interval", verbose: bool = True) -> FittedFlow:
-        """Fit the flow by maximum likelihood with early stopping.
+    def fit(self, *, seed: int = 0, members: int | None = None, epochs: int | None = None,
+            batch_size: int | None = None, lr: float | None = None, weight_decay: float | None = None,
+            patience: int | None = None, linear_nodes: str | Iterable[str] = "auto",
+            device: str = "cpu", dtype: str = "float32", discrete_likelihood: str = "interval",
+            verbose: bool = True) -> FittedFlow:
+        """Fit the flow: a cross-fitted ensemble of ``members`` flows (:mod:`medflow.crossfit`).
+
+        Every setting left at ``None`` is chosen from the data by
+        :meth:`medflow.training.TrainSettings.auto` (the one source of the defaults; the
+        chosen values are in ``fit_info["settings"]``). Member ``m`` of ``K`` is trained on
+        every row except fold ``m`` and keeps its best epoch on that fold; effects average
+        over the members.
 
         Args:
-            epochs: maximum number of passes over the training part (the cosine learning-rate
-                schedule spans them).
-            batch_size: rows per minibatch.
-            lr: AdamW learning rate (cosine-decayed). The defaults take small steps from
-                the linear-SEM start; for large data with many distinct values see
-                :data:`medflow.training.LARGE_DATA_SETTINGS`
-                (``fit(**LARGE_DATA_SETTINGS)``), which the command line uses.
-            weight_decay: AdamW weight decay.
-            patience: epochs without validation improvement before stopping.
-            val_fraction: share of rows held out for early stopping.
-            seed: seeds every random choice (split, order, initial weights, dequantization).
+            seed: seeds every random choice (folds, initial weights, minibatch order).
+            members: ``K``, flows in the ensemble (default 5); ``1`` fits a single flow
+                with a fifth of the rows held out (faster, but its effects move with ``seed``).
+            epochs: passes over the data (the cosine learning-rate schedule spans them).
+            batch_size: rows per minibatch. lr: AdamW learning rate.
+            weight_decay: AdamW weight decay of the conditioner networks.
+            patience: epochs without held-out improvement before a member stops (default:
+                ``epochs``, every member runs the schedule and keeps its best epoch).
+            linear_nodes: ``"auto"`` (default) replaces the flow of every node whose held-out
+                log-likelihood is not higher than its linear-Gaussian equation's by more than
+                two standard errors (the :meth:`FittedFlow.linearity` check) by that
+                equation; ``"none"`` keeps every flow; a list of variable names makes those
+                nodes linear.
             device: ``"cpu"`` or ``"cuda"``.
             dtype: ``"float32"`` (fast) or ``"float64"``.
             discrete_likelihood: how discrete nodes enter the likelihood: ``"interval"`` (the
@@ -87,40 +99,52 @@ class CausalFlow:
                 ``u ~ U[0, 1)``, a lower bound).
             verbose: show a progress bar.
         """
-        if not 0 < val_fraction < 0.5:
-            raise ValueError(f"val_fraction must be in (0, 0.5), got {val_fraction}.")
-        settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr,
-                                 weight_decay=weight_decay, patience=patience)
+        from medflow.crossfit import assign_folds, linearity, linearize, member_weights, train_members
+
+        settings = TrainSettings.auto(len(self.data), members=members, epochs=epochs,
+                                      batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                                      patience=patience)
         if discrete_likelihood not in ("interval", "dequantize"):
             raise ValueError("discrete_likelihood must be 'interval' or 'dequantize', "
                              f"got {discrete_likelihood!r}.")
+        if isinstance(seed, bool) or not float(seed).is_integer():
+            raise ValueError(f"seed must be a whole number, got {seed!r}.")
         tdtype = _dtype(dtype)
         dev = _device(device)
         gen = torch.Generator().manual_seed(int(seed))
         fitted = FittedFlow(self.dag, self.encoding, self.config, tdtype)
+        linear_set = _linear_nodes(linear_nodes, fitted)
         x = fitted._to_tensor(self.data.to_numpy())
-        n = x.shape[0]
-        perm = torch.randperm(n, generator=gen).numpy()
-        n_val = max(1, int(round(val_fraction * n)))
-        val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        flow = NodeFlows(fitted.mask, ensemble=1, generator=gen, dtype=tdtype, **self.config)
-        step = fitted.disc_step
-        w, b, s = fit_linear_part(x[train_idx], x[train_idx] + 0.5 * step, fitted.mask, step)
-        flow.set_linear(w, b, s)
-        flow.to(dev)
-        interval = (tuple(b.to(dev) for b in fitted._bounds())
-                    if discrete_likelihood == "interval" else None)
-        history = train(flow, x.to(dev), step.to(dev), train_idx, val_idx, settings, gen,
-                        verbose=verbose, interval=interval)
-        fitted.flow = flow.cpu()
-        fitted.history = history.drop(columns="members")  # one flow: always 1
+        k = settings.members
+        n_folds = max(k, 5) if k == 1 else k
+        folds = assign_folds(x.shape[0], n_folds, gen)
+        tw, vw = member_weights(folds, n_folds)
+        interval = fitted._bounds() if discrete_likelihood == "interval" else None
+        fit = train_members(x, fitted.disc_step, fitted.mask, dict(self.config), settings,
+                            tw[:k], vw[:k], gen, interval=interval, device=dev, verbose=verbose)
+        enc = self.encoding
+        table = linearity(fit, x, fitted.disc_step, fitted.variables, self.flow_dag.parents,
+                          enc.is_discrete, interval, np.asarray(enc.scale))
+        auto = linear_set is None
+        if auto:  # linear where the data show no departure from linearity
+            linear_set = [str(v) for v in table.loc[~table["departs"], "node"]]
+        table["equation"] = ["linear" if v in linear_set else "flow" for v in table["node"]]
+        linearize(fit.flow, fit.linear, [fitted.variables.index(v) for v in linear_set])
+        history = fit.history
+        fitted.flow = fit.flow
+        fitted.history = history
         fitted.data = self.data
-        fitted.fit_info = dict(seed=int(seed), train_rows=len(train_idx), val_rows=len(val_idx),
-                               epochs_run=int(history["epoch"].max()),
-                               best_epoch=int(history["val_nll"].idxmin()) + 1,
-                               settings=vars(settings), val_fraction=val_fraction,
-                               discrete_likelihood=discrete_likelihood)
+        epochs_run = int(history["epoch"].max())
+        fitted.fit_info = dict(
+            seed=int(seed), members=k, folds=n_folds, fold_sizes=np.bincount(folds).tolist(),
+            rows=int(x.shape[0]), epochs_run=epochs_run, best_epochs=fit.best_epochs,
+            grad_norm=fit.grad_norm, converged=_converged(history, settings),
+            settings=vars(settings), discrete_likelihood=discrete_likelihood,
+            linear_choice="auto" if auto else "fixed", linear_nodes=list(linear_set),
+            linearity=table.to_dict(orient="list"), folds_of_rows=folds.tolist())
         fitted.device = dev
+        if not fitted.fit_info["converged"]:
+            warnings.warn(_not_converged_message(history, settings), ConvergenceWarning, stacklevel=2)
         return fitted
 
 
@@ -254,7 +278,7 @@ class FittedFlow:
         ``fixed``: node → ``(E, N)`` values held fixed (e.g. randomized mediator draws).
         """
         flow = flow or self._require_fitted()
-        x = x.clone()
+        x = x.expand(eps.shape[0], *x.shape[-2:]).clone()
         for j, value in do.items():
             x[..., j] = value
         for j, value in (fixed or {}).items():
@@ -278,10 +302,11 @@ class FittedFlow:
         """Log-likelihood of each row (original units).
 
         Continuous nodes contribute their log-density; discrete nodes their exact
-        probability mass ``Phi(T(k + 1)) - Phi(T(k))``.
+        probability mass ``Phi(T(k + 1)) - Phi(T(k))``. An ensemble's likelihood is that of
+        the equal-weight mixture of its members.
         """
         flow = self._require_fitted()
-        x = self._rows(data).unsqueeze(0)
+        x = self._rows(data).unsqueeze(0).expand(flow.E, -1, -1)
         eps, ladj = flow(x, x)
         dens = (-0.5 * eps**2 - 0.5 * math.log(2 * math.pi) + ladj).double()
         dens = dens - torch.log(torch.as_tensor(self.encoding.scale, dtype=torch.float64))
@@ -289,32 +314,36 @@ class FittedFlow:
         if disc.any():
             mass = log_interval_mass(*self._interval(flow, x, eps))
             dens = torch.where(disc, mass, dens)
-        return dens.sum(-1)[0].numpy()
+        # the ensemble's density: the equal-weight mixture of its members
+        return (torch.logsumexp(dens.sum(-1), 0) - math.log(flow.E)).numpy()
 
     def abduct(self, data: pd.DataFrame, seed: int | None = 0) -> pd.DataFrame:
-        """The noise ``eps_j`` of every node for each row (standard-normal scale)."""
+        """The noise ``eps_j`` of every node for each row (standard-normal scale), averaged
+        over the ensemble's members."""
         flow = self._require_fitted()
         gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        eps = self._abduct(self._rows(data), flow, gen)[0]
+        eps = self._abduct(self._rows(data), flow, gen).mean(0)
         return pd.DataFrame(eps.double().numpy(), columns=list(self.variables), index=data.index)
 
     def sample(self, n: int, do: Mapping[str, float] | None = None, seed: int | None = 0) -> pd.DataFrame:
         """Draw ``n`` units from the fitted model, optionally under ``do={"X": value}``.
 
         Under an intervention every unit is first drawn from the observational model and
-        then intervened on, so correlated roots (``~~``) keep their marginal law.
+        then intervened on, so correlated roots (``~~``) keep their marginal law. Each draw
+        comes from one member of the ensemble, chosen at random (the members' mixture).
         """
         flow = self._require_fitted()
         if int(n) < 1:
             raise ValueError(f"n must be a positive integer, got {n}.")
         gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
         d = len(self.variables)
-        eps = torch.randn(1, int(n), d, generator=gen, dtype=self.dtype)
+        eps = torch.randn(1, int(n), d, generator=gen, dtype=self.dtype).expand(flow.E, -1, -1)
+        member = torch.randint(flow.E, (int(n),), generator=gen)
         x = self._generate(eps, torch.zeros_like(eps), {}, range(d), flow)
         if do:
             dj = self._do(do)
             x = self._generate(eps, x, dj, self._causal_descendants(dj), flow)
-        return self._frame(x[0])
+        return self._frame(x[member, torch.arange(int(n))])
 
     def counterfactual(self, data: pd.DataFrame, do: Mapping[str, float], seed: int | None = 0) -> pd.DataFrame:
         """Unit-level counterfactuals by abduction, action and prediction.
@@ -325,7 +354,8 @@ class FittedFlow:
             seed: for the interval abduction of discrete nodes.
 
         Returns:
-            The rows as they would have been under ``do`` (same index as ``data``).
+            The rows as they would have been under ``do`` (same index as ``data``): the
+            average over the ensemble's members (discrete variables rounded to integers).
         """
         flow = self._require_fitted()
         if not do:
@@ -335,7 +365,7 @@ class FittedFlow:
         eps = self._abduct(x, flow, gen)
         dj = self._do(do)
         out = self._generate(eps, x, dj, self._causal_descendants(dj), flow)
-        return self._frame(out[0], index=data.index)
+        return self._frame(out.mean(0), index=data.index)
 
     # effect queries live in medflow.effects; thin delegates keep the fitted-model API flat.
     def effects(self, treatment: str, outcome: str, mediators=None, **kwargs):
@@ -381,6 +411,67 @@ class FittedFlow:
         (path / "model.json").write_text(json.dumps(meta, indent=2))
         return path
 
+    # ---------------------------------------------------------------- reporting
+    def linearity(self) -> pd.DataFrame:
+        """The linearity check: per node with parents, the cross-validated held-out
+        log-likelihood (nats per row, data units) of its flow and of its linear-Gaussian
+        equation, the flow's ``gain`` with its standard error over folds, ``z``, whether the
+        data support a departure from linearity (``departs``: ``z > 2``) and which
+        ``equation`` the fit uses (by default ``"flow"`` exactly where the data depart; see
+        ``linear_nodes=`` of :meth:`CausalFlow.fit`).
+        """
+        table = self.fit_info.get("linearity")
+        if table is None:
+            raise ValueError("This model has no linearity check (it was not fitted by this version "
+                             "of medflow).")
+        return pd.DataFrame(table)
+
+    def summary(self) -> str:
+        """How the fit ended (lavaan style), its settings and the linearity check, as text."""
+        import medflow
+
+        self._require_fitted()
+        info = self.fit_info
+        st = info["settings"]
+        k = info["members"]
+        best = info["best_epochs"]
+        head = (f"medflow {medflow.__version__} ended normally after {info['epochs_run']} epochs"
+                if info["converged"] else
+                f"medflow {medflow.__version__} did NOT converge in {info['epochs_run']} epochs "
+                f"(see the warning; refit with more epochs)")
+        fold_text = (f"each leaves out one of {info['folds']} folds" if k > 1
+                     else f"one fifth of the rows held out")
+        disc = ", ".join(self.encoding.discrete) or "none"
+        lines = [
+            head,
+            f"  Estimator        cross-fitted ensemble of {k} flow(s), maximum likelihood",
+            f"                   ({fold_text}; best held-out epoch kept)",
+            f"  Optimiser        AdamW, cosine schedule: batch {st['batch_size']}, lr {st['lr']:.3g}, "
+            f"weight decay {st['weight_decay']:g}",
+            f"  Best epochs      {', '.join(str(e) for e in best)}",
+            f"  Gradient norm    {min(info['grad_norm']):.3g} to {max(info['grad_norm']):.3g} "
+            f"(full data, kept weights)",
+            f"  Observations     {info['rows']:,}; seed {info['seed']}",
+            f"  Discrete         {disc} ({info['discrete_likelihood']} likelihood)",
+            "",
+            "Linearity check: held-out log-likelihood per row, flow vs linear-Gaussian",
+        ]
+        table = self.linearity()
+        if table.empty:
+            lines.append("  (no variable has parents)")
+        else:
+            show = pd.DataFrame({
+                "node": table["node"], "parents": table["parents"],
+                "flow": table["flow_loglik"].map("{:.4f}".format),
+                "linear": table["linear_loglik"].map("{:.4f}".format),
+                "gain": table["gain"].map("{:.4f}".format), "s.e.": table["se"].map("{:.4f}".format),
+                "z": table["z"].map("{:.1f}".format), "equation": table["equation"]})
+            lines += ["  " + row for row in show.to_string(index=False).splitlines()]
+            lines.append(f"  gain = flow - linear ({info['folds']}-fold cross-validation); z > 2: the "
+                         "data depart from")
+            lines.append("  linearity. 'linear': the fit uses that node's linear-Gaussian equation.")
+        return "\n".join(lines)
+
     def __repr__(self) -> str:
         state = "fitted" if self.flow is not None else "not fitted"
         return (f"<FittedFlow {state}: {'; '.join(self.dag.to_syntax().splitlines())}; "
@@ -399,13 +490,58 @@ def load(path: str | Path) -> FittedFlow:
     dtype = _dtype(meta["dtype"])
     fitted = FittedFlow(as_dag(meta["model"]), Encoding.from_dict(meta["encoding"]), meta["config"], dtype)
     data = state.pop("__data__")
-    flow = NodeFlows(fitted.mask, ensemble=1, dtype=dtype, **fitted.config)
+    flow = NodeFlows(fitted.mask, ensemble=int(state["weight"].shape[0]), dtype=dtype, **fitted.config)
     flow.load_state_dict(state)
     fitted.flow = flow
     fitted.data = pd.DataFrame(data.numpy(), columns=list(fitted.variables))
     fitted.history = pd.DataFrame(meta["history"])
     fitted.fit_info = meta["fit_info"]
     return fitted
+
+
+# -------------------------------------------------------------------- fitting helpers
+#: Held-out NLL improvement (nats per row, all nodes) over the last fifth of the epochs below
+#: which a fit counts as converged.
+CONVERGENCE_TOL = 1e-2
+
+
+def _converged(history: pd.DataFrame, settings: TrainSettings) -> bool:
+    """Whether the held-out NLL had levelled off: over the last fifth of the epochs run it
+    improved by less than :data:`CONVERGENCE_TOL` nats per row (or every member stopped early)."""
+    if int(history["epoch"].max()) < settings.epochs:
+        return True  # every member early-stopped: no held-out improvement for `patience` epochs
+    val = history["val_nll"].to_numpy()
+    window = max(2, math.ceil(len(val) / 5))
+    return bool(val[-window] - val[-window:].min() < CONVERGENCE_TOL)
+
+
+def _not_converged_message(history: pd.DataFrame, settings: TrainSettings) -> str:
+    val = history["val_nll"].to_numpy()
+    window = max(2, math.ceil(len(val) / 5))
+    return (f"The flow may not have converged: its held-out negative log-likelihood still fell by "
+            f"{val[-window] - val[-window:].min():.4f} nats per row over the last {window} of "
+            f"{len(val)} epochs (tolerance {CONVERGENCE_TOL:g}). Refit with more epochs "
+            f"(epochs={2 * settings.epochs}) and compare the effects.")
+
+
+def _linear_nodes(spec, fitted: FittedFlow) -> list[str] | None:
+    """``linear_nodes=`` as a list of variables (``None`` for ``"auto"``)."""
+    if isinstance(spec, str):
+        if spec == "auto":
+            return None
+        if spec == "none":
+            return []
+        spec = [spec]
+    names = list(spec)
+    bad = [v for v in names if v not in fitted.variables]
+    if bad:
+        raise ValueError(f"linear_nodes= names {', '.join(map(str, bad))}, which are not variables of "
+                         f"the model; give 'auto', 'none' or some of {', '.join(fitted.variables)}.")
+    roots = [v for v in names if not fitted.flow_dag.parents[v]]
+    if roots:
+        raise ValueError(f"linear_nodes= names {', '.join(roots)}, which have no parents: only "
+                         "structural equations with parents can be made linear.")
+    return list(dict.fromkeys(names))
 
 
 # -------------------------------------------------------------------- numerics

@@ -439,14 +439,16 @@ def _refit(fit, sigma: np.ndarray, weights: Tensor | None, settings: TrainSettin
 
 
 def _fit_split(fit, n: int, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The fit's own training/validation split, so that early stopping is judged on rows the
-    fit never trained on. :meth:`CausalFlow.fit` draws it as the first permutation of a
-    generator seeded with ``seed``; without a recorded seed a fresh split is drawn."""
-    seed = fit.fit_info.get("seed")
-    gen = torch.Generator().manual_seed(int(seed)) if seed is not None else generator
-    perm = torch.randperm(n, generator=gen).numpy()
-    n_val = max(1, int(round(fit.fit_info.get("val_fraction", 0.1) * n)))
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    """Training and validation rows for the copula refits: the fit's own first fold
+    (``fit_info["folds_of_rows"]``) is held out, so early stopping is judged on rows the fit's
+    first member never trained on; without recorded folds a fresh fifth is held out."""
+    folds = fit.fit_info.get("folds_of_rows")
+    if folds is None or len(folds) != n:
+        perm = torch.randperm(n, generator=generator).numpy()
+        folds = np.zeros(n, dtype=int)
+        folds[perm[max(1, n // 5):]] = 1
+    folds = np.asarray(folds)
+    return np.flatnonzero(folds != 0), np.flatnonzero(folds == 0)
 
 
 def _member_contrast(engine: _Engine, hi: Tensor, lo: Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -22,104 +22,174 @@ from tqdm.auto import tqdm
 
 from medflow.flow import NodeFlows
 
-__all__ = ["TrainSettings", "train", "fit_linear_part", "log_interval_mass", "LARGE_DATA_SETTINGS",
-           "LARGE_DATA_FLOW", "LARGE_DATA_ROWS"]
+__all__ = ["TrainSettings", "train", "fit_linear_part", "node_log_lik", "log_interval_mass",
+           "LARGE_DATA_ROWS"]
 
 
-#: Rows from which data count as large: the command line switches to
-#: :data:`LARGE_DATA_SETTINGS` and :data:`LARGE_DATA_FLOW`, the bootstrap to warm starts.
+#: Rows from which a bootstrap warm-starts its replicates by default (:mod:`medflow.bootstrap`).
 LARGE_DATA_ROWS = 10_000
-
-#: Training settings for large data, used by the command line from 10,000 rows on
-#: (benchmarks/results/README.md, "Training settings"). On the bundled Blau-Duncan data
-#: (N = 20,700, SEI scores on 97 integer values) the default small steps stop about
-#: 0.01 nats/row short of the likelihood's optimum and the total effect comes out
-#: 0.03-0.05 SD(Y) too large; these settings, with ``hidden=16`` conditioners
-#: (:data:`LARGE_DATA_FLOW`), reach lower held-out NLL in 60 epochs (10-17 s on one
-#: core) and put the bundled data's TE, NDE and NIE within 0.027 SD(Y) of the truth
-#: (fit seed 0). They run all 60 epochs and keep the best validation epoch: with an
-#: earlier stop (patience 15) one fit stopped at epoch 28, still at a high learning rate,
-#: with its total effect 0.036 SD(Y) off instead of 0.013.
-#: On linear-Gaussian data they let the flow drift further from the linear SEM (one
-#: seed: error 0.037 SD(Y) vs 0.009 with the defaults), so they are not the defaults.
-LARGE_DATA_SETTINGS = dict(epochs=60, batch_size=4096, lr=3e-2, patience=60)
-#: Flow architecture that goes with :data:`LARGE_DATA_SETTINGS` (``CausalFlow(..., **LARGE_DATA_FLOW)``).
-LARGE_DATA_FLOW = dict(hidden=16)
 
 
 @dataclass
 class TrainSettings:
-    """Optimisation settings for :func:`train` (all have sensible defaults)."""
+    """Settings of the fitting procedure; :meth:`auto` chooses them from the data.
 
-    epochs: int = 200
-    batch_size: int = 1024
-    lr: float = 3e-3
+    This is the one source of the fit's defaults: :meth:`medflow.model.CausalFlow.fit`,
+    the bootstrap, the command line, the validation study and R's ``medflow()`` all start
+    from :meth:`auto` and override only what the user gives.
+
+    Attributes:
+        members: flows in the cross-fitted ensemble (``K``; each leaves out one of ``K``
+            folds; :mod:`medflow.crossfit`). ``1`` fits one flow with a fifth held out.
+        epochs: passes over the training rows; the cosine learning-rate schedule spans them.
+        batch_size: rows per minibatch.
+        lr: AdamW learning rate at the start of the schedule.
+        weight_decay: AdamW weight decay of the conditioner networks (the nonlinear part).
+        patience: epochs without improvement of a member's held-out likelihood before it
+            stops (``epochs``: every member runs the schedule to its end and keeps its best epoch).
+        grad_clip: per-member gradient norm clip.
+        min_lr_ratio: final learning rate as a share of ``lr``.
+    """
+
+    members: int = 5
+    epochs: int = 40
+    batch_size: int = 4096
+    lr: float = 3e-2
     weight_decay: float = 1e-4
-    patience: int = 10
+    patience: int = 40
     grad_clip: float = 5.0
     min_lr_ratio: float = 0.05
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "patience"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}.")
+        for name in ("members", "epochs", "batch_size", "patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not float(value).is_integer() or int(value) < 1:
+                raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
+            setattr(self, name, int(value))
+        for name in ("lr", "grad_clip"):
+            if not math.isfinite(getattr(self, name)) or not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)!r}.")
+        if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be zero or positive, got {self.weight_decay!r}.")
+        if not 0 < self.min_lr_ratio <= 1:
+            raise ValueError(f"min_lr_ratio must be in (0, 1], got {self.min_lr_ratio!r}.")
+
+    @classmethod
+    def auto(cls, n: int, **overrides) -> TrainSettings:
+        """Settings for ``n`` rows: about four minibatches per epoch and per member.
+
+        The batch is a fifth of the rows (a power of two, 64 to 4,096), so each member's
+        training part (four fifths) takes about four steps per epoch whatever ``n``; the
+        learning rate scales with the square root of the batch (3e-2 at 4,096 rows); above
+        about 20,000 rows the batch stays at 4,096 and the epochs shrink (to at least 10)
+        so that the number of steps stays about the same; on small data (fewer than four
+        steps per epoch) the epochs grow (to at most four times as many) for the same
+        reason. ``overrides`` (not ``None``)
+        replace the chosen values; ``patience`` follows ``epochs`` unless given.
+
+        Example:
+            >>> s = TrainSettings.auto(20700); (s.members, s.epochs, s.batch_size, s.lr)
+            (5, 40, 4096, 0.03)
+            >>> s = TrainSettings.auto(2000); (s.epochs, s.batch_size, round(s.lr, 4))
+            (51, 512, 0.0106)
+            >>> TrainSettings.auto(2000, epochs=10).patience
+            10
+        """
+        n = int(n)
+        base = cls()
+        batch = int(min(4096, max(64, 2 ** round(math.log2(max(n, 1) / 5)))))
+        lr = base.lr * math.sqrt(batch / 4096)
+        steps = max(1.0, 0.8 * n / batch)
+        epochs = int(min(4 * base.epochs, max(10, round(base.epochs * 4 / steps))))
+        given = {k: v for k, v in overrides.items() if v is not None}
+        unknown = set(given) - set(vars(base))
+        if unknown:
+            raise ValueError(f"Unknown training setting(s): {', '.join(sorted(unknown))}; known: "
+                             f"{', '.join(vars(base))}.")
+        chosen = dict(vars(base), batch_size=batch, lr=lr, epochs=epochs)
+        chosen.update(given)
+        if "patience" not in given:
+            chosen["patience"] = chosen["epochs"]
+        return cls(**chosen)
 
 
-def fit_linear_part(x: Tensor, v_mid: Tensor, mask: Tensor, disc_step: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """OLS of each node on its parents (standardized scale): the flow's starting point.
+def fit_linear_part(x: Tensor, v_mid: Tensor, mask: Tensor, disc_step: Tensor,
+                    weights: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Weighted OLS of each node on its parents (standardized scale): the linear SEM
+    special case of the flow, and its starting point.
 
     Args:
         x: ``(N, d)`` conditioning values; v_mid: ``(N, d)`` node values (interval midpoints
-        for discrete nodes); mask: parent mask; disc_step: ``(d,)`` width of one integer step
-        on the standardized scale (0 for continuous nodes).
+            for discrete nodes); mask: parent mask; disc_step: ``(d,)`` width of one integer
+            step on the standardized scale (0 for continuous nodes).
+        weights: optional ``(N,)`` row weights (resampling counts, 0 for rows left out).
 
     Returns:
-        ``weight (d, d)``, ``bias (d,)`` and ``log_scale (d,)`` of the dequantized residual.
+        ``weight (d, d)``, ``bias (d,)`` and ``log_scale (d,)`` of the dequantized residual
+        (its variance adds the uniform dequantization variance ``step**2 / 12``).
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[0.], [1.], [2.], [3.]]).repeat(1, 2); x[:, 1] = 2 * x[:, 0] + 1
+        >>> w, b, s = fit_linear_part(x, x, torch.tensor([[0., 0.], [1., 0.]]), torch.zeros(2))
+        >>> round(float(w[1, 0]), 6), round(float(b[1]), 6)
+        (2.0, 1.0)
     """
     n, d = x.shape
-    X = x.double().numpy()
-    V = v_mid.double().numpy()
+    X = x.double().cpu().numpy()
+    V = v_mid.double().cpu().numpy()
+    w = np.ones(n) if weights is None else weights.double().cpu().numpy()
+    keep = w > 0
+    X, V, w = X[keep], V[keep], w[keep]
+    root = np.sqrt(w)[:, None]
     weight = np.zeros((d, d))
     bias = np.zeros(d)
     log_scale = np.zeros(d)
     for j in range(d):
-        pa = np.flatnonzero(mask[j].numpy())
-        design = np.column_stack([np.ones(n), X[:, pa]])
-        coef, *_ = np.linalg.lstsq(design, V[:, j], rcond=None)
+        pa = np.flatnonzero(mask[j].cpu().numpy())
+        design = np.column_stack([np.ones(len(V)), X[:, pa]])
+        coef, *_ = np.linalg.lstsq(design * root, V[:, j] * root[:, 0], rcond=None)
         resid = V[:, j] - design @ coef
-        var = resid.var() + float(disc_step[j]) ** 2 / 12.0
-        bias[j], weight[j, pa], log_scale[j] = coef[0], coef[1:], 0.5 * math.log(var)
+        var = np.average(resid**2, weights=w) + float(disc_step[j]) ** 2 / 12.0
+        bias[j], weight[j, pa], log_scale[j] = coef[0], coef[1:], 0.5 * math.log(max(var, 1e-12))
     as_t = lambda a: torch.as_tensor(a, dtype=x.dtype)  # noqa: E731
     return as_t(weight), as_t(bias), as_t(log_scale)
+
+
+def node_log_lik(flow: NodeFlows, x: Tensor, u: Tensor, disc_step: Tensor,
+                 interval: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """Per-member, per-row, per-node log-likelihood ``(E, B, d)`` (standardized scale).
+
+    Discrete nodes are dequantized with ``u`` unless ``interval`` = (lowest, highest observed
+    value, standardized) is given: then each discrete value contributes its exact probability
+    mass ``Phi(T(k + 1)) - Phi(T(k))`` under the monotone threshold model (the lowest and
+    highest values take the tails).
+    """
+    if interval is None:
+        return flow.log_prob(x + u * disc_step, x)
+    disc = disc_step > 0
+    (eps, ladj), (hi, _) = flow.transform((x, x + disc_step), x)
+    dens = -0.5 * eps**2 - _HALF_LOG_2PI + ladj
+    if not bool(disc.any()):
+        return dens
+    tol = 1e-4 * disc_step
+    lo = torch.where(x <= interval[0] + tol, -torch.inf, eps)
+    hi = torch.where(x >= interval[1] - tol, torch.inf, hi)
+    mass = log_interval_mass(torch.where(disc, lo, -1.0), torch.where(disc, hi, 1.0))
+    return torch.where(disc, mass, dens)
 
 
 def _nll(flow: NodeFlows, x: Tensor, u: Tensor, disc_step: Tensor,
          noise_log_prob: Callable[[Tensor], Tensor] | None = None,
          interval: tuple[Tensor, Tensor] | None = None) -> Tensor:
-    """Per-member, per-row negative log-likelihood ``(E, B)``.
+    """Per-member, per-row negative log-likelihood ``(E, B)`` (see :func:`node_log_lik`).
 
-    Discrete nodes are dequantized with ``u`` unless ``interval`` = (lowest, highest observed
-    value, standardized) is given: then each discrete value contributes its exact probability
-    mass ``Phi(T(k + 1)) - Phi(T(k))`` under the monotone threshold model (the lowest and
-    highest values take the tails). ``noise_log_prob`` maps the noise ``(E, B, d)`` to its
-    joint log-density ``(E, B)``; by default the noises are independent standard normals.
+    ``noise_log_prob`` maps the noise ``(E, B, d)`` to its joint log-density ``(E, B)``; by
+    default the noises are independent standard normals (and ``interval`` applies).
     """
-    if interval is not None and noise_log_prob is None:
-        disc = torch.nonzero(disc_step > 0).flatten()
-        (eps, ladj), (hi, _) = flow.transform((x, x + disc_step), x)
-        dens = (-0.5 * eps**2 - _HALF_LOG_2PI + ladj) * (disc_step == 0)
-        xd, lo_d, hi_d = x[..., disc], eps[..., disc], hi[..., disc]
-        lower, upper = interval[0][disc], interval[1][disc]
-        tol = 1e-4 * disc_step[disc]
-        lo_d = torch.where(xd <= lower + tol, -torch.inf, lo_d)
-        hi_d = torch.where(xd >= upper - tol, torch.inf, hi_d)
-        return -(dens.sum(-1) + log_interval_mass(lo_d, hi_d).sum(-1))
-    v = x + u * disc_step
     if noise_log_prob is None:
-        return -flow.log_prob(v, x).sum(-1)
-    eps, ladj = flow(v, x)
+        return -node_log_lik(flow, x, u, disc_step, interval).sum(-1)
+    eps, ladj = flow(x + u * disc_step, x)
     return -(noise_log_prob(eps) + ladj.sum(-1))
 
 
@@ -148,6 +218,7 @@ def train(
     desc: str = "fitting flow",
     noise_log_prob: Callable[[Tensor], Tensor] | None = None,
     interval: tuple[Tensor, Tensor] | None = None,
+    val_weights: Tensor | None = None,
 ) -> pd.DataFrame:
     """Train ``flow`` in place; returns the history (epoch, train_nll, val_nll, lr, members).
 
@@ -161,7 +232,10 @@ def train(
         train_idx, val_idx: row indices of the training and validation parts.
         settings: optimisation settings.
         generator: source of all randomness (minibatch order, dequantization).
-        weights: optional ``(E, N)`` row weights per member (bootstrap counts).
+        weights: optional ``(E, N)`` row weights per member (bootstrap counts, 0 for the rows
+            a member leaves out); each member's epoch goes through its positive-weight rows only.
+        val_weights: optional ``(E, len(val_idx))`` weights of the validation rows per member
+            (default: ``weights`` at ``val_idx``).
         verbose: show a tqdm progress bar.
         desc: label of the progress bar.
         interval: standardized (lowest, highest) observed values per node: train discrete
@@ -190,15 +264,21 @@ def train(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(
         opt, T_max=settings.epochs, eta_min=settings.lr * settings.min_lr_ratio)
 
-    x_val = x[val_idx]
-    w_val = weights[:, val_idx]
+    # Each member goes through its own rows: those of train_idx with a positive weight (its
+    # training folds, its resample's distinct rows), in its own random order, so no step is spent
+    # on rows a member does not train on; the same for the held-out rows.
+    w_val_all = weights[:, val_idx] if val_weights is None else val_weights.to(dtype=x.dtype, device=device)
+    tr_rows, tr_w = _member_rows(torch.as_tensor(train_idx, device=device), weights[:, train_idx])
+    va_rows, w_val = _member_rows(torch.as_tensor(val_idx, device=device), w_val_all)
+    x_val = x[va_rows]                                             # (E, n_val, d)
     u_val = torch.rand(x_val.shape, generator=generator, dtype=x.dtype).to(device)
-    tr = torch.as_tensor(train_idx, device=device)
-    n_train = len(train_idx)
+    n_train = tr_rows.shape[1]
+    member_pos = torch.arange(E, device=device)[:, None]
 
     best = torch.full((E,), math.inf, dtype=torch.float64)
     best_state = {k: v.detach().clone() for k, v in flow.state_dict().items()}
     stale = torch.zeros(E, dtype=torch.long)
+    best_epoch = torch.zeros(E, dtype=torch.long)
     # Members that have early-stopped leave the batched ensemble (their best weights are kept),
     # so an ensemble costs what its members would cost one after another. Not with a custom
     # noise density: it may hold per-member parameters of its own.
@@ -210,15 +290,15 @@ def train(
     bar = tqdm(total=settings.epochs, desc=desc, leave=False) if verbose else None
     for epoch in range(settings.epochs):
         flow.train()
-        perm = tr[torch.randperm(n_train, generator=generator).to(device)]
+        order = torch.rand(E, n_train, generator=generator).argsort(1).to(device)
         total, count = 0.0, 0.0
         for start in range(0, n_train, settings.batch_size):
-            idx = perm[start:start + settings.batch_size]
+            cols = order[:, start:start + settings.batch_size]
+            idx = tr_rows[member_pos[:E], cols]                      # (E, B) rows of each member
+            wb = tr_w[member_pos[:E], cols]
             xb = x[idx]
             ub = torch.rand(xb.shape, generator=generator, dtype=x.dtype).to(device)
-            wb = weights[:, idx]
-            nll = _nll(flow, xb.expand(E, -1, -1), ub.expand(E, -1, -1), disc_step, noise_log_prob,
-                       interval)
+            nll = _nll(flow, xb, ub, disc_step, noise_log_prob, interval)
             wsum = wb.sum(1).clamp(min=1e-12)
             loss_e = (nll * wb).sum(1) / wsum
             loss = loss_e.sum()
@@ -231,13 +311,12 @@ def train(
             loss.backward()
             _clip_per_member(params, E, settings.grad_clip)
             opt.step()
-            total += float(loss_e.detach().mean()) * len(idx)
-            count += len(idx)
+            total += float(loss_e.detach().mean()) * cols.shape[1]
+            count += cols.shape[1]
         sched.step()
         flow.eval()
         with torch.no_grad():
-            nll_val = _nll(flow, x_val.expand(E, -1, -1), u_val.expand(E, -1, -1), disc_step,
-                           noise_log_prob, interval)
+            nll_val = _nll(flow, x_val, u_val, disc_step, noise_log_prob, interval)
             val_e = ((nll_val * w_val).sum(1) / w_val.sum(1).clamp(min=1e-12)).double().cpu()
         if not torch.isfinite(val_e).all():
             raise FloatingPointError(
@@ -248,6 +327,7 @@ def train(
         stale[ids] = torch.where(improved, torch.zeros_like(improved, dtype=torch.long), stale[ids] + 1)
         if improved.any():
             _store(best_state, flow, improved, ids)
+            best_epoch[ids[improved]] = epoch + 1
         rows.append((epoch + 1, total / count, float(val_e.mean()), sched.get_last_lr()[0], E))
         if bar is not None:
             bar.update()
@@ -258,13 +338,34 @@ def train(
         if repack and bool(done.any()):
             keep = torch.nonzero(~done).flatten()
             params = _keep_members(flow, opt, keep.to(device))
-            weights, w_val, ids, E = weights[keep.to(device)], w_val[keep.to(device)], ids[keep], len(keep)
+            k = keep.to(device)
+            tr_rows, tr_w, x_val, u_val, w_val = tr_rows[k], tr_w[k], x_val[k], u_val[k], w_val[k]
+            ids, E = ids[keep], len(keep)
     if bar is not None:
         bar.close()
     if flow.E != len(best):  # every member back, each with its best weights
         _keep_members(flow, opt, torch.zeros(len(best), dtype=torch.long, device=device))
     flow.load_state_dict(best_state)
-    return pd.DataFrame(rows, columns=["epoch", "train_nll", "val_nll", "lr", "members"])
+    history = pd.DataFrame(rows, columns=["epoch", "train_nll", "val_nll", "lr", "members"])
+    history.attrs["best_epochs"] = [int(e) for e in best_epoch]
+    return history
+
+
+def _member_rows(rows: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
+    """Each member's rows with a positive weight, padded to a common length ``(E, n_max)``
+    with other rows at weight 0, and their weights.
+
+    Example:
+        >>> r, w = _member_rows(torch.arange(4), torch.tensor([[1., 0., 2., 0.], [0., 1., 1., 1.]]))
+        >>> r.tolist(), w.tolist()
+        ([[0, 2, 1], [1, 2, 3]], [[1.0, 2.0, 0.0], [1.0, 1.0, 1.0]])
+    """
+    pos = weights > 0
+    n_max = max(1, int(pos.sum(1).max()))
+    # stable sort puts each member's positive rows first, in their original order
+    order = torch.sort((~pos).to(torch.int8), dim=1, stable=True).indices[:, :n_max]
+    w = torch.gather(weights, 1, order)
+    return rows[order], torch.where(torch.gather(pos, 1, order), w, torch.zeros_like(w))
 
 
 def _clip_per_member(params: list[Tensor], E: int, max_norm: float) -> None:

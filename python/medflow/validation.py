@@ -95,8 +95,8 @@ def _seed(base: int, dgp: str, n: int, rep: int) -> int:
     return int(np.random.SeedSequence(key).generate_state(1)[0])
 
 
-def run_replication(dgp: str, n: int, rep: int, *, seed: int = 0, n_boot: int = 0, epochs: int = 60,
-                    level: float = 0.90, threads: int | None = 1, boot_start: str = "auto") -> pd.DataFrame:
+def run_replication(dgp: str, n: int, rep: int, *, seed: int = 0, n_boot: int = 0, epochs: int | None = None,
+                    level: float = 0.90, threads: int | None = 1) -> pd.DataFrame:
     """Simulate one data set, fit the flow and the linear SEM, and compare with the truth.
 
     Args:
@@ -105,10 +105,8 @@ def run_replication(dgp: str, n: int, rep: int, *, seed: int = 0, n_boot: int = 
         rep: replication number (enters the data seed).
         seed: base seed of the study.
         n_boot: bootstrap refits of the flow for its intervals (0: no flow intervals).
-        epochs: maximum training epochs of the flow.
+        epochs: training epochs of the flow (default: the library's choice for the data).
         level: interval level.
-        boot_start: ``"auto"``, ``"warm"`` or ``"cold"`` bootstrap refits
-            (:func:`medflow.bootstrap.bootstrap_ensemble`).
         threads: torch CPU threads while this replication runs (restored afterwards);
             ``None`` leaves torch's setting alone.
 
@@ -117,7 +115,7 @@ def run_replication(dgp: str, n: int, rep: int, *, seed: int = 0, n_boot: int = 
     """
     import torch
 
-    kw = dict(seed=seed, n_boot=n_boot, epochs=epochs, level=level, boot_start=boot_start)
+    kw = dict(seed=seed, n_boot=n_boot, epochs=epochs, level=level)
     if threads is None:
         return _replication(dgp, n, rep, **kw)
     before = torch.get_num_threads()
@@ -128,10 +126,9 @@ def run_replication(dgp: str, n: int, rep: int, *, seed: int = 0, n_boot: int = 
         torch.set_num_threads(before)
 
 
-def _replication(dgp: str, n: int, rep: int, *, seed: int, n_boot: int, epochs: int,
-                 level: float, boot_start: str) -> pd.DataFrame:
+def _replication(dgp: str, n: int, rep: int, *, seed: int, n_boot: int, epochs: int | None,
+                 level: float) -> pd.DataFrame:
     import medflow as mf
-    from medflow.cli import default_fit_settings, default_flow_config
 
     start = time.perf_counter()
     data_seed = _seed(seed, dgp, n, rep)
@@ -146,12 +143,10 @@ def _replication(dgp: str, n: int, rep: int, *, seed: int, n_boot: int, epochs: 
     lin = sem.effects(sim.treatment, sim.outcome, mediators=mediators, a=a, a_ref=a_ref,
                       se="delta", level=level)
     fit = mf.CausalFlow(sim.model, sim.data, discrete=list(sim.discrete),
-                        continuous=[v for v in sim.data.columns if v not in sim.discrete],
-                        **default_flow_config(n)) \
-        .fit(seed=data_seed % (2**31), verbose=False, **default_fit_settings(n, epochs))
+                        continuous=[v for v in sim.data.columns if v not in sim.discrete]) \
+        .fit(seed=data_seed % (2**31), verbose=False, epochs=epochs)
     flow = fit.effects(sim.treatment, sim.outcome, mediators=mediators, a=a, a_ref=a_ref,
-                       n_boot=n_boot, level=level, seed=data_seed % (2**31), verbose=False,
-                       boot_options={"start": boot_start})
+                       n_boot=n_boot, level=level, seed=data_seed % (2**31), verbose=False)
     seconds = time.perf_counter() - start
     rows = []
     for res in (flow, lin):
@@ -164,16 +159,16 @@ def _replication(dgp: str, n: int, rep: int, *, seed: int, n_boot: int, epochs: 
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
 
 
-def run_study(dgps: Sequence[str], ns: Sequence[int], reps: int, *, n_boot: int = 0, epochs: int = 60,
-              level: float = 0.90, seed: int = 0, n_jobs: int | None = None, threads: int | None = 1,
-              boot_start: str = "auto", verbose: int = 0) -> pd.DataFrame:
+def run_study(dgps: Sequence[str], ns: Sequence[int], reps: int, *, n_boot: int = 0,
+              epochs: int | None = None, level: float = 0.90, seed: int = 0, n_jobs: int | None = None,
+              threads: int | None = 1, verbose: int = 0) -> pd.DataFrame:
     """All replications (``dgps`` × ``ns`` × ``reps``) through :class:`joblib.Parallel`.
 
     Args:
         dgps: validation models (keys of :data:`medflow.datasets.DGPS`).
         ns: sample sizes.
         reps: replications per model and sample size.
-        n_boot, epochs, level, threads, boot_start: as in :func:`run_replication`
+        n_boot, epochs, level, threads: as in :func:`run_replication`
             (``threads`` per worker).
         seed: base seed; a replication's data depend on (seed, dgp, n, rep) only.
         n_jobs: joblib workers (default: the active joblib configuration, i.e. 1 unless a
@@ -192,12 +187,10 @@ def run_study(dgps: Sequence[str], ns: Sequence[int], reps: int, *, n_boot: int 
         raise ValueError(f"reps must be at least 1, got {reps}.")
     if n_boot == 1 or n_boot < 0:
         raise ValueError(f"n_boot must be 0 or at least 2, got {n_boot}.")
-    if boot_start not in ("auto", "warm", "cold"):
-        raise ValueError(f"boot_start must be 'auto', 'warm' or 'cold', got {boot_start!r}.")
     tasks = [(d, int(n), r) for d in dgps for n in ns for r in range(int(reps))]
     parts = Parallel(n_jobs=n_jobs, verbose=verbose)(
         delayed(run_replication)(d, n, r, seed=seed, n_boot=n_boot, epochs=epochs, level=level,
-                                 threads=threads, boot_start=boot_start)
+                                 threads=threads)
         for d, n, r in tasks)
     return pd.concat(parts, ignore_index=True)
 
@@ -338,10 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", nargs="+", type=int, metavar="N", help="sample sizes (default 2000 5000 20700)")
     p.add_argument("--reps", type=int, help="replications per model and N (default 100)")
     p.add_argument("--boot", type=int, help="bootstrap refits per flow fit for its intervals (default 100)")
-    p.add_argument("--boot-start", choices=["auto", "warm", "cold"], default="auto",
-                   help="bootstrap refits warm-started from the fit or fitted from scratch "
-                        "(default auto: cold below 10,000 rows)")
-    p.add_argument("--epochs", type=int, help="maximum training epochs (default 60)")
+    p.add_argument("--epochs", type=int,
+                   help="training epochs (default: the library's choice for each data set)")
     p.add_argument("--level", type=float, default=0.90, help="interval level (default 0.90)")
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     p.add_argument("--n-jobs", type=int, default=1, help="joblib workers (default 1; -1 = all cores)")
@@ -356,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the study from the command line; returns the exit code (2 on an error)."""
     args = build_parser().parse_args(argv)
     quick = dict(dgps=["linear", "nonlinear"], n=[500], reps=2, boot=0, epochs=10)
-    full = dict(dgps=None, n=[2000, 5000, 20700], reps=100, boot=100, epochs=60)
+    full = dict(dgps=None, n=[2000, 5000, 20700], reps=100, boot=100, epochs=None)
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -366,16 +357,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         dgps = args.dgps or list(DGPS)
         if any(n < 50 for n in args.n):
             raise ValueError("Every N must be at least 50.")
-        if args.epochs < 1:
+        if args.epochs is not None and args.epochs < 1:
             raise ValueError(f"--epochs must be at least 1, got {args.epochs}.")
         total = len(dgps) * len(args.n) * args.reps
         print(f"medflow validation: {len(dgps)} model(s) x N in {args.n} x {args.reps} replication(s) = "
-              f"{total} fits; bootstrap {args.boot} ({args.boot_start}); up to {args.epochs} epochs; {args.n_jobs} job(s)",
+              f"{total} fits; bootstrap {args.boot}; epochs {args.epochs or 'auto'}; {args.n_jobs} job(s)",
               flush=True)
         start = time.perf_counter()
         results = run_study(dgps, args.n, args.reps, n_boot=args.boot, epochs=args.epochs,
                             level=args.level, seed=args.seed, n_jobs=args.n_jobs, threads=args.threads,
-                            boot_start=args.boot_start, verbose=10)
+                            verbose=10)
         summary = summarize(results)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,8 @@ def test_blau_duncan_writes_the_report(bd_run):
     assert comparison.set_index("label").loc[["NDE via W", "NIE via W"], "witness"].tolist() == ["U", "U"]
     assert list(pd.read_csv(out / "dose_response.csv").columns[:5]) == [
         "a", "estimate", "std_error", "ci_lower", "ci_upper"]
-    assert list(pd.read_csv(out / "training_history.csv").columns) == ["epoch", "train_nll", "val_nll", "lr"]
+    assert list(pd.read_csv(out / "training_history.csv").columns) == ["epoch", "train_nll", "val_nll", "lr",
+                                                                        "members"]
     assert len(pd.read_csv(out / "training_history.csv")) <= 3
     # the rho-sensitivity hook: NIE via W for the noise pairs U-Y and W-Y
     sens = pd.read_csv(out / "sensitivity.csv")
@@ -117,7 +118,6 @@ def test_fit_command_with_bootstrap(tmp_path, capsys):
     pd.DataFrame({"X": x, "M": m, "Y": y}).to_csv(path, index=False)
     code = cli.main(["fit", "--csv", str(path), "--model", "M ~ X; Y ~ X + M", "--treatment", "X",
                      "--outcome", "Y", "--mediator", "M", "--boot", "3", "--epochs", "2",
-                     "--boot-start", "cold",
                      "--contrast", "1", "0", "--out", str(tmp_path / "rep"), "--no-progress"])
     stdout = capsys.readouterr().out
     assert code == 0
@@ -128,9 +128,6 @@ def test_fit_command_with_bootstrap(tmp_path, capsys):
     assert (comp["flow_ci_lower"] <= comp["flow_ci_upper"]).all()
     effects = pd.read_csv(tmp_path / "rep" / "effects.csv")
     assert set(effects["n_boot"]) == {3}
-    with pytest.raises(SystemExit):   # argparse rejects an unknown bootstrap start
-        cli.build_parser().parse_args(["fit", "--csv", "x.csv", "--model", "Y ~ X", "--treatment", "X",
-                                       "--outcome", "Y", "--boot-start", "hot"])
     assert "90% CI" in stdout
     assert sorted(p.name for p in (tmp_path / "rep").glob("*.png")) == [
         "dag.png", "dose_response.png", "forest.png", "training_curves.png"]
@@ -199,10 +196,18 @@ def test_truths_and_errors_for_the_bundled_data():
     assert "error (SD(Y))" in text and "truth" in text
 
 
-def test_default_fit_settings():
-    assert cli.default_fit_settings(20700) == {"epochs": 60, "batch_size": 4096, "lr": 3e-2, "patience": 60}
-    assert cli.default_fit_settings(20700, epochs=80) == {"epochs": 80, "batch_size": 4096, "lr": 3e-2,
-                                                          "patience": 80}
-    assert cli.default_fit_settings(500, epochs=7) == {"epochs": 7, "batch_size": 32, "lr": 3e-3, "patience": 10}
-    assert cli.default_fit_settings(5000)["batch_size"] == 256
-    assert cli.default_flow_config(20700) == {"hidden": 16} and cli.default_flow_config(9999) == {}
+def test_command_line_fits_with_the_librarys_settings(monkeypatch):
+    # the command line passes only what the user gave (--epochs, --seed); the rest is the library's
+    seen = {}
+    real = mf.CausalFlow.fit
+
+    def spy(self, **kwargs):
+        seen.update(kwargs)
+        return real(self, **kwargs)
+    monkeypatch.setattr(mf.CausalFlow, "fit", spy)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    data = pd.DataFrame({"X": x, "M": x + rng.normal(size=200), "Y": x + rng.normal(size=200)})
+    data["Y"] += data["M"]
+    cli.analyse(data, "M ~ X; Y ~ X + M", "X", "Y", ["M"], epochs=2, seed=4, progress=False)
+    assert seen == {"seed": 4, "verbose": False, "epochs": 2}

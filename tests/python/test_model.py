@@ -40,12 +40,37 @@ def test_same_seed_gives_bit_identical_parameters():
 
 def test_history_and_fit_info(fitted):
     h = fitted.history
-    assert list(h.columns) == ["epoch", "train_nll", "val_nll", "lr"]
+    assert list(h.columns) == ["epoch", "train_nll", "val_nll", "lr", "members"]
     assert h["epoch"].tolist() == list(range(1, len(h) + 1)) and len(h) <= 15
-    assert fitted.fit_info["train_rows"] + fitted.fit_info["val_rows"] == 1500
+    info = fitted.fit_info
+    # 5 members, each leaving out one of 5 folds of the 1,500 rows
+    assert info["members"] == 5 == info["folds"] and fitted.flow.E == 5
+    assert info["fold_sizes"] == [300] * 5 and len(info["folds_of_rows"]) == 1500
+    assert np.bincount(info["folds_of_rows"]).tolist() == [300] * 5
+    assert len(info["best_epochs"]) == 5 and all(1 <= e <= 15 for e in info["best_epochs"])
+    assert len(info["grad_norm"]) == 5 and all(np.isfinite(info["grad_norm"]))
+    assert info["settings"] == vars(TrainSettings.auto(1500, epochs=15))
     assert fitted.encoding.discrete == ("X", "M")
-    # Early stopping restored the best weights: validation NLL recomputed equals the minimum.
     assert h["val_nll"].iloc[0] > h["val_nll"].min()
+
+
+def test_settings_come_from_one_place():
+    s = TrainSettings.auto(20700)
+    assert (s.members, s.batch_size, s.lr, s.epochs, s.patience) == (5, 4096, 0.03, 40, 40)
+    small = TrainSettings.auto(2000)
+    assert small.batch_size == 512 and small.lr == pytest.approx(0.03 * (512 / 4096) ** 0.5)
+    assert small.epochs == 51 and small.patience == 51
+    # about four steps per epoch at every size below the batch cap; epochs shrink above it
+    assert TrainSettings.auto(200_000).epochs == 10 and TrainSettings.auto(60).epochs == 160
+    assert TrainSettings.auto(2000, epochs=7, patience=3).patience == 3
+    with pytest.raises(ValueError, match="Unknown training setting.s.: momentum; known: members"):
+        TrainSettings.auto(100, momentum=0.9)
+
+
+def test_members_one_holds_out_a_fifth():
+    fit = mf.CausalFlow("M ~ X; Y ~ X + M", mixed_data(500)).fit(members=1, epochs=3, verbose=False)
+    assert fit.flow.E == 1 and fit.fit_info["folds"] == 5
+    assert np.bincount(fit.fit_info["folds_of_rows"]).tolist() == [100] * 5
 
 
 def test_nan_loss_is_a_clear_error():
@@ -65,10 +90,20 @@ def test_bad_fit_arguments():
         if torch.cuda.is_available():
             pytest.skip("a GPU is present")
         flow.fit(device="cuda", verbose=False)
-    with pytest.raises(ValueError, match="epochs must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="epochs must be a positive whole number, got 0"):
         flow.fit(epochs=0, verbose=False)
-    with pytest.raises(ValueError, match=r"val_fraction must be in \(0, 0.5\)"):
-        flow.fit(val_fraction=0.7, verbose=False)
+    with pytest.raises(ValueError, match="epochs must be a positive whole number, got 2.7"):
+        flow.fit(epochs=2.7, verbose=False)
+    with pytest.raises(ValueError, match="members must be a positive whole number, got 0"):
+        flow.fit(members=0, verbose=False)
+    with pytest.raises(ValueError, match="weight_decay must be zero or positive, got -1"):
+        flow.fit(weight_decay=-1, verbose=False)
+    with pytest.raises(ValueError, match="seed must be a whole number, got 1.5"):
+        flow.fit(seed=1.5, verbose=False)
+    with pytest.raises(ValueError, match="linear_nodes= names Z, which are not variables of the model"):
+        flow.fit(linear_nodes=["Z"], verbose=False)
+    with pytest.raises(ValueError, match="linear_nodes= names X, which have no parents"):
+        flow.fit(linear_nodes=["X"], verbose=False)
 
 
 def test_discrete_masses_sum_to_one(fitted):
@@ -92,17 +127,19 @@ def test_counterfactual_consistency(fitted):
 
 def test_discrete_abduction_lies_in_the_interval(fitted):
     rows = fitted.data.head(200)
-    eps = fitted.abduct(rows, seed=0)
-    x = fitted._rows(rows).unsqueeze(0)
+    x = fitted._rows(rows).unsqueeze(0).expand(fitted.flow.E, -1, -1)
+    eps = fitted._abduct(x, fitted.flow, torch.Generator().manual_seed(0))   # (members, rows, d)
     with torch.no_grad():
         e0, _ = fitted.flow(x, x)
         lo, hi = fitted._interval(fitted.flow, x, e0)
     j = fitted.variables.index("M")
-    assert np.all(eps["M"].to_numpy() >= lo[0, :, j].numpy() - 1e-6)
-    assert np.all(eps["M"].to_numpy() <= hi[0, :, j].numpy() + 1e-6)
+    # every member's draw lies in that member's interval
+    assert torch.all(eps[..., j].double() >= lo[..., j] - 1e-6)
+    assert torch.all(eps[..., j].double() <= hi[..., j] + 1e-6)
     # Different seeds give different draws inside the intervals; the continuous Y is exact.
-    eps2 = fitted.abduct(rows, seed=1)
-    assert not np.allclose(eps["M"], eps2["M"]) and np.allclose(eps["Y"], eps2["Y"])
+    a, b = fitted.abduct(rows, seed=0), fitted.abduct(rows, seed=1)
+    assert not np.allclose(a["M"], b["M"]) and np.allclose(a["Y"], b["Y"])
+    assert np.allclose(a["Y"], e0[..., fitted.variables.index("Y")].mean(0).numpy(), atol=1e-5)
 
 
 def test_sample_and_interventions(fitted):

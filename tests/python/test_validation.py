@@ -75,8 +75,6 @@ def test_run_study_rejects_bad_input():
         val.run_study(["nope"], [100], reps=1)
     with pytest.raises(ValueError, match="n_boot must be 0 or at least 2, got 1"):
         val.run_study(["linear"], [100], reps=1, n_boot=1)
-    with pytest.raises(ValueError, match="boot_start must be 'auto', 'warm' or 'cold', got 'hot'"):
-        val.run_study(["linear"], [100], reps=1, n_boot=2, boot_start="hot")
 
 
 # ---------------------------------------------------------------------- end to end

@@ -155,12 +155,18 @@ test_that("Python-side validation errors reach R as one plain message", {
 test_that("medflow() passes architecture settings by name and fit settings through control =", {
   skip_if_no_medflow()
   d <- simulate_bd(300, 2)
-  fit <- medflow(bd_model, d, hidden = 8, epochs = 2, batch_size = 64, lr = 0.01,
-                 control = list(patience = 1L, val_fraction = 0.2), seed = 1, verbose = FALSE)
+  fit <- medflow(bd_model, d, hidden = 8, members = 2L, epochs = 2, batch_size = 64, lr = 0.01,
+                 control = list(patience = 1L, linear_nodes = "none"), seed = 1, verbose = FALSE)
   expect_identical(fit$settings$patience, 1L)
   expect_identical(fit$settings$batch_size, 64L)
   expect_identical(fit$settings$lr, 0.01)
-  expect_identical(fit$fit_info$val_rows, 60L)
+  expect_identical(fit$settings$members, 2L)
+  expect_identical(as.integer(unlist(fit$fit_info$fold_sizes)), c(150L, 150L))
+  expect_identical(fit$fit_info$linear_nodes, list())
+  # NULL settings are chosen by Python from the data (the one source of defaults)
+  auto <- reticulate::py_to_r(reticulate::import("medflow.training")$TrainSettings$auto(300L)$batch_size)
+  fit2 <- medflow(bd_model, d, members = 1L, epochs = 1, seed = 1, verbose = FALSE)
+  expect_identical(fit2$settings$batch_size, auto)
   expect_identical(reticulate::py_to_r(fit$py$config$get("hidden")), 8L)
   # a fit setting given where the architecture goes is refused by name
   expect_error(medflow(bd_model, d, epochs = 1, patience = 15, verbose = FALSE),

@@ -1,0 +1,117 @@
+"""Spread of the flow's effects over fit seeds on one data set (issue "One stable estimator").
+
+Fits ``CausalFlow(model, data).fit(seed=s)`` — the library's one procedure, with any
+overrides given on the command line — for several seeds on the same data and reports, per
+effect, the mean, the SD over seeds and the range (SD(Y) units), the error against the
+truth where the data have one, the fit's CPU and wall seconds and its linearity table.
+
+    python benchmarks/seed_stability.py --data bundled --seeds 0 1 2 3 4
+    python benchmarks/seed_stability.py --data gss --seeds 0 1 2 3 4
+    python benchmarks/seed_stability.py --data nonlinear --n 20700 --members 1   # a single flow
+
+Target (issue #13): SD over 5 seeds <= 0.005 SD(Y) for every effect on the bundled data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import environment, markdown_table, timed, write_results  # noqa: E402
+
+LABELS = ["TE", "NDE via W", "NIE via W", "NDE via U", "NIE via U",
+          "rNDE via W", "rNIE via W", "rNDE via U", "rNIE via U"]
+BLAU_DUNCAN = "U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X"
+
+
+def load(name: str, n: int, data_seed: int):
+    """(data, model, treatment contrast, mediators, truth in outcome units or None)."""
+    import medflow as mf
+
+    if name == "bundled":
+        truth = mf.datasets.blau_duncan_truth().set_index("label")["sample_truth"]
+        return mf.datasets.blau_duncan_synthetic(), BLAU_DUNCAN, (33.0, 11.0), ["W", "U"], truth
+    if name == "gss":
+        data = mf.datasets.gss_status_attainment()
+        return data, "U ~ V + X; Y ~ U + X; V ~~ X", None, ["U"], None
+    sim = mf.datasets.simulate(name, n, seed=data_seed)
+    t = sim.truth.set_index("label")
+    return sim.data, BLAU_DUNCAN, (float(t["a"].iloc[0]), float(t["a_ref"].iloc[0])), ["W", "U"], t["truth"]
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="bundled", help="bundled, gss, or a simulation design (nonlinear, ...)")
+    ap.add_argument("--n", type=int, default=20700, help="rows of a simulated design")
+    ap.add_argument("--data-seed", type=int, default=2026)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--members", type=int)
+    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--lr", type=float)
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--weight-decay", type=float)
+    ap.add_argument("--hidden", type=int)
+    ap.add_argument("--linear-nodes", default="auto")
+    ap.add_argument("--boot", type=int, default=0, help="bootstrap replicates on the first seed (for its SE)")
+    ap.add_argument("--name", default=None, help="results name (default seed_stability_<data>)")
+    args = ap.parse_args(argv)
+
+    import medflow as mf
+
+    env = environment(args.threads)
+    data, model, contrast, mediators, truth = load(args.data, args.n, args.data_seed)
+    flow_kw = {} if args.hidden is None else {"hidden": args.hidden}
+    fit_kw = dict(members=args.members, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                  weight_decay=args.weight_decay, linear_nodes=args.linear_nodes)
+    sd_y = float(data["Y"].std())
+    a, a_ref = contrast if contrast else (None, None)
+    rows, bse = [], {}
+    for s in args.seeds:
+        rec: dict = {"seed": s}
+        with timed(rec, "fit"):
+            fit = mf.CausalFlow(model, data, **flow_kw).fit(seed=s, verbose=False, **fit_kw)
+        n_boot = args.boot if s == args.seeds[0] else 0
+        with timed(rec, "effects"):
+            res = fit.effects("X", "Y", mediators=mediators, a=a, a_ref=a_ref, n_boot=n_boot, verbose=False)
+        if n_boot:
+            bse = (res.bse / sd_y).to_dict()
+        for lab, est in res.params.items():
+            rec[lab] = float(est) / sd_y
+        rec["linear_nodes"] = " ".join(fit.fit_info["linear_nodes"]) or "-"
+        rec["converged"] = fit.fit_info["converged"]
+        rec["settings"] = fit.fit_info["settings"]
+        rows.append(rec)
+        print(f"seed {s}: fit {rec['fit_s']:.1f} s ({rec['fit_cpu_s']:.1f} CPU s), "
+              + " ".join(f"{k}={rec[k]:.4f}" for k in res.params.index), file=sys.stderr, flush=True)
+    frame = pd.DataFrame(rows)
+    labels = [lab for lab in LABELS if lab in frame]
+    summary = []
+    for lab in labels:
+        v = frame[lab].to_numpy()
+        line = dict(effect=lab, mean=v.mean(), sd_over_seeds=v.std(ddof=1), range=v.max() - v.min())
+        if truth is not None:
+            line["error_of_mean"] = v.mean() - float(truth[lab]) / sd_y
+        if bse:
+            line["bootstrap_se"] = bse.get(lab, np.nan)
+            line["sd / se"] = line["sd_over_seeds"] / line["bootstrap_se"]
+        summary.append(line)
+    table = pd.DataFrame(summary)
+    md = (f"Data: {args.data} (N = {len(data)}); seeds {args.seeds}; overrides "
+          f"{ {k: v for k, v in fit_kw.items() if v is not None} } {flow_kw}.\n\n"
+          f"Effects in SD(Y) units.\n\n{markdown_table(table, 4)}\n\n"
+          f"Fit seconds (wall / CPU): "
+          + ", ".join(f"{r['fit_s']:.1f} / {r['fit_cpu_s']:.1f}" for r in rows)
+          + f"\n\nLargest SD over seeds: {table['sd_over_seeds'].max():.4f} SD(Y). "
+          f"Linear nodes per seed: {', '.join(frame['linear_nodes'])}.\n")
+    name = args.name or f"seed_stability_{args.data}"
+    return write_results(name, env, rows, md, extra=dict(summary=table))
+
+
+if __name__ == "__main__":
+    main()
