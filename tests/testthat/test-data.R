@@ -93,3 +93,23 @@ test_that("the precomputed vignette tables are effects tables", {
     expect_true(all(c("TE", "NDE via W", "NIE via W") %in% eff$label))
   }
 })
+
+test_that("the precomputed GSS tables are the command line's effects of X on Y via U", {
+  eff <- as_medflow_effects(utils::read.csv(extdata("gss_effects.csv")))
+  expect_identical(names(eff), effect_columns)
+  labels <- c("TE", "NDE via U", "NIE via U", "rNDE via U", "rNIE via U")
+  expect_identical(eff$label[eff$method == "flow"], labels)
+  expect_identical(eff$label[eff$method == "linear SEM"], labels)
+  expect_true(all(eff$identified) && all(eff$n == 1501L) && all(eff$n_boot == 40L))
+  expect_true(all(eff$ci_lower <= eff$estimate & eff$estimate <= eff$ci_upper))
+  # the linear SEM rows are reproducible in R: OLS on gss_status_attainment
+  gss <- gss_status_attainment
+  b_u <- coef(lm(U ~ V + X, data = gss))[["X"]]
+  fit_y <- coef(lm(Y ~ U + X, data = gss))
+  lin <- eff[eff$method == "linear SEM", ]
+  contrast <- lin$a[1] - lin$a_ref[1]
+  expect_equal(lin$estimate[lin$label == "NIE via U"], b_u * fit_y[["U"]] * contrast, tolerance = 1e-9)
+  expect_equal(lin$estimate[lin$label == "NDE via U"], fit_y[["X"]] * contrast, tolerance = 1e-9)
+  coefs <- utils::read.csv(extdata("gss_coefficients.csv"))
+  expect_equal(coefs$from_correlations, coefs$from_data, tolerance = 1e-9)
+})
