@@ -848,7 +848,9 @@ def build_parser() -> argparse.ArgumentParser:
         "blau-duncan", help="the Blau-Duncan (1967) analysis, flow beside the linear SEM",
         description="Reproduce Blau & Duncan's path coefficients from their published correlations, "
                     "then fit the linear SEM and the causal flow and estimate the effects of father's "
-                    "occupation X on son's occupation Y (via first job W and education U).")
+                    "occupation X on son's occupation Y (via first job W and education U). With "
+                    "--data gss: the same for real General Social Survey men (2006-2010), who have "
+                    "no first job (via education U only).")
     src = bd.add_mutually_exclusive_group()
     src.add_argument("--ocg", metavar="FILE", help="your own OCG 1962 fixed-width file (ICPSR 6162)")
     src.add_argument("--csv", metavar="FILE", help="a CSV file with columns V, X, U, W, Y")
