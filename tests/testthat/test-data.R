@@ -100,7 +100,8 @@ test_that("the precomputed GSS tables are the command line's effects of X on Y v
   labels <- c("TE", "NDE via U", "NIE via U", "rNDE via U", "rNIE via U")
   expect_identical(eff$label[eff$method == "flow"], labels)
   expect_identical(eff$label[eff$method == "linear SEM"], labels)
-  expect_true(all(eff$identified) && all(eff$n == 1501L) && all(eff$n_boot == 40L))
+  expect_true(all(eff$identified) && all(eff$n == 1501L) && all(eff$n_boot == eff$n_boot[1]))
+  expect_gte(eff$n_boot[1], 2L)
   expect_true(all(eff$ci_lower <= eff$estimate & eff$estimate <= eff$ci_upper))
   # the linear SEM rows are reproducible in R: OLS on gss_status_attainment
   gss <- gss_status_attainment
