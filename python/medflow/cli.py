@@ -525,9 +525,9 @@ def _linearity_section(console: Callable[[str], None], fit, timings: dict[str, f
 
 def _real_data_note(analysis: Analysis) -> str:
     """What real data without a first job can and cannot say."""
-    return ("Real data: there is no known truth, so no truth or error columns; the intervals are "
-            "percentile bootstrap intervals" + ("" if analysis.flow.draws is not None else
-                                                " (none for the flow: --boot 0)") + ". "
+    intervals = ("the intervals are percentile bootstrap intervals" if analysis.flow.draws is not None
+                 else "with --boot 0 the flow has no intervals and the linear SEM's are delta-method ones")
+    return ("Real data: there is no known truth, so no truth or error columns; " + intervals + ". "
             "The GSS never asked for the first job, so the Blau-Duncan question of how much of "
             "father's occupation works through the first job W (NDE/NIE via W) cannot be answered "
             "from these data; it needs OCG 1962 (--ocg FILE) or a similar file with the first job.")
