@@ -61,3 +61,52 @@
 #' head(blau_duncan)
 #' round(cor(blau_duncan) - blau_duncan_cor, 3)
 "blau_duncan"
+
+#' Real status-attainment data: men in the General Social Survey, 2006-2010
+#'
+#' 1,501 men aged 25 to 64 from the first wave of the General Social Survey
+#' (GSS) panels that began in 2006, 2008 and 2010, one row per respondent,
+#' with father's education and occupation and their own education and
+#' occupation all present (unweighted). These are real, public microdata for
+#' the Blau-Duncan model without its first job: the GSS never asked for the
+#' first job, so `W` is absent and the model is
+#' `U ~ V + X; Y ~ U + X; V ~~ X`, with education `U` the mediator of
+#' father's occupation `X`. Questions about the first job (effects via `W`)
+#' need the OCG 1962 microdata or a similar file.
+#'
+#' The rows are those of the GSS panel files as distributed with the gssr R
+#' package, filtered to men aged 25-64 with non-missing `PAEDUC`, `PASEI10`,
+#' `EDUC` and `SEI10`; nothing else is dropped or recoded. The Python package
+#' ships the same rows (`medflow.datasets.gss_status_attainment()`, file
+#' `medflow/data/gss_status_attainment.csv`, built by
+#' `data-raw/gss_status_attainment.py`); `data-raw/r_data.R` builds this
+#' data.frame from that file. Their correlations: V-X .576, V-U .533,
+#' X-U .379, U-Y .599, X-Y .328, V-Y .384.
+#'
+#' @format A data.frame with 1,501 rows and 9 columns, and the attributes
+#'   `source` and `citation`:
+#'   \describe{
+#'     \item{V}{father's highest year of school completed (GSS `PAEDUC`, 0-20)}
+#'     \item{X}{father's occupation, socioeconomic index (GSS `PASEI10`, 2010
+#'       scores)}
+#'     \item{U}{respondent's highest year of school completed (GSS `EDUC`,
+#'       0-20)}
+#'     \item{Y}{respondent's occupation, socioeconomic index (GSS `SEI10`, 2010
+#'       scores)}
+#'     \item{year}{survey year of the panel's first wave (2006, 2008, 2010)}
+#'     \item{age}{respondent's age in years (25-64)}
+#'     \item{race}{respondent's race: 1 white, 2 black, 3 other}
+#'     \item{papres10}{father's occupational prestige (GSS `PAPRES10`, 2010
+#'       scores), an alternative to `X`}
+#'     \item{prestg10}{respondent's occupational prestige (GSS `PRESTG10`,
+#'       2010 scores), an alternative to `Y`}
+#'   }
+#' @source Smith, T. W., Davern, M., Freese, J., and Morgan, S. L. General
+#'   Social Surveys, 1972-2024 \[machine-readable data file\]. NORC at the
+#'   University of Chicago. Cite NORC and the GSS when you use these data.
+#' @seealso [blau_duncan] (synthetic, with the first job and known effects)
+#' @examples
+#' dim(gss_status_attainment)
+#' round(cor(gss_status_attainment[, c("V", "X", "U", "Y")]), 3)
+#' gss_model <- "U ~ V + X; Y ~ U + X; V ~~ X"
+"gss_status_attainment"

@@ -11,6 +11,12 @@ and linear SEM side by side, with identification labels. On the bundled data
 it also prints the true effects and each method's error. A report folder
 receives the tables (CSV), the figures (PNG) and the printed text.
 
+``medflow blau-duncan --data gss`` runs the same analysis on real data: the
+General Social Survey men of :func:`medflow.datasets.gss_status_attainment`,
+with the model ``U ~ V + X; Y ~ U + X; V ~~ X`` (the GSS has no first job W),
+classical coefficients from the data's own correlations, bootstrap intervals
+by default (:data:`GSS_BOOT` refits) and no truth.
+
 ``medflow fit --csv FILE --model "..." --treatment X --outcome Y
 --mediator M`` runs the same analysis for any data and graph.
 
@@ -21,6 +27,8 @@ Example:
     >>> args = build_parser().parse_args(["blau-duncan", "--boot", "50", "--contrast", "40", "20"])
     >>> args.command, args.boot, args.contrast
     ('blau-duncan', 50, [40.0, 20.0])
+    >>> build_parser().parse_args(["blau-duncan", "--data", "gss"]).data
+    'gss'
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "PUBLISHED_PATHS", "PUBLISHED_RESIDUALS", "Analysis", "analyse", "build_parser",
+    "GSS_BOOT", "PUBLISHED_PATHS", "PUBLISHED_RESIDUALS", "Analysis", "analyse", "build_parser",
     "comparison_table", "format_comparison", "main",
     "sensitivity_section",
 ]
@@ -53,6 +61,18 @@ PUBLISHED_PATHS: dict[tuple[str, str], float] = {
 PUBLISHED_RESIDUALS: dict[str, float] = {"U": 0.859, "W": 0.818, "Y": 0.753}
 
 _PROG = "medflow"
+
+#: Default bootstrap refits of ``medflow blau-duncan --data gss``: the whole run stays under
+#: 180 s on a shared 2-core machine (benchmarks/gss_cli_time.py).
+GSS_BOOT = 40
+
+#: Short names of the GSS variables for the printed output and the graph.
+_GSS_LABELS = {
+    "V": "father's education (years)",
+    "X": "father's occupation (SEI, 2010 scores)",
+    "U": "son's education (years)",
+    "Y": "son's occupation (SEI, 2010 scores)",
+}
 
 
 # ====================================================================== small helpers
@@ -398,6 +418,51 @@ def _classical_text(table: pd.DataFrame, sem) -> str:
     return "\n".join(lines)
 
 
+def _data_coefficient_table(corr_fit, data_fit) -> pd.DataFrame:
+    """Standardized paths and residual paths from the data's correlations and from OLS on the data."""
+    rows = []
+    for name, fit in (("from_correlations", corr_fit), ("from_data", data_fit)):
+        par = fit.params
+        values = {(r.lhs, r.rhs): r.std_all for r in par[par["op"] == "~"].itertuples()}
+        values.update({(k, "residual"): v for k, v in fit.residual_paths.items()})
+        rows.append(pd.Series(values, name=name))
+    out = pd.concat(rows, axis=1)
+    out.index = out.index.set_names(["equation", "predictor"])
+    return out.reset_index()
+
+
+def _data_classical_text(corr: pd.DataFrame, sem, treatment: str, outcome: str,
+                         mediators: Sequence[str]) -> str:
+    """Duncan's path analysis of a correlation matrix: the matrix, the standardized paths and
+    path tracing per 1 SD of the treatment."""
+    lines = ["      Correlations:"]
+    lines += ["      " + line for line in corr.round(3).to_string().splitlines()]
+    lines.append("      Standardized path coefficients (residual path = sqrt(1 - R2)):")
+    par = sem.params
+    for r in par[par["op"] == "~"].itertuples():
+        lines.append(f"      {r.lhs + ' <- ' + r.rhs:<16} {r.std_all:>7.3f}")
+    for node, value in sem.residual_paths.items():
+        lines.append(f"      {node + ' <- residual':<16} {value:>7.3f}")
+    eff = sem.effects(treatment, outcome, mediators=list(mediators), interventional=False,
+                      a=1.0, a_ref=0.0).params
+    parts = [f"total effect {eff['TE']:.3f}"]
+    for m in mediators:
+        parts.append(f"via {m} {eff[f'NIE via {m}']:.3f}, not via {m} {eff[f'NDE via {m}']:.3f}")
+    lines.append(f"      Path tracing per 1 SD of {treatment}: " + "; ".join(parts) + ".")
+    return "\n".join(lines)
+
+
+# ====================================================================== real data
+def _real_data_note(analysis: Analysis) -> str:
+    """What real data without a first job can and cannot say."""
+    intervals = ("the intervals are percentile bootstrap intervals" if analysis.flow.draws is not None
+                 else "with --boot 0 the flow has no intervals and the linear SEM's are delta-method ones")
+    return ("Real data: there is no known truth, so no truth or error columns; " + intervals + ". "
+            "The GSS never asked for the first job, so the Blau-Duncan question of how much of "
+            "father's occupation works through the first job W (NDE/NIE via W) cannot be answered "
+            "from these data; it needs OCG 1962 (--ocg FILE) or a similar file with the first job.")
+
+
 # ====================================================================== sensitivity hook
 def sensitivity_section(analysis: Analysis, *, pairs: Sequence[tuple[str, str]] = (("U", "Y"), ("W", "Y")),
                         estimand: str = "NIE via W", rho: Sequence[float] | None = None, seed: int = 0,
@@ -509,8 +574,11 @@ def _effects_section(console: _Console, analysis: Analysis, truth: pd.DataFrame 
                 "The flow's estimate rests on monotone structural equations (one strictly increasing "
                 "noise per node); the linear SEM's on linearity without interactions. The interventional "
                 "analogues rNDE/rNIE are identified.")
-    console("PART rows: sequential decomposition of TE, mediators in the order "
-            f"{', '.join(a.order)}; rNDE + rNIE need not add up to TE.")
+    if a.order:
+        console("PART rows: sequential decomposition of TE, mediators in the order "
+                f"{', '.join(a.order)}; rNDE + rNIE need not add up to TE.")
+    else:
+        console("rNDE + rNIE need not add up to TE.")
     if truth is not None:
         console("truth: the effect averaged over these units under the known data-generating model "
                 "(SD(Y) of the sample); error = estimate - truth.")
@@ -523,13 +591,24 @@ def _effects_section(console: _Console, analysis: Analysis, truth: pd.DataFrame 
 
 
 def _run(args, console: _Console, *, data: pd.DataFrame, source: str, model: str, treatment: str,
-         outcome: str, mediators: list[str], order: list[str] | None, classical: bool,
-         bundled: bool) -> int:
+         outcome: str, mediators: list[str], order: list[str] | None, classical: bool | str,
+         bundled: bool, real: bool = False, labels: dict | None = None,
+         sensitivity: dict | None = None) -> int:
+    """One analysis, printed and written to the report folder.
+
+    ``classical``: ``True`` or ``"published"`` for Blau & Duncan's published correlations,
+    ``"data"`` for the data's own correlations, ``False`` for none. ``real``: real data
+    (the GSS path): the linearity check of the flow is printed and a closing note says what
+    the data cannot answer. ``labels``: long variable names for the graph. ``sensitivity``:
+    keyword arguments of :func:`sensitivity_section`.
+    """
     import medflow as mf
 
+    if classical is True:
+        classical = "published"
     total = time.perf_counter()
     timings: dict[str, float] = {}
-    n_steps = 4 + int(classical) + int(getattr(args, "sensitivity", False))
+    n_steps = 4 + int(bool(classical)) + int(getattr(args, "sensitivity", False))
     counter = iter(range(1, n_steps + 1))
 
     def step(title, short=None):
@@ -539,37 +618,53 @@ def _run(args, console: _Console, *, data: pd.DataFrame, source: str, model: str
     console(f"Model: {model}")
 
     published_fit = None
-    if classical:
+    if classical == "published":
         with step("Classical coefficients from the published correlations (Blau & Duncan 1967, "
                   "p. 169; N = 20,700)", "classical"):
             corr = mf.datasets.blau_duncan_correlations()
             published_fit = mf.LinearSEM.from_moments(model, corr, n=corr.attrs["n"]).fit()
             coef = _coefficient_table(published_fit, None)
             console(_classical_text(coef, published_fit))
+    elif classical == "data":
+        with step(f"Classical path analysis from the data's correlations (N = {len(data):,})",
+                  "classical"):
+            names = list(mf.DAG.from_syntax(model).order)
+            corr = data[names].corr()
+            published_fit = mf.LinearSEM.from_moments(model, corr, n=len(data)).fit()
+            console(_data_classical_text(corr, published_fit, treatment, outcome, mediators))
 
     analysis = analyse(data, model, treatment, outcome, mediators, order, contrast=args.contrast,
                        boot=args.boot, seed=args.seed, epochs=args.epochs,
                        level=args.level,
                        progress=not args.no_progress, console=console, step=step)
+    # the linearity check is printed with the fit (step 3); the report gets it as a table
+    extra_tables, extra_figures = {"linearity": analysis.fit.linearity()}, {}
     truth = _truth_for(bundled, analysis.a, analysis.a_ref)
     analysis.comparison = comparison_table(analysis.flow, analysis.linear, truth, mediators)
     analysis.timings = timings
     _effects_section(console, analysis, truth, args.level)
+    if real:
+        console(_real_data_note(analysis))
 
-    extra_tables, extra_figures = {}, {}
     if getattr(args, "sensitivity", False):
         with step("Sensitivity to unobserved confounding (rho-curves)", "sensitivity"):
-            extra_tables, extra_figures = sensitivity_section(
-                analysis, seed=args.seed, progress=not args.no_progress, console=console)
+            tables, figures = sensitivity_section(
+                analysis, seed=args.seed, progress=not args.no_progress, console=console,
+                **(sensitivity or {}))
+            extra_tables.update(tables)
+            extra_figures.update(figures)
 
     with step(f"Writing the report folder {args.out}/", "report"):
-        if classical:
+        if classical == "published":
             coef = _coefficient_table(published_fit, analysis.sem)
+        elif classical == "data":
+            coef = _data_coefficient_table(published_fit, analysis.sem)
         else:
             coef = analysis.sem.params
         std = analysis.sem.params
         dag_coef = {(r.rhs, r.lhs): r.std_all for r in std[std["op"] == "~"].itertuples()}
-        labels = mf.datasets.blau_duncan_correlations().attrs["labels"] if classical else None
+        if labels is None and classical == "published":
+            labels = mf.datasets.blau_duncan_correlations().attrs["labels"]
         truth_curve = None
         if bundled and analysis.dose_response is not None:
             sim = mf.datasets.simulate("blau_duncan", 2, seed=0)
@@ -604,6 +699,8 @@ def _cmd_blau_duncan(args, console: _Console) -> int:
         data = _read_csv(args.csv)
         _check_columns(data, ["V", "X", "U", "W", "Y"], f"'{args.csv}'")
         source = f"'{args.csv}'"
+    elif args.data == "gss":
+        return _cmd_gss(args, console)
     else:
         data = datasets.blau_duncan_synthetic()
         bundled = True
@@ -612,6 +709,23 @@ def _cmd_blau_duncan(args, console: _Console) -> int:
             "and first job W")
     return _run(args, console, data=data, source=source, model=datasets.MODEL, treatment="X",
                 outcome="Y", mediators=["W", "U"], order=["U", "W"], classical=True, bundled=bundled)
+
+
+def _cmd_gss(args, console: _Console) -> int:
+    """``medflow blau-duncan --data gss``: the real-data analysis (GSS 2006-2010, no W)."""
+    from medflow import datasets
+
+    gss = datasets.gss_status_attainment()
+    data = gss[["V", "X", "U", "Y"]]
+    source = ("General Social Survey 2006-2010 panels, first wave: men aged 25-64 "
+              "(medflow.datasets.gss_status_attainment; real data, no known truth)")
+    console("medflow blau-duncan --data gss: father's occupation X -> son's occupation Y, through son's "
+            "education U (the GSS has no first job W)")
+    console("Cite: " + gss.attrs["citation"] + ".")
+    return _run(args, console, data=data, source=source, model=datasets.GSS_MODEL, treatment="X",
+                outcome="Y", mediators=["U"], order=[], classical="data", bundled=False, real=True,
+                labels=_GSS_LABELS,
+                sensitivity=dict(pairs=[("U", "Y")], estimand="NIE via U"))
 
 
 def _cmd_fit(args, console: _Console) -> int:
@@ -634,9 +748,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--contrast", nargs=2, type=float, metavar=("A", "A_REF"),
                    help="treatment values to contrast (default: its 75th vs 25th percentile; 1 vs 0 "
                         "if binary)")
-    p.add_argument("--boot", type=int, default=0, metavar="N",
+    p.add_argument("--boot", type=int, default=None, metavar="N",
                    help="bootstrap refits for intervals (default 0: none for the flow, delta-method "
-                        "intervals for the linear SEM); e.g. 200")
+                        f"intervals for the linear SEM; {GSS_BOOT} with --data gss); e.g. 200")
     p.add_argument("--level", type=float, default=0.90, help="interval level (default 0.90)")
     p.add_argument("--out", default="medflow-report", metavar="DIR",
                    help="report folder (default medflow-report)")
@@ -659,13 +773,20 @@ def build_parser() -> argparse.ArgumentParser:
         "blau-duncan", help="the Blau-Duncan (1967) analysis, flow beside the linear SEM",
         description="Reproduce Blau & Duncan's path coefficients from their published correlations, "
                     "then fit the linear SEM and the causal flow and estimate the effects of father's "
-                    "occupation X on son's occupation Y (via first job W and education U).")
+                    "occupation X on son's occupation Y (via first job W and education U). With "
+                    "--data gss: the same for real General Social Survey men (2006-2010), who have "
+                    "no first job (via education U only).")
     src = bd.add_mutually_exclusive_group()
     src.add_argument("--ocg", metavar="FILE", help="your own OCG 1962 fixed-width file (ICPSR 6162)")
     src.add_argument("--csv", metavar="FILE", help="a CSV file with columns V, X, U, W, Y")
+    src.add_argument("--data", choices=["synthetic", "gss"], default=None,
+                     help="bundled data: 'synthetic' (default; known truths) or 'gss', real General "
+                          "Social Survey men 2006-2010 without first job (model U ~ V + X; Y ~ U + X; "
+                          f"V ~~ X; default --boot {GSS_BOOT})")
     _common(bd)
     bd.add_argument("--sensitivity", action="store_true",
-                    help="add rho-sensitivity curves of the NIE via W (pairs U-Y and W-Y)")
+                    help="add rho-sensitivity curves of the NIE via W (pairs U-Y and W-Y; with "
+                         "--data gss: the NIE via U, pair U-Y)")
     ft = sub.add_parser("fit", help="the same analysis for any data and graph",
                         description="Fit the linear SEM and the causal flow to a CSV file and estimate "
                                     "total, natural and interventional effects side by side.")
@@ -682,9 +803,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _with_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill in the defaults that depend on other arguments: ``--boot`` is :data:`GSS_BOOT`
+    with ``--data gss`` and 0 otherwise."""
+    if args.boot is None:
+        args.boot = GSS_BOOT if getattr(args, "data", None) == "gss" else 0
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``medflow`` command; returns the exit code (2 on an error)."""
-    args = build_parser().parse_args(argv)
+    args = _with_defaults(build_parser().parse_args(argv))
     console = _Console()
     try:
         if args.boot < 0 or args.boot == 1:

@@ -9,6 +9,10 @@
   :func:`blau_duncan_truth` — its causal effects, computed from that model.
 * :func:`simulate` — fresh data from one of the validation models in :data:`DGPS`,
   returned as a :class:`Simulation` that knows the model's true effects.
+* :func:`gss_status_attainment` — real data: 1,501 men aged 25–64 from the
+  General Social Survey 2006–2010 panels with father's education and
+  occupation and their own education and occupation (no first job, so the
+  model is :data:`GSS_MODEL`, the Blau–Duncan graph without W).
 
 All models share the Blau–Duncan graph (``U ~ V + X; W ~ U + X; Y ~ U + X + W;
 V ~~ X``): the roots V and X come from a Gaussian copula, and every other node is
@@ -54,18 +58,24 @@ from medflow.dag import DAG
 __all__ = [
     "DGPS",
     "EFFECT_LABELS",
+    "GSS_MODEL",
     "MODEL",
     "OCG1962_LAYOUT",
     "Simulation",
     "blau_duncan_correlations",
     "blau_duncan_synthetic",
     "blau_duncan_truth",
+    "gss_status_attainment",
     "read_ocg1962",
     "simulate",
 ]
 
 #: The model syntax of every Blau–Duncan-shaped data set (V and X are correlated roots).
 MODEL = "U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X"
+
+#: The model of the GSS data (:func:`gss_status_attainment`): the Blau–Duncan graph without the
+#: first job W, which the GSS never asked for.
+GSS_MODEL = "U ~ V + X; Y ~ U + X; V ~~ X"
 
 #: Variables in topological order.
 _NODES = ("V", "X", "U", "W", "Y")
@@ -1046,3 +1056,54 @@ def blau_duncan_truth() -> pd.DataFrame:
     frame = pd.read_csv(_DATA / "blau_duncan_truth.csv", dtype=_FLOAT_CONTRAST)
     frame.attrs.update(sd_y=float(frame["sd_y"].iloc[0]), n_mc=int(frame["n_mc"].iloc[0]))
     return frame.drop(columns=["sd_y", "n_mc"])
+
+
+def gss_status_attainment() -> pd.DataFrame:
+    """Real status-attainment data: 1,501 men aged 25–64 from the General Social Survey.
+
+    The first wave of the GSS panels that began in 2006, 2008 and 2010 (one row
+    per respondent), men aged 25–64 with father's education, father's
+    occupation, education and occupation all present; unweighted. Built by
+    ``data-raw/gss_status_attainment.py`` from the extract described there (no
+    row dropped or value recoded after the filters). The GSS never asked for
+    the first job, so the Blau–Duncan W is absent and the model is
+    :data:`GSS_MODEL` (``U ~ V + X; Y ~ U + X; V ~~ X``).
+
+    Columns:
+        * ``V`` — father's highest year of school completed (GSS PAEDUC, 0–20);
+        * ``X`` — father's occupation, socioeconomic index (PASEI10, 2010 scores);
+        * ``U`` — respondent's highest year of school completed (EDUC, 0–20);
+        * ``Y`` — respondent's occupation, socioeconomic index (SEI10, 2010 scores);
+        * ``year`` (2006, 2008, 2010), ``age`` (25–64), ``race`` (1 white, 2 black, 3 other);
+        * ``papres10``, ``prestg10`` — father's and respondent's occupational prestige
+          (2010 scores), alternatives to X and Y.
+
+    ``.attrs`` holds ``model``, ``n``, ``source``, ``citation`` and ``labels`` (one
+    description per column).
+
+    Cite the GSS when you use these data: Smith, T. W., Davern, M., Freese, J., and
+    Morgan, S. L. General Social Surveys, 1972–2024 [machine-readable data file].
+    NORC at the University of Chicago.
+
+    Example:
+        >>> from medflow.datasets import gss_status_attainment
+        >>> gss = gss_status_attainment()
+        >>> gss.shape, list(gss.columns[:4])
+        ((1501, 9), ['V', 'X', 'U', 'Y'])
+        >>> round(float(gss["U"].corr(gss["Y"])), 3)
+        0.599
+    """
+    path = _DATA / "gss_status_attainment.csv"
+    meta = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        key, value = line[1:].split(":", 1)
+        meta[key.strip()] = value.strip()
+    frame = pd.read_csv(path, comment="#", dtype={"X": "float64", "Y": "float64"})
+    frame.attrs["model"] = GSS_MODEL
+    frame.attrs["n"] = int(meta["n"])
+    frame.attrs["source"] = meta["source"]
+    frame.attrs["citation"] = meta["citation"]
+    frame.attrs["labels"] = {name: meta[name] for name in frame.columns}
+    return frame

@@ -176,6 +176,102 @@ def test_argparse_usage_errors_exit_2():
     assert info.value.code == 2
 
 
+# ---------------------------------------------------------------------- real data: --data gss
+@pytest.fixture(scope="module")
+def gss_run(tmp_path_factory):
+    """``medflow blau-duncan --data gss --boot 4 --epochs 3``: (exit code, out dir, stdout)."""
+    out = tmp_path_factory.mktemp("gss")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = cli.main(["blau-duncan", "--data", "gss", "--boot", "4", "--epochs", "3", "--out", str(out),
+                         "--no-progress"])
+    return code, out, buf.getvalue()
+
+
+GSS_LABELS = ["TE", "NDE via U", "NIE via U", "rNDE via U", "rNIE via U"]
+
+
+def test_gss_run_writes_the_report_without_truth(gss_run):
+    code, out, stdout = gss_run
+    assert code == 0
+    for name in ("effects.csv", "coefficients.csv", "comparison.csv", "training_history.csv",
+                 "dose_response.csv", "summary.txt"):
+        assert (out / name).is_file(), name
+    for name in ("dag.png", "forest.png", "dose_response.png", "training_curves.png"):
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
+    assert (out / "flow_model" / "model.json").is_file()
+    effects = pd.read_csv(out / "effects.csv")
+    assert list(effects.columns) == list(EFFECT_COLUMNS)
+    for method in ("flow", "linear SEM"):
+        rows = effects[effects["method"] == method]
+        assert rows["label"].tolist() == GSS_LABELS
+        assert set(rows["n_boot"]) == {4}
+        assert rows[["ci_lower", "ci_upper"]].notna().all().all()
+        assert (rows["ci_lower"] <= rows["ci_upper"]).all()
+    comparison = pd.read_csv(out / "comparison.csv")
+    assert comparison["label"].tolist() == GSS_LABELS
+    assert not any("truth" in c or "error" in c for c in comparison.columns)
+    assert comparison["identified"].all()
+    assert len(pd.read_csv(out / "training_history.csv")) <= 3
+    assert "90% CI" in stdout
+    for absent in ("error (SD(Y))", "truth: the effect", "Largest |error|"):   # no truth columns
+        assert absent not in stdout
+    assert (out / "summary.txt").read_text().startswith("medflow blau-duncan --data gss:")
+    # the linearity check: printed with the fit and written to the report
+    lin = pd.read_csv(out / "linearity.csv")
+    assert lin["node"].tolist() == ["X", "U", "Y"]
+    assert set(lin["equation"]) <= {"flow", "linear"}
+    assert (lin["equation"] == "flow").tolist() == lin["departs"].tolist()
+    assert "Linearity check: held-out log-likelihood per row, flow vs linear-Gaussian" in stdout
+
+
+def test_gss_run_numbers(gss_run):
+    _, out, stdout = gss_run
+    gss = mf.datasets.gss_status_attainment()
+    # Classical coefficients: standardized OLS from the data's correlations, by hand.
+    r = gss[["V", "X", "U", "Y"]].corr()
+    coef = pd.read_csv(out / "coefficients.csv").set_index(["equation", "predictor"])
+    assert list(coef.columns) == ["from_correlations", "from_data"]
+    for child, parents in (("U", ["V", "X"]), ("Y", ["U", "X"])):
+        beta = np.linalg.solve(r.loc[parents, parents], r.loc[parents, child])
+        for p, b in zip(parents, beta):
+            assert coef.loc[(child, p), "from_correlations"] == pytest.approx(b, rel=1e-9)
+            assert coef.loc[(child, p), "from_data"] == pytest.approx(b, rel=1e-9)
+        resid = np.sqrt(1 - r.loc[parents, child].to_numpy() @ beta)
+        assert coef.loc[(child, "residual"), "from_correlations"] == pytest.approx(resid, rel=1e-9)
+    assert "U <- V             0.471" in stdout and "Y <- U             0.554" in stdout
+    assert "X  0.576  1.000  0.379  0.328" in stdout          # the data's correlation matrix
+    # Path tracing per 1 SD of X: TE = b_XU b_UY + b_XY, via U = b_XU b_UY.
+    b = coef["from_correlations"]
+    via_u, direct = b[("U", "X")] * b[("Y", "U")], b[("Y", "X")]
+    assert (f"Path tracing per 1 SD of X: total effect {via_u + direct:.3f}; via U {via_u:.3f}, "
+            f"not via U {direct:.3f}.") in stdout
+    # The linear SEM's effects at the default contrast (75th vs 25th percentile of X).
+    effects = pd.read_csv(out / "effects.csv")
+    lin = effects[effects["method"] == "linear SEM"].set_index("label")
+    a, a_ref = np.quantile(gss["X"], [0.75, 0.25], method="nearest")
+    assert (lin["a"].iloc[0], lin["a_ref"].iloc[0]) == (a, a_ref)
+    sem = mf.LinearSEM(mf.datasets.GSS_MODEL, gss[["V", "X", "U", "Y"]]).fit()
+    ref = sem.effects("X", "Y", mediators=["U"], a=a, a_ref=a_ref).params
+    assert lin.loc[ref.index, "estimate"].to_numpy() == pytest.approx(ref.to_numpy(), rel=1e-9)
+    flow = effects[effects["method"] == "flow"].set_index("label")["estimate"]
+    assert flow["NDE via U"] + flow["NIE via U"] == pytest.approx(flow["TE"], abs=1e-6)
+    # the honest note: the first-job question needs OCG
+    assert "cannot be answered from these data; it needs OCG 1962 (--ocg FILE)" in stdout
+
+
+def test_gss_default_bootstrap_and_exclusive_sources():
+    parse = cli.build_parser().parse_args
+    assert cli._with_defaults(parse(["blau-duncan", "--data", "gss"])).boot == cli.GSS_BOOT == 40
+    assert cli._with_defaults(parse(["blau-duncan", "--data", "gss", "--boot", "0"])).boot == 0
+    assert cli._with_defaults(parse(["blau-duncan"])).boot == 0
+    assert cli._with_defaults(parse(["blau-duncan", "--data", "synthetic"])).boot == 0
+    for argv in (["blau-duncan", "--data", "gss", "--csv", "a.csv"], ["blau-duncan", "--data", "ocg"]):
+        with pytest.raises(SystemExit) as info:
+            cli.main(argv)
+        assert info.value.code == 2
+
+
 # ---------------------------------------------------------------------- bundled-data truths
 def test_truths_and_errors_for_the_bundled_data():
     truth = cli._truth_for(True, 33.0, 11.0)

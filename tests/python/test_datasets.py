@@ -425,3 +425,64 @@ def test_unit_counterfactuals_sample_truth_and_dose_response():
     assert ((dose["truth"] - total * dose["a"]).abs() < 4 * dose["mc_error"]).all()
     disc = ds.simulate("discrete", 200, seed=6).counterfactual(1)
     assert disc["X"].eq(1).all() and all(dtype == np.int64 for dtype in disc.dtypes)
+
+
+# ------------------------------------------------------------------ GSS real data
+#: Correlations of the extract's provenance README (N = 1,501; /work/shared/data/README.md).
+GSS_README_CORRELATIONS = {("V", "X"): 0.576, ("V", "U"): 0.533, ("X", "U"): 0.379, ("U", "Y"): 0.599,
+                           ("X", "Y"): 0.328, ("V", "Y"): 0.384}
+
+
+@pytest.fixture(scope="module")
+def gss():
+    return ds.gss_status_attainment()
+
+
+def test_gss_shape_columns_and_types(gss):
+    assert gss.shape == (1501, 9)
+    assert list(gss.columns) == ["V", "X", "U", "Y", "year", "age", "race", "papres10", "prestg10"]
+    assert gss.dtypes.astype(str).to_dict() == {
+        "V": "int64", "X": "float64", "U": "int64", "Y": "float64", "year": "int64", "age": "int64",
+        "race": "int64", "papres10": "int64", "prestg10": "int64"}
+    assert not gss.isna().any().any()
+    assert gss.attrs["model"] == ds.GSS_MODEL == "U ~ V + X; Y ~ U + X; V ~~ X"
+    assert gss.attrs["n"] == 1501
+    assert gss.attrs["citation"].startswith("Smith, T. W., Davern, M., Freese, J., and Morgan, S. L. "
+                                            "General Social Surveys")
+    assert "NORC" in gss.attrs["citation"] and "General Social Survey" in gss.attrs["source"]
+    assert set(gss.attrs["labels"]) == set(gss.columns) and "PASEI10" in gss.attrs["labels"]["X"]
+
+
+def test_gss_ranges(gss):
+    assert (gss["V"].min(), gss["V"].max()) == (0, 20)
+    assert gss["U"].between(0, 20).all() and gss["U"].max() == 20
+    assert (gss["X"].min(), gss["X"].max()) == (10.6, 92.8)
+    assert gss["Y"].between(10, 93).all()
+    assert set(gss["year"]) == {2006, 2008, 2010}
+    assert (gss["age"].min(), gss["age"].max()) == (25, 64)
+    assert gss["race"].value_counts().to_dict() == {1: 1207, 3: 157, 2: 137}
+    assert gss[["papres10", "prestg10"]].stack().between(0, 100).all()
+    # SEI scores carry one decimal, as in the GSS
+    np.testing.assert_allclose(gss[["X", "Y"]] * 10, np.round(gss[["X", "Y"]] * 10), atol=1e-9)
+
+
+def test_gss_correlations_match_the_provenance_readme(gss):
+    r = gss[["V", "X", "U", "Y"]].corr()
+    for (a, b), published in GSS_README_CORRELATIONS.items():
+        assert round(float(r.loc[a, b]), 3) == published, (a, b)
+    # the prestige alternatives track the SEI scores closely
+    assert gss["papres10"].corr(gss["X"]) == pytest.approx(0.839, abs=5e-4)
+    assert gss["prestg10"].corr(gss["Y"]) == pytest.approx(0.833, abs=5e-4)
+
+
+def test_gss_file_is_the_data_raw_scripts_output():
+    script = _script("gss_status_attainment")
+    shipped = ds.gss_status_attainment()
+    assert script.LABELS == shipped.attrs["labels"] and script.CITATION == shipped.attrs["citation"]
+    assert script.README_CORRELATIONS == GSS_README_CORRELATIONS
+    if not script.SOURCE_FILE.is_file():
+        pytest.skip(f"the shared GSS extract {script.SOURCE_FILE} is not on this machine")
+    built = script.build(script.SOURCE_FILE)
+    assert script.text(built) == (ROOT / "python" / "medflow" / "data" /
+                                  "gss_status_attainment.csv").read_text(encoding="utf-8")
+    pd.testing.assert_frame_equal(built, shipped)
