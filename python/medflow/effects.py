@@ -49,6 +49,14 @@ __all__ = ["effects", "path_effects", "decompose", "dose_response", "unit_effect
 
 Path = tuple[str, ...]
 
+#: Why ``at=`` is gone and what replaces it. ``at={"V": 4}`` overwrote V after abduction and
+#: left V's descendants (and ``~~`` partners) at their observed values: an effect under
+#: do(V = 4) for units otherwise as observed, not the conditional effect given V = 4.
+AT_REMOVED = ("at= is no longer supported: it set the variables after abduction, which gives an "
+              "effect under an intervention on them rather than the effect conditional on their "
+              "values. For conditional effects select the units: where=\"V == 4\" (or a "
+              "range such as where=\"V >= 4\") or by=\"V\" for the effects within each value of V.")
+
 
 # ==================================================================== contrasts and inputs
 def default_contrast(values: np.ndarray, discrete: bool) -> tuple[float, float, str]:
@@ -285,7 +293,7 @@ def _contrast(fit, treatment, a, a_ref, extrapolate) -> tuple[float, float, str]
     return a, a_ref, how
 
 
-def _units(fit, flow, n_mc, data, where, at, generator, weights) -> _Units:
+def _units(fit, flow, n_mc, data, where, generator, weights) -> _Units:
     """Abducted observed units (default), or ``n_mc`` draws from each member's model."""
     E = flow.E
     if n_mc is not None:
@@ -301,11 +309,6 @@ def _units(fit, flow, n_mc, data, where, at, generator, weights) -> _Units:
         x = fit._rows(frame).unsqueeze(0).expand(E, -1, -1)
         eps = fit._abduct(x, flow, generator)
         w = (weights if weights is not None and data is None else torch.ones(E, len(frame))).double()
-    if at:
-        for name, value in at.items():
-            j = fit._index(name)
-            x = x.clone()
-            x[..., j] = fit._do({name: value})[j]
     if where is not None:
         if frame is None:
             raise ValueError("where= selects observed units; it cannot be combined with n_mc.")
@@ -327,15 +330,15 @@ def _check_pretreatment(fit, treatment, names, arg) -> None:
                          f"descendants): {', '.join(post)}.")
 
 
-def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, level=0.90, seed=0,
+def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, level=0.95, seed=0,
          n_mc=None, data=None, where=None, at=None, by=None, extrapolate=False, verbose=True,
          boot_options=None, notes=()) -> EffectsResult:
     _check_query(fit, treatment, outcome)
     a, a_ref, how = _contrast(fit, treatment, a, a_ref, extrapolate)
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}.")
-    if at:
-        _check_pretreatment(fit, treatment, list(at), "at=")
+    if at is not None:
+        raise ValueError(AT_REMOVED)
     specs = specs_fn()
     if by is not None:
         _check_pretreatment(fit, treatment, [by], "by=")
@@ -349,7 +352,7 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
             if not sel.any():
                 continue
             sub = _run(fit, treatment, outcome, specs_fn, a=a, a_ref=a_ref, n_boot=n_boot, level=level,
-                       seed=seed, data=data, where=sel, at=at, extrapolate=True, verbose=verbose,
+                       seed=seed, data=data, where=sel, extrapolate=True, verbose=verbose,
                        boot_options=boot_options)
             t = sub.table
             t["label"] = t["label"] + f" | {by}={value:g}"
@@ -364,7 +367,7 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
     flows, control_of = _flows(fit, n_boot, seed, verbose, boot_options)
     estimates, mc = {}, {}
     for k, (flow, weights) in enumerate(flows):
-        units = _units(fit, flow, n_mc, data, where, at, gen, weights)
+        units = _units(fit, flow, n_mc, data, where, gen, weights)
         with torch.no_grad():
             engine = _Engine(fit, flow, units, treatment, outcome, a, a_ref, gen)
             for s in specs:
@@ -419,13 +422,16 @@ def effects(fit, treatment: str, outcome: str, mediators=None, *, interventional
         a, a_ref: active and reference treatment values (default: 75th vs 25th percentile of
             a continuous treatment, 1 vs 0 for a binary one).
         n_boot: bootstrap refits (0 = none) for standard errors and percentile intervals.
-        level: interval level (default 0.90).
+        level: interval level (default 0.95, as statsmodels and lavaan).
         seed: seeds abduction of discrete nodes, fresh draws and the bootstrap.
         n_mc: average over this many draws from the model instead of the observed units.
         data: average over these rows instead of the fitted data.
-        where: boolean vector or query string selecting the units (conditional effects).
-        at: ``{"V": 4}`` sets pre-treatment variables for every unit.
-        by: a pre-treatment variable; effects within each of its values.
+        where: boolean vector or query string selecting the units: conditional effects,
+            e.g. ``where="V >= 4"`` averages over the observed units with ``V >= 4``.
+        by: a pre-treatment variable; effects within each of its observed values (the
+            conditional effects given ``V = v`` for every ``v``).
+        at: removed; passing it raises a ``ValueError`` (see :data:`AT_REMOVED`). Conditional
+            effects are averages over observed units selected with ``where=`` or ``by=``.
         extrapolate: allow a, a_ref outside the observed range.
 
     Returns:
@@ -488,7 +494,7 @@ def decompose(fit, treatment: str, outcome: str, order, **options) -> EffectsRes
     return _run(fit, treatment, outcome, specs, **options)
 
 
-def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int = 0, level: float = 0.90,
+def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int = 0, level: float = 0.95,
                   seed: int = 0, n_mc=None, extrapolate: bool = False, verbose: bool = True,
                   boot_options=None) -> pd.DataFrame:
     """``E[Y(a)]`` over a grid of treatment values (default: 5th to 95th percentile, 19 points).
@@ -512,7 +518,7 @@ def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int =
     flows, control_of = _flows(fit, n_boot, seed, verbose, boot_options)
     means = []
     for flow, weights in flows:
-        units = _units(fit, flow, n_mc, None, None, None, gen, weights)
+        units = _units(fit, flow, n_mc, None, None, gen, weights)
         rows = []
         with torch.no_grad():
             for value in grid:
@@ -547,7 +553,7 @@ def unit_effects(fit, treatment: str, outcome: str, data: pd.DataFrame, mediator
     a, a_ref, _ = _contrast(fit, treatment, a, a_ref, extrapolate)
     gen = torch.Generator().manual_seed(int(seed))
     flow = fit._require_fitted()
-    units = _units(fit, flow, None, data, None, None, gen, None)
+    units = _units(fit, flow, None, data, None, gen, None)
     eng = _Engine(fit, flow, units, treatment, outcome, a, a_ref, gen)
     loc, scale = fit.encoding.loc[eng.Y], fit.encoding.scale[eng.Y]
     conv = lambda t: t[0].double().numpy() * scale + loc  # noqa: E731
