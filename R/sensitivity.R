@@ -45,7 +45,7 @@
 #' @param n_boot Number of bootstrap refits per pair and `rho` for percentile
 #'   intervals (0 for none; otherwise at least 2). Replicate `b` uses the same
 #'   resample for every `rho`.
-#' @param level Confidence level of the intervals.
+#' @param level Confidence level of the intervals (default 0.95, as in lavaan).
 #' @param seed Seed (a whole number) of the refits, of the draws and of the
 #'   bootstrap; the same seed gives the same numbers.
 #' @param ... Further named settings passed to the Python function: `epochs`
@@ -80,7 +80,7 @@
 #' }
 #' @export
 sensitivity <- function(object, pairs, rho = NULL, treatment, outcome, mediators = NULL,
-                        estimands = NULL, a = NULL, a_ref = NULL, n_boot = 0, level = 0.90,
+                        estimands = NULL, a = NULL, a_ref = NULL, n_boot = 0, level = 0.95,
                         seed = 0, ...) {
   if (!inherits(object, "medflow_fit")) {
     abort("object = must be a fitted flow from medflow(), not ",

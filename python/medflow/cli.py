@@ -239,7 +239,7 @@ def _combine(effects, decomposition):
 def analyse(data: pd.DataFrame, model: str, treatment: str, outcome: str, mediators: Sequence[str],
             order: Sequence[str] | None = None, *, contrast: Sequence[float] | None = None,
             boot: int = 0, boot_start: str = "auto", seed: int = 0, epochs: int = 60,
-            level: float = 0.90, progress: bool = True, fit_options: dict | None = None,
+            level: float = 0.95, progress: bool = True, fit_options: dict | None = None,
             console: Callable[[str], None] | None = None,
             step: Callable[[str], object] | None = None) -> Analysis:
     """Fit the linear SEM and the flow and estimate the effects, both methods side by side.
@@ -692,7 +692,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "fits of their resamples ('cold': the whole pipeline, --boot times a fit; "
                         "wider, more honest intervals on small data); default 'auto': cold below "
                         "10,000 rows, warm from there on")
-    p.add_argument("--level", type=float, default=0.90, help="interval level (default 0.90)")
+    p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     p.add_argument("--out", default="medflow-report", metavar="DIR",
                    help="report folder (default medflow-report)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -475,7 +475,7 @@ def _select(specs, estimands):
 # ==================================================================== public function
 def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: str, outcome: str,
                 mediators=None, estimands=None, a: float | None = None, a_ref: float | None = None,
-                n_boot: int = 0, level: float = 0.90, seed: int = 0, n_mc: int | None = None,
+                n_boot: int = 0, level: float = 0.95, seed: int = 0, n_mc: int | None = None,
                 epochs: int = 30, patience: int = 3, lr: float | None = None, batch_size: int | None = None,
                 chunks: int = 1, verbose: bool = True) -> SensitivityResult:
     """Effects as a function of an assumed noise correlation ``rho`` between node pairs (ρ-GNF).

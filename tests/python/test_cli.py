@@ -131,7 +131,7 @@ def test_fit_command_with_bootstrap(tmp_path, capsys):
     with pytest.raises(SystemExit):   # argparse rejects an unknown bootstrap start
         cli.build_parser().parse_args(["fit", "--csv", "x.csv", "--model", "Y ~ X", "--treatment", "X",
                                        "--outcome", "Y", "--boot-start", "hot"])
-    assert "90% CI" in stdout
+    assert "95% CI" in stdout
     assert sorted(p.name for p in (tmp_path / "rep").glob("*.png")) == [
         "dag.png", "dose_response.png", "forest.png", "training_curves.png"]
     coef = pd.read_csv(tmp_path / "rep" / "coefficients.csv")
@@ -171,6 +171,15 @@ def test_bad_arguments_are_one_line(capsys, tiny_csv):
         "medflow: error: --boot must be 0 (no bootstrap) or at least 2, got 1.\n")
     assert _error(capsys, ["fit", "--csv", str(tiny_csv), "--model", "Y ~", "--treatment", "X",
                            "--outcome", "Y"]).startswith("medflow: error: ")
+
+
+def test_default_interval_level_is_95_percent():
+    args = cli.build_parser().parse_args(["fit", "--csv", "x.csv", "--model", "Y ~ X", "--treatment", "X",
+                                          "--outcome", "Y"])
+    assert args.level == 0.95
+    args = cli.build_parser().parse_args(["fit", "--csv", "x.csv", "--model", "Y ~ X", "--treatment", "X",
+                                          "--outcome", "Y", "--level", "0.9"])
+    assert args.level == 0.9
 
 
 def test_argparse_usage_errors_exit_2():

@@ -268,7 +268,7 @@ def test_bootstrap_intervals_n_mc_interventional_and_reproducibility(small):
     assert res.table["label"].tolist() == ["TE", "rNIE via M"] * 2
     t = res.table
     assert t["ci_lower"].notna().all() and (t["ci_lower"] <= t["ci_upper"]).all()
-    assert (t["n_boot"] == 2).all() and (t["level"] == 0.9).all()
+    assert (t["n_boot"] == 2).all() and (t["level"] == 0.95).all()
     assert res.fit_info["members"] == 2 * 3
     again = sensitivity(small, n_boot=2, seed=5, epochs=1, **kw)
     pd.testing.assert_frame_equal(res.table, again.table)
