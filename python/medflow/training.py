@@ -105,8 +105,14 @@ def _nll(flow: NodeFlows, x: Tensor, u: Tensor, disc_step: Tensor,
     mass ``Phi(T(k + 1)) - Phi(T(k))`` under the monotone threshold model (the lowest and
     highest values take the tails). ``noise_log_prob`` maps the noise ``(E, B, d)`` to its
     joint log-density ``(E, B)``; by default the noises are independent standard normals.
+    With both, ``noise_log_prob.interval_nll(flow, x, disc_step, interval)`` gives the
+    negative log-likelihood (the noise model handles the discrete intervals).
     """
-    if interval is not None and noise_log_prob is None:
+    if interval is not None and noise_log_prob is not None:
+        # a noise model with dependent noises (medflow.sensitivity's copula) computes the
+        # interval likelihood itself
+        return noise_log_prob.interval_nll(flow, x, disc_step, interval)
+    if interval is not None:
         disc = torch.nonzero(disc_step > 0).flatten()
         (eps, ladj), (hi, _) = flow.transform((x, x + disc_step), x)
         dens = (-0.5 * eps**2 - _HALF_LOG_2PI + ladj) * (disc_step == 0)
