@@ -535,7 +535,9 @@ def effects(fit, treatment: str, outcome: str, mediators=None, *, interventional
             a continuous treatment, 1 vs 0 for a binary one).
         n_boot: bootstrap refits (0 = none) for standard errors and percentile intervals.
         level: interval level (default 0.95, as statsmodels and lavaan).
-        seed: seeds abduction of discrete nodes, fresh draws and the bootstrap.
+        seed: seeds abduction of discrete nodes, fresh draws and the bootstrap. The randomized
+            effects average :func:`mc_draws` antithetic fresh mediator draws per unit; the
+            table's ``mc_error`` says how far another seed moves an estimate (about).
         n_mc: average over this many draws from the model instead of the observed units.
         data: average over these rows instead of the fitted data.
         where: boolean vector or query string selecting the units: conditional effects,
