@@ -347,7 +347,8 @@ def test_monte_carlo_error_matches_the_spread_over_seeds():
     sim = mf.datasets.simulate("blau_duncan", 300, 2)
     fit = mf.CausalFlow(sim.model, sim.data).fit(epochs=3, seed=0, verbose=False)
     flow = fit._require_fitted()
-    specs = [s for s in _natural_specs(fit.dag, "X", "Y", [("U",)], True) if s.estimand in ("TE", "rNDE", "rNIE")]
+    specs = [s for s in _natural_specs(fit.dag, "X", "Y", [("U",)], True)
+             if s.estimand in ("TE", "rNDE", "rNIE")]
     est, mc = {s.label: [] for s in specs}, {s.label: [] for s in specs}
     for seed in range(20):
         gen = torch.Generator().manual_seed(seed)

@@ -447,7 +447,8 @@ def test_copula_interval_likelihood_against_scipy(disc):
             ref = (mv.cdf([v0 + 1, v1 + 1]) - mv.cdf([v0, v1 + 1]) - mv.cdf([v0 + 1, v1]) + mv.cdf([v0, v1]))
         else:         # phi(v0) * P(v1 <= e1 < v1 + 1 | e0 = v0)
             s = math.sqrt(1 - rho**2)
-            ref = stats.norm.pdf(v0) * (stats.norm.cdf((v1 + 1 - rho * v0) / s) - stats.norm.cdf((v1 - rho * v0) / s))
+            ref = stats.norm.pdf(v0) * (stats.norm.cdf((v1 + 1 - rho * v0) / s)
+                                        - stats.norm.cdf((v1 - rho * v0) / s))
         assert got[k] == pytest.approx(math.log(ref), abs=2e-4), k
 
 
