@@ -144,6 +144,16 @@ contrast_line <- function(x) {
   }
 }
 
+# Whether each estimate's Monte Carlo error is worth showing: at least 0.001 SD of the
+# outcome and a tenth of the standard error (as EffectsResult.mc_relevant() in Python).
+mc_relevant <- function(x) {
+  se <- x$std_error
+  se[is.na(se)] <- 0
+  out <- is.finite(x$mc_error) & x$mc_error >= 0.001 * abs(sd_outcome(x)) & x$mc_error >= 0.1 * se
+  out[is.na(out)] <- FALSE
+  out
+}
+
 sd_outcome <- function(x) {
   s <- x$estimate / x$estimate_sd
   s <- s[is.finite(s)]
@@ -203,8 +213,9 @@ print.medflow_effects <- function(x, digits = max(3L, getOption("digits") - 3L),
 
 #' Summarise estimated effects
 #'
-#' `summary()` builds a coefficient table (estimate, standard error and
-#' interval, with lavaan/paths-style row labels) and a footer with the
+#' `summary()` builds a coefficient table (estimate, standard error,
+#' Monte Carlo error where it is not negligible, and interval, with
+#' lavaan/paths-style row labels) and a footer with the
 #' contrast, N, bootstrap draws and which estimates are not identified; its
 #' `print()` method renders it with [stats::printCoefmat()].
 #'
@@ -230,6 +241,12 @@ summary.medflow_effects <- function(object, scale = c("raw", "sd"), ...) {
   coefs <- cbind(object[[paste0("estimate", sfx)]], object[[paste0("std_error", sfx)]],
                  object[[paste0("ci_lower", sfx)]], object[[paste0("ci_upper", sfx)]])
   dimnames(coefs) <- list(display_labels(object), c("Estimate", "Std. Error", ci))
+  relevant <- mc_relevant(object)
+  if (any(relevant)) {
+    mc <- object$mc_error / if (scale == "sd") sd_outcome(object) else 1
+    coefs <- cbind(coefs[, 1:2, drop = FALSE], "MC error" = ifelse(relevant, mc, NA_real_),
+                   coefs[, 3:4, drop = FALSE])
+  }
   empty <- c(FALSE, apply(is.na(coefs[, -1, drop = FALSE]), 2, all))
   coefs <- coefs[, !empty, drop = FALSE]
   s_y <- sd_outcome(object)
@@ -256,7 +273,10 @@ summary.medflow_effects <- function(object, scale = c("raw", "sd"), ...) {
                        paste(unique(object$method), collapse = ", ")),
                contrast_text(object), unit),
     footer = c(sprintf("N = %s", if (length(n)) paste(n, collapse = ", ") else "unknown"),
-               se_line, identification_footnote(object), other_notes(object)),
+               se_line,
+               if (any(relevant)) paste("MC error: Monte Carlo error of the estimate (from its random",
+                                        "draws; another seed moves it by about this much); . = negligible."),
+               identification_footnote(object), other_notes(object)),
     scale = scale
   ), class = "summary.medflow_effects")
 }

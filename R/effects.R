@@ -31,9 +31,14 @@ stats::effects
 #'   percentile intervals (0 for none). Each refit repeats the fit's procedure
 #'   on its resample, from scratch (one ensemble member per replicate by
 #'   default; `boot_options = list(members = 5)` in `...` repeats it exactly).
-#' @param level Confidence level of the intervals.
+#' @param level Confidence level of the intervals (default 0.95, as in lavaan).
 #' @param seed Seed (a whole number); the same seed gives the same numbers.
-#' @param ... Further named arguments passed to the Python method.
+#' @param ... Further named arguments passed to the Python method. Conditional
+#'   effects: `where = "V >= 4"` averages over the observed units that satisfy
+#'   the condition; `by = "V"` gives the effects within each observed value of
+#'   the pre-treatment variable `V`. (`at =`, which set variables after
+#'   abduction and so gave an effect under an intervention rather than a
+#'   conditional effect, is no longer accepted.)
 #' @return A `medflow_effects` object: a data.frame with the columns in
 #'   [effect_columns], one row per estimand, with `print()`, `summary()`,
 #'   `plot()`, `coef()`, `confint()` and `as.data.frame()` methods.
@@ -46,7 +51,7 @@ stats::effects
 #' }
 #' @export
 effects.medflow_fit <- function(object, treatment, outcome, mediators = NULL, a = NULL,
-                                a_ref = NULL, interventional = TRUE, n_boot = 0, level = 0.90,
+                                a_ref = NULL, interventional = TRUE, n_boot = 0, level = 0.95,
                                 seed = 0, ...) {
   run_effects(object, "effects", treatment, outcome, a, a_ref, n_boot, level, seed, list(...),
               extra = list(mediators = check_mediators(mediators, object),
@@ -78,7 +83,7 @@ path_effects <- function(object, ...) UseMethod("path_effects")
 #' @rdname path_effects
 #' @export
 path_effects.medflow_fit <- function(object, treatment, outcome, paths, a = NULL, a_ref = NULL,
-                                     n_boot = 0, level = 0.90, seed = 0, ...) {
+                                     n_boot = 0, level = 0.95, seed = 0, ...) {
   run_effects(object, "path_effects", treatment, outcome, a, a_ref, n_boot, level, seed, list(...),
               extra = list(paths = check_paths(paths, treatment, outcome, object)))
 }
@@ -117,7 +122,7 @@ decompose.default <- function(x, ...) stats::decompose(x, ...)
 #' @rdname decompose
 #' @export
 decompose.medflow_fit <- function(x, treatment, outcome, order, a = NULL, a_ref = NULL,
-                                  n_boot = 0, level = 0.90, seed = 0, ...) {
+                                  n_boot = 0, level = 0.95, seed = 0, ...) {
   order <- check_mediators(order, x, arg = "order")
   if (is.null(order)) abort("order = must name at least one mediator.")
   check_effect_args(x$variables, treatment, outcome, NULL, a, a_ref, n_boot, level, seed)
@@ -153,7 +158,7 @@ dose_response <- function(object, ...) UseMethod("dose_response")
 #' @rdname dose_response
 #' @export
 dose_response.medflow_fit <- function(object, treatment, outcome, grid = NULL, n_boot = 0,
-                                      level = 0.90, seed = 0, ...) {
+                                      level = 0.95, seed = 0, ...) {
   check_effect_args(object$variables, treatment, outcome, NULL, NULL, NULL, n_boot, level, seed)
   if (!is.null(grid) && (!is.numeric(grid) || !length(grid) || anyNA(grid) || any(!is.finite(grid)))) {
     abort("grid = must be a numeric vector of treatment values without missing values.")

@@ -12,8 +12,10 @@
 #' assumption for every `rho` of a grid and recomputes the effects, so that
 #' one sees how strong a hidden confounder would have to be to change a
 #' conclusion (rho-GNF; Balgi, Peña and Daoud, 2022). `rho = 0` is the
-#' no-hidden-confounding model of [effects()]. The `rho` at which an
-#' effect's curve crosses zero is its "rho-value".
+#' no-hidden-confounding model of [effects()] (the fitted flow itself). Rows
+#' at `rho != 0` have `identified = FALSE`, with the assumed `rho` named in
+#' `assumption`: they rest on a correlation the data cannot check. The `rho`
+#' at which an effect's curve crosses zero is its "rho-value".
 #'
 #' All refits (every pair and every `rho`, and the bootstrap replicates) are
 #' trained together as one ensemble, each warm-started from `object`, so a
@@ -36,6 +38,8 @@
 #' @param treatment,outcome Names of the treatment and outcome variables.
 #' @param mediators Optional character vector of mediators; each gets its own
 #'   natural direct and indirect effects. A joint set is written `"U+W"`.
+#'   `NULL` (the default) takes every variable on a path from the treatment
+#'   to the outcome, one at a time, as [effects()] does.
 #' @param estimands Optional character vector of estimand codes (`"TE"`,
 #'   `"NDE"`, `"NIE"`, `"rNDE"`, `"rNIE"`) or labels (`"NIE via W"`); the
 #'   default is the total effect and the natural direct and indirect effects.
@@ -45,7 +49,7 @@
 #' @param n_boot Number of bootstrap refits per pair and `rho` for percentile
 #'   intervals (0 for none; otherwise at least 2). Replicate `b` uses the same
 #'   resample for every `rho`.
-#' @param level Confidence level of the intervals.
+#' @param level Confidence level of the intervals (default 0.95, as in lavaan).
 #' @param seed Seed (a whole number) of the refits, of the draws and of the
 #'   bootstrap; the same seed gives the same numbers.
 #' @param ... Further named settings passed to the Python function: `epochs`
@@ -80,7 +84,7 @@
 #' }
 #' @export
 sensitivity <- function(object, pairs, rho = NULL, treatment, outcome, mediators = NULL,
-                        estimands = NULL, a = NULL, a_ref = NULL, n_boot = 0, level = 0.90,
+                        estimands = NULL, a = NULL, a_ref = NULL, n_boot = 0, level = 0.95,
                         seed = 0, ...) {
   if (!inherits(object, "medflow_fit")) {
     abort("object = must be a fitted flow from medflow(), not ",

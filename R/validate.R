@@ -194,7 +194,7 @@ check_variable <- function(x, arg, vars) {
 }
 
 check_effect_args <- function(vars, treatment, outcome, mediators = NULL, a = NULL, a_ref = NULL,
-                              n_boot = 0, level = 0.90, seed = 0) {
+                              n_boot = 0, level = 0.95, seed = 0) {
   check_variable(treatment, "treatment", vars)
   check_variable(outcome, "outcome", vars)
   if (identical(treatment, outcome)) {
@@ -224,6 +224,12 @@ check_effect_args <- function(vars, treatment, outcome, mediators = NULL, a = NU
 check_dots_named <- function(dots, fun) {
   if (length(dots) && (is.null(names(dots)) || any(!nzchar(names(dots))))) {
     abort("Every argument in ... of ", fun, "() must be named (it is passed to Python by name).")
+  }
+  if ("at" %in% names(dots)) {
+    abort("at = is no longer supported: it set the variables after abduction, which gives an effect ",
+          "under an intervention on them rather than the effect conditional on their values. For ",
+          "conditional effects select the units: where = \"V == 4\" (or a range such as ",
+          "where = \"V >= 4\") or by = \"V\" for the effects within each value of V.")
   }
   invisible(dots)
 }

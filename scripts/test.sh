@@ -6,6 +6,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/install.sh --r
+echo "== installing the test extra dask[distributed] (the Dask cluster test)"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,dask]" 2>&1 | grep -v "^WARNING: Location" || true
 export RETICULATE_PYTHON="$root/.venv/bin/python"
 export MPLBACKEND=Agg
 echo "== Python tests"

@@ -218,7 +218,7 @@ def _combine(effects, decomposition):
 def analyse(data: pd.DataFrame, model: str, treatment: str, outcome: str, mediators: Sequence[str],
             order: Sequence[str] | None = None, *, contrast: Sequence[float] | None = None,
             boot: int = 0, seed: int = 0, epochs: int | None = None,
-            level: float = 0.90, progress: bool = True, fit_options: dict | None = None,
+            level: float = 0.95, progress: bool = True, fit_options: dict | None = None,
             console: Callable[[str], None] | None = None,
             step: Callable[[str], object] | None = None) -> Analysis:
     """Fit the linear SEM and the flow and estimate the effects, both methods side by side.
@@ -751,7 +751,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--boot", type=int, default=None, metavar="N",
                    help="bootstrap refits for intervals (default 0: none for the flow, delta-method "
                         f"intervals for the linear SEM; {GSS_BOOT} with --data gss); e.g. 200")
-    p.add_argument("--level", type=float, default=0.90, help="interval level (default 0.90)")
+    p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     p.add_argument("--out", default="medflow-report", metavar="DIR",
                    help="report folder (default medflow-report)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -42,12 +43,21 @@ from torch import Tensor
 from medflow import identification
 from medflow.bootstrap import bootstrap_ensemble
 from medflow.dag import format_path, parse_path
+from medflow.model import _truncated_normal
 from medflow.results import MONOTONE_ASSUMPTION, EffectsResult, effect_row
 
 __all__ = ["effects", "path_effects", "decompose", "dose_response", "unit_effects",
-           "default_contrast", "mediator_sets"]
+           "default_contrast", "mediator_sets", "mc_draws", "MC_TARGET_SD"]
 
 Path = tuple[str, ...]
+
+#: Why ``at=`` is gone and what replaces it. ``at={"V": 4}`` overwrote V after abduction and
+#: left V's descendants (and ``~~`` partners) at their observed values: an effect under
+#: do(V = 4) for units otherwise as observed, not the conditional effect given V = 4.
+AT_REMOVED = ("at= is no longer supported: it set the variables after abduction, which gives an "
+              "effect under an intervention on them rather than the effect conditional on their "
+              "values. For conditional effects select the units: where=\"V == 4\" (or a "
+              "range such as where=\"V >= 4\") or by=\"V\" for the effects within each value of V.")
 
 
 # ==================================================================== contrasts and inputs
@@ -105,13 +115,37 @@ class _Units:
     x: Tensor        # (E, N, d) standardized observed (or drawn) values
     eps: Tensor      # (E, N, d) their noise
     weights: Tensor  # (E, N) averaging weights (bootstrap counts x subset)
+    drawn: bool = False  # True: the units are draws from the model (n_mc), not observed rows
+
+
+#: Monte Carlo error the randomized interventional effects aim for, in SD(Y) units: the
+#: number of fresh mediator draws per unit (:func:`mc_draws`) is chosen so that it is met
+#: with room to spare on the Blau-Duncan design (benchmarks/mc_error.py).
+MC_TARGET_SD = 0.005
+
+#: Fresh mediator draws per unit are ``mc_draws(N)``: at least 4 (two antithetic pairs,
+#: enough to estimate the Monte Carlo error from the spread within units) and at least
+#: ``_MC_TOTAL / N``, so that small data get more draws per unit.
+_MC_TOTAL = 8_000
+_MC_MAX_DRAWS = 64
+
+
+def mc_draws(n_units: int) -> int:
+    """Fresh mediator draws per unit for the randomized interventional effects (even, 4-64).
+
+    Example:
+        >>> mc_draws(20700), mc_draws(2000), mc_draws(600), mc_draws(50)
+        (4, 4, 14, 64)
+    """
+    k = max(4, math.ceil(_MC_TOTAL / max(int(n_units), 1)))
+    return int(min(_MC_MAX_DRAWS, k + k % 2))
 
 
 class _Engine:
     """Counterfactual outcomes for one treatment/outcome pair on a set of units."""
 
     def __init__(self, fit, flow, units: _Units, treatment: str, outcome: str,
-                 a: float, a_ref: float, generator: torch.Generator):
+                 a: float, a_ref: float, generator: torch.Generator, n_draws: int | None = None):
         self.fit, self.flow, self.units = fit, flow, units
         self.var = list(fit.variables)
         self.A, self.Y = self.var.index(treatment), self.var.index(outcome)
@@ -120,8 +154,14 @@ class _Engine:
         self.a_ref = fit._do({treatment: a_ref})[self.A]
         self.desc = {self.var.index(n) for n in fit.dag.descendants(treatment)}
         self.gen = generator
+        self.n_draws = mc_draws(units.x.shape[-2]) if n_draws is None else int(n_draws)
+        if self.n_draws < 2 or self.n_draws % 2:
+            raise ValueError(f"n_draws must be an even number of at least 2, got {n_draws}.")
         self._memo: dict = {}
         self._draws: dict = {}
+        self._z: Tensor | None = None
+        self._abduction: tuple | None = None
+        self._unit_eps: dict = {}
 
     # ---- path-specific worlds
     def path_world(self, paths: Iterable[Path]) -> Tensor:
@@ -146,25 +186,73 @@ class _Engine:
 
     # ---- randomized interventional worlds
     def randomized_world(self, a_outcome: str, a_mediator: str, mediators: Sequence[str]) -> Tensor:
-        """``Y(a1, G_{a2|C})``: mediators drawn with fresh noise from their law under ``a2``."""
-        level = {"a": self.a, "a_ref": self.a_ref}
-        idx = [self.var.index(m) for m in mediators]
-        key = (a_mediator, tuple(idx))
-        if key not in self._draws:
-            fresh = self.fresh_noise()
-            xg = self.fit._generate(fresh, self.units.x, {self.A: level[a_mediator]}, self.desc, self.flow)
-            self._draws[key] = {m: xg[..., m] for m in idx}
-        xy = self.fit._generate(self.units.eps, self.units.x, {self.A: level[a_outcome]}, self.desc,
-                                self.flow, fixed=self._draws[key])
-        return xy[..., self.Y]
+        """``Y(a1, G_{a2|C})`` for ``n_draws`` fresh mediator draws per unit: ``(K, E, N)``.
 
-    def fresh_noise(self) -> Tensor:
-        """Fresh noise ``(E, N, d)`` for the randomized mediator draws: independent N(0, 1).
-
-        Only the entries of the treatment's descendants are used. Subclasses with dependent
-        noise (:mod:`medflow.sensitivity`) draw them from their law given the unit's other noises.
+        Draw ``k`` of the mediators comes from their law under ``a2`` given the unit's
+        pre-treatment variables (fresh noise for the treatment's descendants). The draws are
+        antithetic pairs (noise ``z`` and ``-z``) and the same noise serves every treatment
+        level and mediator set (common random numbers), which removes most of the Monte Carlo
+        noise from the contrasts without changing what is estimated.
         """
-        return torch.randn(self.units.eps.shape, generator=self.gen, dtype=self.units.eps.dtype)
+        level = {"a": self.a, "a_ref": self.a_ref}
+        idx = tuple(self.var.index(m) for m in mediators)
+        key = (a_outcome, a_mediator, idx)
+        if key in self._memo:
+            return self._memo[key]
+        # only the mediators and the treatment's descendants they depend on are drawn
+        needed = set(idx) | {self.var.index(n) for m in mediators for n in self.fit.flow_dag.ancestors(m)}
+        out = []
+        for k in range(self.n_draws):
+            mkey = (a_mediator, idx, k)
+            if mkey not in self._draws:
+                xg = self.fit._generate(self.fresh_noise(self._standard_normal(k)), self.units.x,
+                                        {self.A: level[a_mediator]}, self.desc & needed, self.flow)
+                self._draws[mkey] = {m: xg[..., m] for m in idx}
+            xy = self.fit._generate(self.unit_noise(k), self.units.x, {self.A: level[a_outcome]},
+                                    self.desc, self.flow, fixed=self._draws[mkey])
+            out.append(xy[..., self.Y])
+        self._memo[key] = torch.stack(out)
+        return self._memo[key]
+
+    def unit_noise(self, k: int) -> Tensor:
+        """The units' own noise ``(E, N, d)`` in randomized draw ``k``.
+
+        Observed units with discrete nodes: each draw redraws the discrete nodes' noise from
+        its posterior interval (antithetic uniforms ``w`` and ``1 - w`` in a pair), so the
+        randomized effects average over abduction too and their Monte Carlo error covers it.
+        Otherwise the units' noise as abducted (or drawn).
+        """
+        disc = self.fit.disc_step > 0
+        if self.units.drawn or not bool(disc.any()):
+            return self.units.eps
+        if k not in self._unit_eps:
+            if self._abduction is None:
+                x = self.units.x
+                eps, _ = self.flow(x, x)
+                w = torch.rand((self.n_draws // 2, *eps.shape), generator=self.gen, dtype=torch.float64)
+                self._abduction = (self.fit._interval(self.flow, x, eps), eps, w)
+            (lo, hi), eps, w = self._abduction
+            u = 1 - w[k // 2] if k % 2 else w[k // 2]
+            self._unit_eps[k] = torch.where(disc, _truncated_normal(lo, hi, u).to(eps.dtype), eps)
+        return self._unit_eps[k]
+
+    def _standard_normal(self, k: int) -> Tensor:
+        """Draw ``k`` of the shared standard-normal noise ``(E, N, d)``; odd draws mirror even ones."""
+        if self._z is None:
+            shape = (self.n_draws // 2, *self.units.eps.shape)
+            self._z = torch.randn(shape, generator=self.gen, dtype=torch.float64)
+        z = self._z[k // 2]
+        return -z if k % 2 else z
+
+    def fresh_noise(self, z: Tensor) -> Tensor:
+        """Fresh noise ``(E, N, d)`` for the randomized mediator draws from standard normal ``z``.
+
+        Independent N(0, 1) noise: ``z`` itself. Only the entries of the treatment's
+        descendants are used. Subclasses with dependent noise (:mod:`medflow.sensitivity`)
+        map ``z`` to a draw from the noise law given the unit's other noises (``-z`` must
+        give the mirror-image draw).
+        """
+        return z.to(self.units.eps.dtype)
 
     # ---- averaging
     def mean(self, values: Tensor) -> Tensor:
@@ -174,16 +262,43 @@ class _Engine:
         return m * self.fit.encoding.scale[self.Y] + self.fit.encoding.loc[self.Y]
 
     def contrast(self, hi: Tensor, lo: Tensor) -> tuple[Tensor, float]:
-        """Per-member mean difference (outcome units) and the Monte Carlo error of the members'
-        average (the spread of the unit-level differences, averaged over members, over units)."""
-        scale = self.fit.encoding.scale[self.Y]
-        diff = (hi - lo).double() * scale
+        """Per-member mean difference (outcome units) and the Monte Carlo error of their average.
+
+        ``hi``, ``lo``: world values ``(E, N)`` or, for randomized worlds, ``(K, E, N)``.
+        """
+        est, var = self.member_contrast(hi, lo)
+        return est, float(var.sum().sqrt() / len(var))
+
+    def member_contrast(self, hi: Tensor, lo: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-member mean difference and Monte Carlo variance, both ``(E,)``.
+
+        The Monte Carlo error is the estimate's spread over the random draws it rests on,
+        given the fit and the units:
+
+        * units drawn from the model (``n_mc``): the spread of the unit values over the
+          draws (``Var / n_eff``);
+        * randomized worlds on observed units: the spread of each unit's antithetic-pair
+          averages over its draws (fresh mediator noise and, for discrete nodes, the unit's
+          own noise redrawn from its interval);
+        * path-specific worlds on observed units: exact (0) with continuous nodes only; with
+          discrete nodes (one abduction draw per unit) the spread of the unit values over
+          units, an upper bound.
+        """
+        diff = (hi - lo).double() * self.fit.encoding.scale[self.Y]
         w = self.units.weights
-        est = (diff * w).sum(-1) / w.sum(-1)
-        w0, d0 = w[0], diff.mean(0)
-        n_eff = float(w0.sum() ** 2 / (w0**2).sum())
-        var = float(((d0 - est.mean()) ** 2 * w0).sum() / w0.sum())
-        return est, (var / n_eff) ** 0.5
+        wsum = w.sum(-1)
+        draws = diff.dim() == 3
+        unit = diff.mean(0) if draws else diff                    # (E, N)
+        est = (unit * w).sum(-1) / wsum
+        if self.units.drawn or (not draws and bool((self.fit.disc_step > 0).any())):
+            return est, ((unit - est[:, None]) ** 2 * w).sum(-1) / wsum * (w**2).sum(-1) / wsum**2
+        if not draws:
+            return est, torch.zeros_like(est)
+        pairs = diff.reshape(diff.shape[0] // 2, 2, *diff.shape[1:]).mean(1)   # (J, E, N)
+        if pairs.shape[0] < 2:  # one antithetic pair: no spread to estimate it from
+            return est, torch.full_like(est, math.nan)
+        within = pairs.var(0, correction=1) / pairs.shape[0]                  # per unit
+        return est, (within * w**2).sum(-1) / wsum**2
 
 
 # ==================================================================== building the estimands
@@ -294,7 +409,7 @@ def _contrast(fit, treatment, a, a_ref, extrapolate) -> tuple[float, float, str]
     return a, a_ref, how
 
 
-def _units(fit, flow, n_mc, data, where, at, generator, weights) -> _Units:
+def _units(fit, flow, n_mc, data, where, generator, weights) -> _Units:
     """Abducted observed units (default), or ``n_mc`` draws from each member's model."""
     E = flow.E
     if n_mc is not None:
@@ -305,16 +420,13 @@ def _units(fit, flow, n_mc, data, where, at, generator, weights) -> _Units:
         x = fit._generate(eps, torch.zeros_like(eps), {}, range(d), flow)
         w = torch.ones(E, int(n_mc), dtype=torch.float64)
         frame = None
+        drawn = True
     else:
         frame = fit.data if data is None else data
         x = fit._rows(frame).unsqueeze(0).expand(E, -1, -1)
         eps = fit._abduct(x, flow, generator)
         w = (weights if weights is not None and data is None else torch.ones(E, len(frame))).double()
-    if at:
-        for name, value in at.items():
-            j = fit._index(name)
-            x = x.clone()
-            x[..., j] = fit._do({name: value})[j]
+        drawn = False
     if where is not None:
         if frame is None:
             raise ValueError("where= selects observed units; it cannot be combined with n_mc.")
@@ -326,7 +438,7 @@ def _units(fit, flow, n_mc, data, where, at, generator, weights) -> _Units:
         if not mask.any():
             raise ValueError("where= selects no units.")
         w = w * torch.tensor(mask, dtype=torch.float64)
-    return _Units(x=x, eps=eps, weights=w)
+    return _Units(x=x, eps=eps, weights=w, drawn=drawn)
 
 
 def _check_pretreatment(fit, treatment, names, arg) -> None:
@@ -336,15 +448,15 @@ def _check_pretreatment(fit, treatment, names, arg) -> None:
                          f"descendants): {', '.join(post)}.")
 
 
-def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, level=0.90, seed=0,
+def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, level=0.95, seed=0,
          n_mc=None, data=None, where=None, at=None, by=None, extrapolate=False, verbose=True,
          boot_options=None, notes=()) -> EffectsResult:
     _check_query(fit, treatment, outcome)
     a, a_ref, how = _contrast(fit, treatment, a, a_ref, extrapolate)
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}.")
-    if at:
-        _check_pretreatment(fit, treatment, list(at), "at=")
+    if at is not None:
+        raise ValueError(AT_REMOVED)
     specs = specs_fn()
     if by is not None:
         _check_pretreatment(fit, treatment, [by], "by=")
@@ -358,7 +470,7 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
             if not sel.any():
                 continue
             sub = _run(fit, treatment, outcome, specs_fn, a=a, a_ref=a_ref, n_boot=n_boot, level=level,
-                       seed=seed, data=data, where=sel, at=at, extrapolate=True, verbose=verbose,
+                       seed=seed, data=data, where=sel, extrapolate=True, verbose=verbose,
                        boot_options=boot_options)
             t = sub.table
             t["label"] = t["label"] + f" | {by}={value:g}"
@@ -373,9 +485,11 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
     flows, per = _flows(fit, n_boot, seed, verbose, boot_options)
     estimates, mc = {}, {}
     for k, (flow, weights) in enumerate(flows):
-        units = _units(fit, flow, n_mc, data, where, at, gen, weights)
+        units = _units(fit, flow, n_mc, data, where, gen, weights)
         with torch.no_grad():
-            engine = _Engine(fit, flow, units, treatment, outcome, a, a_ref, gen)
+            # bootstrap members: one antithetic pair of randomized draws (their Monte Carlo
+            # error adds little to the replicates' spread)
+            engine = _Engine(fit, flow, units, treatment, outcome, a, a_ref, gen, n_draws=2 if k else None)
             for s in specs:
                 est, err = engine.contrast(_world(engine, s.hi), _world(engine, s.lo))
                 estimates.setdefault(s.label, []).append(est.numpy())
@@ -426,13 +540,18 @@ def effects(fit, treatment: str, outcome: str, mediators=None, *, interventional
         a, a_ref: active and reference treatment values (default: 75th vs 25th percentile of
             a continuous treatment, 1 vs 0 for a binary one).
         n_boot: bootstrap refits (0 = none) for standard errors and percentile intervals.
-        level: interval level (default 0.90).
-        seed: seeds abduction of discrete nodes, fresh draws and the bootstrap.
+        level: interval level (default 0.95, as statsmodels and lavaan).
+        seed: seeds abduction of discrete nodes, fresh draws and the bootstrap. The randomized
+            effects average :func:`mc_draws` antithetic fresh mediator draws per unit; the
+            table's ``mc_error`` says how far another seed moves an estimate (about).
         n_mc: average over this many draws from the model instead of the observed units.
         data: average over these rows instead of the fitted data.
-        where: boolean vector or query string selecting the units (conditional effects).
-        at: ``{"V": 4}`` sets pre-treatment variables for every unit.
-        by: a pre-treatment variable; effects within each of its values.
+        where: boolean vector or query string selecting the units: conditional effects,
+            e.g. ``where="V >= 4"`` averages over the observed units with ``V >= 4``.
+        by: a pre-treatment variable; effects within each of its observed values (the
+            conditional effects given ``V = v`` for every ``v``).
+        at: removed; passing it raises a ``ValueError`` (see :data:`AT_REMOVED`). Conditional
+            effects are averages over observed units selected with ``where=`` or ``by=``.
         extrapolate: allow a, a_ref outside the observed range.
 
     Returns:
@@ -495,7 +614,7 @@ def decompose(fit, treatment: str, outcome: str, order, **options) -> EffectsRes
     return _run(fit, treatment, outcome, specs, **options)
 
 
-def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int = 0, level: float = 0.90,
+def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int = 0, level: float = 0.95,
                   seed: int = 0, n_mc=None, extrapolate: bool = False, verbose: bool = True,
                   boot_options=None) -> pd.DataFrame:
     """``E[Y(a)]`` over a grid of treatment values (default: 5th to 95th percentile, 19 points).
@@ -519,7 +638,7 @@ def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int =
     flows, per = _flows(fit, n_boot, seed, verbose, boot_options)
     means = []
     for flow, weights in flows:
-        units = _units(fit, flow, n_mc, None, None, None, gen, weights)
+        units = _units(fit, flow, n_mc, None, None, gen, weights)
         rows = []
         with torch.no_grad():
             for value in grid:
@@ -549,12 +668,17 @@ def unit_effects(fit, treatment: str, outcome: str, data: pd.DataFrame, mediator
     each mediator set ``M``, ``Y(a, M(a_ref))`` and the unit's ``NDE via M`` / ``NIE via M``.
     For discrete nodes the noise is a draw from its posterior interval, so unit-level values
     of discrete outcomes are single draws.
+
+    Unit-level effects are never identified from the observed distribution (only averages
+    can be): they rest on the monotone single-noise assumption
+    (:data:`medflow.results.MONOTONE_ASSUMPTION`), which lets abduction recover each unit's
+    noise. The result says so in ``attrs``: ``identified=False`` and ``assumption``.
     """
     _check_query(fit, treatment, outcome)
     a, a_ref, _ = _contrast(fit, treatment, a, a_ref, extrapolate)
     gen = torch.Generator().manual_seed(int(seed))
     flow = fit._require_fitted()
-    units = _units(fit, flow, None, data, None, None, gen, None)
+    units = _units(fit, flow, None, data, None, gen, None)
     eng = _Engine(fit, flow, units, treatment, outcome, a, a_ref, gen)
     loc, scale = fit.encoding.loc[eng.Y], fit.encoding.scale[eng.Y]
     conv = lambda t: t.double().mean(0).numpy() * scale + loc  # noqa: E731  (members averaged)
@@ -569,5 +693,5 @@ def unit_effects(fit, treatment: str, outcome: str, data: pd.DataFrame, mediator
             out[f"{outcome}(a, {name}(a_ref))"] = cross
             out[f"NDE via {name}"] = cross - lo
             out[f"NIE via {name}"] = hi - cross
-    out.attrs.update(a=a, a_ref=a_ref)
+    out.attrs.update(a=a, a_ref=a_ref, identified=False, assumption=MONOTONE_ASSUMPTION)
     return out

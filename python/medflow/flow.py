@@ -185,9 +185,11 @@ class NodeFlows(nn.Module):
         """A one-member copy of ensemble member ``k``."""
         return self.members(slice(k, k + 1))
 
-    def members(self, idx: slice) -> NodeFlows:
-        """A copy of the ensemble members ``idx`` (a slice), e.g. to evaluate a chunk at a time."""
-        rows = range(self.E)[idx]
+    def members(self, idx) -> NodeFlows:
+        """A copy of the ensemble members ``idx`` (a slice or a sequence of member indices, which
+        may repeat), e.g. to evaluate a chunk at a time."""
+        rows = torch.arange(self.E)[idx]
+        idx = rows
         part = NodeFlows(self.mask, ensemble=len(rows), dtype=self.mask.dtype, **self.config)
         with torch.no_grad():
             for p_part, p_all in zip(part.parameters(), self.parameters()):

@@ -371,7 +371,7 @@ class LinearSEMResults:
     # ---------------------------------------------------------------- effects
     def effects(self, treatment: str, outcome: str, mediators: Iterable[str | Sequence[str]] | None = None,
                 a: float | None = None, a_ref: float | None = None, interventional: bool = True,
-                se: str | None = None, n_boot: int = 0, level: float = 0.90, seed: int = 0) -> EffectsResult:
+                se: str | None = None, n_boot: int = 0, level: float = 0.95, seed: int = 0) -> EffectsResult:
         """Total, natural direct and indirect effects by path tracing.
 
         Rows: ``TE``; for each mediator (a name, or a tuple of names for a joint set)
@@ -415,7 +415,7 @@ class LinearSEMResults:
 
     def path_effects(self, treatment: str, outcome: str, paths: Iterable[str | Sequence[str]],
                      a: float | None = None, a_ref: float | None = None, se: str | None = None,
-                     n_boot: int = 0, level: float = 0.90, seed: int = 0) -> EffectsResult:
+                     n_boot: int = 0, level: float = 0.95, seed: int = 0) -> EffectsResult:
         """The effect along a set of paths (``"PSE: X -> W -> Y; X -> U -> W -> Y"``).
 
         Args:
@@ -441,7 +441,7 @@ class LinearSEMResults:
 
     def decompose(self, treatment: str, outcome: str, order: Iterable[str | Sequence[str]],
                   a: float | None = None, a_ref: float | None = None, se: str | None = None,
-                  n_boot: int = 0, level: float = 0.90, seed: int = 0) -> EffectsResult:
+                  n_boot: int = 0, level: float = 0.95, seed: int = 0) -> EffectsResult:
         """Sequential decomposition of the total effect along an ordered list of mediators.
 
         Part k (``"PART via M_k"``) runs along the paths through M_k that avoid M_1..M_{k−1};

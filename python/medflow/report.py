@@ -184,7 +184,7 @@ def plot_dose_response(curve: pd.DataFrame, linear: pd.DataFrame | None = None,
     ax.plot(curve["a"], curve["estimate"], "o-", ms=3.5, label="flow")
     if "ci_lower" in curve and curve["ci_lower"].notna().all():
         ax.fill_between(curve["a"], curve["ci_lower"], curve["ci_upper"], alpha=0.25, lw=0,
-                        label=f"flow {curve.attrs.get('level', 0.9):.0%} interval")
+                        label=f"flow {curve.attrs.get('level', 0.95):.0%} interval")
     if linear is not None:
         ax.plot(linear["a"], linear["estimate"], "--", color="C1", label="linear SEM")
     if truth is not None:

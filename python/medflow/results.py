@@ -48,6 +48,9 @@ ESTIMANDS: dict[str, str] = {
     "CDE": "controlled direct effect",
 }
 
+#: Monte Carlo errors below this share of SD(Y) are not shown by :meth:`EffectsResult.summary`.
+MC_NEGLIGIBLE_SD = 0.001
+
 #: The assumption a non-identified estimate rests on.
 MONOTONE_ASSUMPTION = (
     "each structural equation is strictly increasing in one independent scalar noise "
@@ -174,8 +177,26 @@ class EffectsResult:
             return (self.table["estimate"] / self.table["estimate_sd"]).to_numpy()
 
     # display -----------------------------------------------------------------------
+    def mc_relevant(self) -> pd.Series:
+        """Whether each estimate's Monte Carlo error is not negligible, indexed by label.
+
+        Negligible: below :data:`MC_NEGLIGIBLE_SD` SD(Y), or below a tenth of the standard
+        error where there is one. The Monte Carlo error (``mc_error``) is the spread of the
+        estimate over the random draws it rests on (fresh mediator draws, noise of discrete
+        nodes, ``n_mc`` units) for the given fit and units: another seed moves the estimate
+        by about this much.
+        """
+        t = self.table
+        mc = t["mc_error"].to_numpy(dtype=float)
+        sd = np.abs(self._sd_outcome())
+        se = np.nan_to_num(t["std_error"].to_numpy(dtype=float), nan=0.0)
+        with np.errstate(invalid="ignore"):
+            out = np.isfinite(mc) & (mc >= MC_NEGLIGIBLE_SD * sd) & (mc >= 0.1 * se)
+        return pd.Series(out, index=t["label"].to_numpy(), name="mc_relevant")
+
     def summary(self, scale: str = "raw") -> str:
-        """A printable table: label, estimate, std. error, interval, identified."""
+        """A printable table: label, estimate, std. error, interval, identified, and the
+        Monte Carlo error where it is not negligible (:meth:`mc_relevant`)."""
         sfx = "" if scale == "raw" else "_sd"
         t = self.table
         lvl = t["level"].dropna()
@@ -187,6 +208,12 @@ class EffectsResult:
             f"{ci} upper": t[f"ci_upper{sfx}"].to_numpy(),
             "identified": np.where(t["identified"], "yes", "no*"),
         }, index=t["label"].to_numpy())
+        relevant = self.mc_relevant().to_numpy()
+        if relevant.any():
+            mc = t["mc_error"].to_numpy(dtype=float)
+            if scale != "raw":
+                mc = mc / self._sd_outcome()
+            out.insert(4, "MC err", np.where(relevant, mc, np.nan))
         first = t.iloc[0] if len(t) else None
         lines = []
         if first is not None:
@@ -203,6 +230,9 @@ class EffectsResult:
             assumptions = "; ".join(dict.fromkeys(a for a in bad["assumption"] if a))
             lines.append(f"* not identified from the observed distribution alone (recanting witness: "
                          f"{w}); the estimate rests on the assumption: {assumptions}.")
+        if relevant.any():
+            lines.append("MC err: Monte Carlo error of the estimate (from its random draws; another "
+                         "seed moves it by about this much); . = negligible.")
         lines.extend(self.notes)
         return "\n".join(lines)
 

@@ -24,8 +24,11 @@ How it is computed:
   member is warm-started from the fitted model with its linear SEM part
   moved by the shift from the independent-noise Gaussian MLE (OLS) to the
   Gaussian MLE under ``Sigma_rho`` (computed from the data's covariance),
-  then fine-tuned with early stopping on the fit's validation rows; a member
-  whose validation likelihood does not improve keeps its warm start.
+  then fine-tuned with early stopping on the fit's validation rows, with the
+  fit's likelihood for discrete nodes (their exact interval mass under the
+  copula, by default); a member whose validation likelihood does not improve
+  keeps its warm start. The rho = 0 member on the full data is the fitted
+  model itself, so the curve passes through the effects of ``fit.effects()``.
 * **Effects with the refitted transforms.** The counterfactual engine of
   :mod:`medflow.effects` is reused. Abduction inverts each node's refitted
   transform as before (for a discrete node in a correlated pair the noise is
@@ -89,7 +92,7 @@ from medflow.effects import _check_query, _contrast, _Engine, _natural_specs, _U
 from medflow.flow import NodeFlows
 from medflow.model import _truncated_normal
 from medflow.results import EFFECT_COLUMNS, MONOTONE_ASSUMPTION, EffectsResult, effect_row
-from medflow.training import TrainSettings, _nll, train
+from medflow.training import TrainSettings, _nll, log_interval_mass, train
 
 __all__ = ["sensitivity", "SensitivityResult", "noise_correlation", "copula_linear_part"]
 
@@ -228,13 +231,15 @@ class _Copula:
         z = torch.randn(E, n, d, generator=generator, dtype=torch.float64)
         return torch.einsum("end,ekd->enk", z, self.chol).to(dtype)
 
-    def conditional(self, eps: Tensor, free: Sequence[int], generator: torch.Generator) -> Tensor:
+    def conditional(self, eps: Tensor, free: Sequence[int], z: Tensor) -> Tensor:
         """Fresh noise for the ``free`` nodes given ``eps`` of all other nodes; ``(E, N, d)``.
 
-        The other entries of the result are independent N(0, 1) draws (unused by callers).
+        ``z``: standard-normal ``(E, N, d)``; the draw is ``mean + L z`` (so ``-z`` gives the
+        mirror image about the conditional mean). The other entries of the result are ``z``
+        itself (unused by callers).
         """
         E, N, d = eps.shape
-        z = torch.randn(E, N, d, generator=generator, dtype=torch.float64)
+        z = z.double()
         free = list(free)
         kept = [j for j in range(d) if j not in free]
         if not free:
@@ -259,17 +264,19 @@ class _Copula:
         """Noise ``(E, N, d)`` of rows ``x`` ``(E, N, d)``.
 
         Continuous nodes: ``eps = T(v)``. Discrete nodes: a draw from the noise posterior, the
-        copula conditional truncated to the node's interval ``[T(k), T(k + 1))`` (Gibbs sweeps
-        when discrete nodes are correlated with each other).
+        copula conditional truncated to the node's interval ``[T(k), T(k + 1))`` (``-inf`` /
+        ``+inf`` for the lowest / highest observed value, as in the fit) (Gibbs sweeps when
+        discrete nodes are correlated with each other).
         """
         eps, _ = flow(x, x)
         disc = fit.disc_step > 0
         if not disc.any():
             return eps
-        hi, _ = flow(x + fit.disc_step, x)
-        lo, hi = eps.double(), hi.double()
+        # [T(k), T(k + 1)), with the tails for the lowest and highest observed values (as the
+        # fit's abduction and likelihood have them)
+        lo, hi = fit._interval(flow, x, eps)
         cur = torch.where(disc, _truncated_normal(lo, hi, torch.rand(lo.shape, generator=generator,
-                                                                      dtype=torch.float64)), lo)
+                                                                      dtype=torch.float64)), eps.double())
         q = self.precision
         off = (q - torch.diag_embed(torch.diagonal(q, dim1=1, dim2=2))).abs().amax(0) > 0  # (d, d)
         linked = [j for j in torch.nonzero(disc).flatten().tolist() if bool(off[j].any())]
@@ -286,6 +293,111 @@ class _Copula:
         return cur.to(eps.dtype)
 
 
+#: Gauss-Legendre nodes on [0, 1] (probability scale) for the bivariate interval masses.
+_GL_T, _GL_W = (lambda t, w: ((t + 1) / 2, w / 2))(*np.polynomial.legendre.leggauss(24))
+
+
+def _log_box_mass(a1: Tensor, b1: Tensor, a2: Tensor, b2: Tensor, r: Tensor) -> Tensor:
+    """``log P(a1 <= Z1 < b1, a2 <= Z2 < b2)`` for standard bivariate normal ``Z`` with
+    correlation ``r`` (bounds may be infinite): ``P(Z1 in [a1, b1))`` times the mean over
+    ``Z1`` of the conditional mass of ``Z2``, by Gauss-Legendre quadrature on the probability
+    scale of ``Z1``'s truncated law."""
+    t = torch.as_tensor(_GL_T, dtype=a1.dtype)
+    logw = torch.log(torch.as_tensor(_GL_W, dtype=a1.dtype))
+    shape = (*a1.shape, len(t))
+    z = _truncated_normal(a1.unsqueeze(-1).expand(shape), b1.unsqueeze(-1).expand(shape),
+                          t.expand(shape))
+    r = r.unsqueeze(-1)
+    s = torch.sqrt(1 - r**2)
+    cond = log_interval_mass((a2.unsqueeze(-1) - r * z) / s, (b2.unsqueeze(-1) - r * z) / s)
+    return log_interval_mass(a1, b1) + torch.logsumexp(cond + logw, dim=-1)
+
+
+class _CopulaLikelihood:
+    """The copula likelihood with discrete nodes on their exact interval mass.
+
+    A row's log-likelihood is the continuous nodes' ``log |dT/dv|`` plus the Gaussian
+    log-density of their noises ``eps_C`` under ``Sigma_CC``, plus the log-probability that
+    the discrete nodes' noises fall in their intervals ``[T(k), T(k + 1))`` (the lowest and
+    highest observed values taking the tails) under the conditional normal law given
+    ``eps_C``. With ``Sigma = I`` this is the fit's interval likelihood. Discrete nodes
+    that stay correlated given ``eps_C`` are handled in pairs (bivariate masses); larger
+    groups are not supported (:attr:`supported` is then False).
+
+    Called with noise ``(E, B, d)`` it is the copula log-density (the dequantized path).
+    """
+
+    def __init__(self, copula: _Copula, disc: Tensor):
+        self.copula = copula
+        disc = disc.cpu().numpy().astype(bool)
+        d = len(disc)
+        self.C = [j for j in range(d) if not disc[j]]
+        self.D = [j for j in range(d) if disc[j]]
+        s = copula.sigma                                         # (E, d, d) float64
+        E = s.shape[0]
+        if self.C:
+            s_cc = s[:, self.C][:, :, self.C]
+            s_dc = s[:, self.D][:, :, self.C]
+            self.gain = torch.linalg.solve(s_cc, s_dc.transpose(1, 2)).transpose(1, 2)  # (E, D, C)
+            cond = s[:, self.D][:, :, self.D] - self.gain @ s_dc.transpose(1, 2)
+            self.chol_cc = torch.linalg.cholesky(s_cc)
+        else:
+            self.gain = torch.zeros(E, len(self.D), 0, dtype=s.dtype)
+            cond = s[:, self.D][:, :, self.D]
+            self.chol_cc = None
+        self.sd = torch.sqrt(torch.diagonal(cond, dim1=1, dim2=2))          # (E, D)
+        corr = cond / (self.sd.unsqueeze(-1) * self.sd.unsqueeze(-2))
+        linked = (corr - torch.diag_embed(torch.diagonal(corr, dim1=1, dim2=2))).abs().amax(0) > 1e-12
+        self.pairs = [(i, k) for i in range(len(self.D)) for k in range(i + 1, len(self.D)) if linked[i, k]]
+        used = [i for pr in self.pairs for i in pr]
+        self.supported = len(used) == len(set(used))
+        self.singles = [i for i in range(len(self.D)) if i not in used]
+        self.corr = corr
+        self._cache: dict = {}
+
+    def __call__(self, eps: Tensor) -> Tensor:
+        return self.copula.log_prob(eps)
+
+    def _as(self, name: str, dtype, device) -> Tensor:
+        key = (name, dtype, device)
+        if key not in self._cache:
+            self._cache[key] = getattr(self, name).to(dtype=dtype, device=device)
+        return self._cache[key]
+
+    def interval_nll(self, flow: NodeFlows, x: Tensor, disc_step: Tensor,
+                     interval: tuple[Tensor, Tensor]) -> Tensor:
+        """Negative log-likelihood ``(E, B)`` of rows ``x`` ``(E, B, d)``."""
+        (eps, ladj), (hi, _) = flow.transform((x, x + disc_step), x)
+        dt, dev = eps.dtype, eps.device
+        out = torch.zeros(eps.shape[:-1], dtype=dt, device=dev)
+        C, D = self.C, self.D
+        if C:
+            e_c = eps[..., C]
+            tril = self._as("chol_cc", dt, dev).unsqueeze(1)
+            out = out + MultivariateNormal(torch.zeros_like(tril[..., 0]), scale_tril=tril,
+                                           validate_args=False).log_prob(e_c) + ladj[..., C].sum(-1)
+        if D:
+            lower, upper = interval[0][D], interval[1][D]
+            xd, step = x[..., D], disc_step[D]
+            tol = 1e-4 * step
+            lo = torch.where(xd <= lower + tol, -torch.inf, eps[..., D])
+            up = torch.where(xd >= upper - tol, torch.inf, hi[..., D])
+            mean = (torch.einsum("ebc,edc->ebd", eps[..., C], self._as("gain", dt, dev)) if C
+                    else torch.zeros_like(lo))
+            sd = self._as("sd", dt, dev).unsqueeze(1)
+            # +-40 stands in for +-inf (same masses to double precision): infinite bounds
+            # inside the quadrature would give NaN gradients
+            a, b = ((lo - mean) / sd).clamp(-40, 40), ((up - mean) / sd).clamp(-40, 40)
+            if self.singles:
+                k = self.singles
+                out = out + log_interval_mass(a[..., k], b[..., k]).sum(-1)
+            corr = self._as("corr", dt, dev)
+            for i, k in self.pairs:
+                r = corr[:, i, k].unsqueeze(1).expand(a.shape[:-1])
+                out = out + _log_box_mass(a[..., i], b[..., i], a[..., k], b[..., k], r)
+        return -out
+
+
 class _CopulaEngine(_Engine):
     """The effects engine with dependent noise for the randomized mediator draws."""
 
@@ -293,11 +405,19 @@ class _CopulaEngine(_Engine):
         super().__init__(*args, **kwargs)
         self.copula = copula
 
-    def fresh_noise(self) -> Tensor:
+    def unit_noise(self, k: int) -> Tensor:
+        # a fresh posterior draw of the units' discrete noises for every randomized draw
+        if self.units.drawn or not bool((self.fit.disc_step > 0).any()):
+            return self.units.eps
+        if k not in self._unit_eps:
+            self._unit_eps[k] = self.copula.abduct(self.fit, self.flow, self.units.x, self.gen)
+        return self._unit_eps[k]
+
+    def fresh_noise(self, z: Tensor) -> Tensor:
         # The mediator draw G_{a|C} is independent of the unit given C: fresh noise for the
         # treatment's descendants, conditional on the unit's noise of the nodes held fixed.
         # The treatment's own noise is integrated out (drawn too), not conditioned on.
-        return self.copula.conditional(self.units.eps, sorted(self.desc | {self.A}), self.gen)
+        return self.copula.conditional(self.units.eps, sorted(self.desc | {self.A}), z)
 
 
 # ==================================================================== linear warm start
@@ -367,8 +487,9 @@ def _linear_stats(x: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
 
 # ==================================================================== the refit
 def _refit(fit, sigma: np.ndarray, weights: Tensor | None, settings: TrainSettings | None, seed: int,
-           verbose: bool) -> NodeFlows:
-    """Warm-started copula refit of ``E = len(sigma)`` members trained as one ensemble.
+           verbose: bool, start: Sequence[int] | None = None) -> NodeFlows:
+    """Warm-started copula refit of ``E = len(sigma)`` members trained as one ensemble; member
+    ``e`` starts from the fit's ensemble member ``start[e]`` (default 0).
 
     ``settings=None``: warm start only. Otherwise the members are fine-tuned with the copula
     likelihood; a member whose validation likelihood did not improve keeps its warm start
@@ -386,7 +507,7 @@ def _refit(fit, sigma: np.ndarray, weights: Tensor | None, settings: TrainSettin
     eye = np.eye(len(step))
     w_base, s_base = copula_linear_part(base_cov, mask, step.numpy(), eye)
     c_base = mid.mean(0) - w_base @ xn.mean(0)
-    ens = NodeFlows.replicate(fit._require_fitted(), E)
+    ens = fit._require_fitted().members(list(start) if start is not None else [0] * E)
     shifts_w, shifts_b, shifts_s = [], [], []
     cache: dict = {}
     for e in range(E):
@@ -407,6 +528,8 @@ def _refit(fit, sigma: np.ndarray, weights: Tensor | None, settings: TrainSettin
         ens.log_scale.add_(as_t(shifts_s))
     train_idx, val_idx = _fit_split(fit, n, gen)
     copula = _Copula(sigma)
+    likelihood, interval = _likelihood(fit, copula)
+    ens.interval_likelihood = interval is not None
     if settings is None:  # warm start only
         ens.history = pd.DataFrame({"epoch": [0]})
         ens.kept_warm_start = torch.ones(E, dtype=torch.bool)
@@ -417,17 +540,17 @@ def _refit(fit, sigma: np.ndarray, weights: Tensor | None, settings: TrainSettin
 
     def val_nll() -> Tensor:  # per member, with the copula
         with torch.no_grad():
-            nll = _nll(ens, x_val, u_val, step, copula.log_prob)
+            nll = _nll(ens, x_val, u_val, step, likelihood, interval)
             w = w_all[:, val_idx]
             return (nll * w).sum(1) / w.sum(1).clamp(min=1e-12)
 
     warm_state = {k: v.detach().clone() for k, v in ens.state_dict().items()}
     warm_nll = val_nll()
     history = train(ens, x, step, train_idx, val_idx, settings, gen, weights=w_all, verbose=verbose,
-                    desc=f"rho refit ({E} members)", noise_log_prob=copula.log_prob)
+                    desc=f"rho refit ({E} members)", noise_log_prob=likelihood, interval=interval)
     # Early stopping over epochs 0..K: a member whose fine-tuning did not improve the validation
     # likelihood keeps its warm start (fine-tuning noise would only move its effects at random).
-    keep = val_nll() >= warm_nll
+    keep = (val_nll() >= warm_nll) | _is_the_fit(sigma, weights)
     if keep.any():
         mixed = {name: value if name == "mask" else
                  torch.where(keep.reshape(-1, *[1] * (value.dim() - 1)), warm_state[name], value)
@@ -436,6 +559,29 @@ def _refit(fit, sigma: np.ndarray, weights: Tensor | None, settings: TrainSettin
     ens.history = history
     ens.kept_warm_start = keep
     return ens
+
+
+def _is_the_fit(sigma: np.ndarray, weights: Tensor | None) -> Tensor:
+    """Members at rho = 0 on the full data ``(E,)``: the fitted model itself, not fine-tuned
+    (fine-tuning would only move it by optimizer noise away from the model the effects of
+    ``fit.effects()`` come from)."""
+    eye = np.eye(sigma.shape[-1])
+    out = torch.as_tensor(np.all(np.abs(sigma - eye) < 1e-12, axis=(1, 2)))
+    if weights is not None:
+        out &= (weights == 1).all(-1).cpu()
+    return out
+
+
+def _likelihood(fit, copula: _Copula) -> tuple[_CopulaLikelihood, tuple[Tensor, Tensor] | None]:
+    """The copula likelihood of the refits and the observed bounds for interval masses: the
+    fit's discrete likelihood (``fit_info["discrete_likelihood"]``, ``"interval"`` by
+    default), or ``None`` (dequantized) when the fit was dequantized, there are no discrete
+    nodes, or more than two discrete nodes stay correlated given the continuous noises."""
+    lik = _CopulaLikelihood(copula, fit.disc_step > 0)
+    wanted = fit.fit_info.get("discrete_likelihood", "interval") == "interval"
+    if wanted and bool((fit.disc_step > 0).any()) and lik.supported:
+        return lik, fit._bounds()
+    return lik, None
 
 
 def _fit_split(fit, n: int, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -452,13 +598,10 @@ def _fit_split(fit, n: int, generator: torch.Generator) -> tuple[np.ndarray, np.
 
 
 def _member_contrast(engine: _Engine, hi: Tensor, lo: Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Per-member mean difference (outcome units) and its Monte Carlo error, both ``(E,)``."""
-    diff = (hi - lo).double() * engine.fit.encoding.scale[engine.Y]
-    w = engine.units.weights
-    est = (diff * w).sum(-1) / w.sum(-1)
-    n_eff = w.sum(-1) ** 2 / (w**2).sum(-1)
-    var = ((diff - est[:, None]) ** 2 * w).sum(-1) / w.sum(-1)
-    return est.numpy(), (var / n_eff).sqrt().numpy()
+    """Per-member mean difference (outcome units) and its Monte Carlo error, both ``(E,)``
+    (see :meth:`medflow.effects._Engine.member_contrast`)."""
+    est, var = engine.member_contrast(hi, lo)
+    return est.numpy(), var.sqrt().numpy()
 
 
 def _select(specs, estimands):
@@ -477,7 +620,7 @@ def _select(specs, estimands):
 # ==================================================================== public function
 def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: str, outcome: str,
                 mediators=None, estimands=None, a: float | None = None, a_ref: float | None = None,
-                n_boot: int = 0, level: float = 0.90, seed: int = 0, n_mc: int | None = None,
+                n_boot: int = 0, level: float = 0.95, seed: int = 0, n_mc: int | None = None,
                 epochs: int = 30, patience: int = 3, lr: float | None = None, batch_size: int | None = None,
                 chunks: int = 1, verbose: bool = True) -> SensitivityResult:
     """Effects as a function of an assumed noise correlation ``rho`` between node pairs (ρ-GNF).
@@ -494,7 +637,8 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
             element, ``[[("U", "Y"), ("W", "Y")]]``, correlates them jointly (same ``rho``).
         rho: the grid of correlations, |rho| < 1 (default ``None``: -0.4 to 0.4 in steps of 0.1).
         treatment, outcome: variable names.
-        mediators: mediator sets as in :func:`medflow.effects.effects`.
+        mediators: mediator sets as in :func:`medflow.effects.effects` (default ``None``: every
+            variable on a path from the treatment to the outcome, one at a time).
         estimands: codes (``"TE"``, ``"NDE"``, ``"NIE"``, ``"rNDE"``, ``"rNIE"``) or labels
             (``"NIE via W"``); default: TE and the natural direct and indirect effects.
         a, a_ref: treatment contrast (default: 75th vs 25th percentile, 1 vs 0 if binary).
@@ -518,7 +662,7 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
     """
     fit._require_fitted()
     _check_query(fit, treatment, outcome)
-    groups = mediator_sets(mediators)
+    groups = mediator_sets(mediators, fit.dag, treatment, outcome)  # None: as in effects()
     for g in groups:
         identification.paths_through(fit.dag, treatment, outcome, g)  # validates the names
     a, a_ref, how = _contrast(fit, treatment, a, a_ref, False)
@@ -535,7 +679,11 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
     specs = _select(_natural_specs(fit.dag, treatment, outcome, groups, True), estimands)
     sigmas = {(s, g): noise_correlation(variables, sc, r)
               for s, sc in enumerate(scenarios) for g, r in enumerate(grid)}
-    members = [(b, s, g) for b in range(n_boot + 1) for s in range(len(scenarios)) for g in range(len(grid))]
+    # Refits: for the point estimates (b = 0) one per member m of the fit's ensemble, averaged
+    # as fit.effects() averages them; a bootstrap replicate b warm-starts from member (b - 1) mod K.
+    K = fit._require_fitted().E
+    members = [(b, s, g, m) for b in range(n_boot + 1) for s in range(len(scenarios))
+               for g in range(len(grid)) for m in (range(K) if b == 0 else [(b - 1) % K])]
     if not 1 <= int(chunks) <= len(members):
         raise ValueError(f"chunks must be between 1 and the number of refits ({len(members)}), got {chunks}.")
     info = {**vars(TrainSettings()), **fit.fit_info.get("settings", {})}  # the fit's settings
@@ -554,19 +702,21 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
     est = {s.label: np.full(len(members), np.nan) for s in specs}
     mc = {s.label: np.full(len(members), np.nan) for s in specs}
     started = time.perf_counter()
-    epochs_run, warm_kept, refit_s = [], 0, 0.0
+    epochs_run, warm_kept, refit_s, interval_used = [], 0, 0.0, []
     for k, idx in enumerate(np.array_split(np.arange(len(members)), int(chunks))):
         chunk = [members[i] for i in idx]
-        sigma = np.stack([sigmas[(s, g)] for _, s, g in chunk])
+        sigma = np.stack([sigmas[(s, g)] for _, s, g, _ in chunk])
         weights = None
         if n_boot:
             weights = torch.stack([torch.ones(n_rows, dtype=torch.float64) if b == 0 else boot_w[b - 1]
-                                   for b, _, _ in chunk])
+                                   for b, _, _, _ in chunk])
         t0 = time.perf_counter()
-        ens = _refit(fit, sigma, weights, settings, seed * 7919 + k, verbose and k == 0)
+        ens = _refit(fit, sigma, weights, settings, seed * 7919 + k, verbose and k == 0,
+                     start=[m for _, _, _, m in chunk])
         refit_s += time.perf_counter() - t0
         epochs_run.append(int(ens.history["epoch"].max()))
         warm_kept += int(ens.kept_warm_start.sum())
+        interval_used.append(bool(ens.interval_likelihood))
         copula = _Copula(sigma)
         units = _copula_units(fit, ens, copula, n_mc, gen, weights)
         with torch.no_grad():
@@ -584,22 +734,27 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
     for s, scenario in enumerate(scenarios):
         for g, r in enumerate(grid):
             for sp in specs:
-                point = float(est[sp.label][pos[(0, s, g)]])
+                at_point = [pos[(0, s, g, m)] for m in range(K)]
+                point = float(est[sp.label][at_point].mean())
                 se = lo = hi = np.nan
                 if n_boot:
-                    reps = est[sp.label][[pos[(b, s, g)] for b in range(1, n_boot + 1)]]
+                    reps = est[sp.label][[pos[(b, s, g, (b - 1) % K)] for b in range(1, n_boot + 1)]]
                     se = float(np.std(reps, ddof=1))
                     lo, hi = (float(q) for q in np.quantile(reps, [alpha, 1 - alpha]))
                 ident = sp.ident
+                identified = True if ident is None else ident.identified
+                assumption = "" if ident is None or ident.identified else MONOTONE_ASSUMPTION
+                if r != 0:  # the estimate rests on the assumed correlation, not on the data
+                    identified = False
+                    assumption = "; ".join(a for a in (_rho_assumption(scenario, r), assumption) if a)
                 row = effect_row(
                     estimand=sp.estimand, label=sp.label, path=sp.path_text, treatment=treatment,
                     outcome=outcome, mediators=sp.mediators, a=a, a_ref=a_ref, estimate=point,
                     sd_outcome=sd_y, std_error=se, ci_lower=lo, ci_upper=hi,
-                    level=level if n_boot else np.nan, mc_error=float(mc[sp.label][pos[(0, s, g)]]),
-                    identified=True if ident is None else ident.identified,
+                    level=level if n_boot else np.nan, mc_error=float(np.sqrt((mc[sp.label][at_point] ** 2).sum()) / K),
+                    identified=identified,
                     witness="" if ident is None else ", ".join(ident.witnesses),
-                    assumption="" if ident is None or ident.identified else MONOTONE_ASSUMPTION,
-                    method="flow", n_boot=n_boot, n=n_units)
+                    assumption=assumption, method="flow", n_boot=n_boot, n=n_units)
                 rows.append({"pair": _scenario_text(scenario), "rho": float(r), **row})
     over = f"{n_mc} draws from each refitted model" if n_mc is not None else f"{n_units} observed units"
     notes = [
@@ -611,13 +766,28 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
         + (f"warm-started, at most {epochs} epochs, " if epochs else "warm start only, ")
         + f"trained as {int(chunks)} ensemble(s)) in {elapsed:.1f} s.",
         "Each estimate assumes the stated noise correlation rho (Gaussian copula) for the pair(s); "
-        "rho = 0 is the no-hidden-confounding model.",
+        "rho = 0 is the no-hidden-confounding model. Rows at rho != 0 are marked identified = False: "
+        "they rest on the assumed rho, which the data cannot check.",
     ]
+    wanted = fit.fit_info.get("discrete_likelihood", "interval") == "interval"
+    if wanted and bool((fit.disc_step > 0).any()):
+        if all(interval_used):
+            notes.append("Discrete nodes enter the refits through their exact interval mass, as in the fit.")
+        else:
+            notes.append("More than two discrete nodes are correlated jointly in some pair set: those "
+                         "refits use the dequantized likelihood, not the fit's interval likelihood.")
     fit_info = dict(elapsed=elapsed, refit_seconds=refit_s, effects_seconds=elapsed - refit_s,
                     members=len(members), epochs_run=epochs_run, kept_warm_start=warm_kept,
-                    settings=vars(settings) if settings else {}, chunks=int(chunks))
+                    settings=vars(settings) if settings else {}, chunks=int(chunks),
+                    interval_likelihood=all(interval_used))
     return SensitivityResult(pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS)), notes=notes,
                              fit_info=fit_info)
+
+
+def _rho_assumption(scenario: Sequence[Pair], rho: float) -> str:
+    """The assumption behind a row at ``rho != 0``."""
+    return (f"the noises of {_scenario_text(scenario)} have correlation rho = {rho:g} (Gaussian copula; "
+            "an assumed hidden confounding, not identified from the data)")
 
 
 def _copula_units(fit, flow: NodeFlows, copula: _Copula, n_mc, generator, weights) -> _Units:
@@ -626,7 +796,7 @@ def _copula_units(fit, flow: NodeFlows, copula: _Copula, n_mc, generator, weight
     if n_mc is not None:
         eps = copula.sample(int(n_mc), generator, fit.dtype)
         x = fit._generate(eps, torch.zeros_like(eps), {}, range(d), flow)
-        return _Units(x=x, eps=eps, weights=torch.ones(E, int(n_mc), dtype=torch.float64))
+        return _Units(x=x, eps=eps, weights=torch.ones(E, int(n_mc), dtype=torch.float64), drawn=True)
     x = fit._rows(fit.data).unsqueeze(0).expand(E, -1, -1)
     eps = copula.abduct(fit, flow, x, generator)
     w = weights.double() if weights is not None else torch.ones(E, x.shape[1], dtype=torch.float64)

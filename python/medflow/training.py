@@ -185,8 +185,14 @@ def _nll(flow: NodeFlows, x: Tensor, u: Tensor, disc_step: Tensor,
     """Per-member, per-row negative log-likelihood ``(E, B)`` (see :func:`node_log_lik`).
 
     ``noise_log_prob`` maps the noise ``(E, B, d)`` to its joint log-density ``(E, B)``; by
-    default the noises are independent standard normals (and ``interval`` applies).
+    default the noises are independent standard normals (and ``interval`` applies). With
+    both, ``noise_log_prob.interval_nll(flow, x, disc_step, interval)`` gives the negative
+    log-likelihood (the noise model handles the discrete intervals).
     """
+    if interval is not None and noise_log_prob is not None:
+        # a noise model with dependent noises (medflow.sensitivity's copula) computes the
+        # interval likelihood itself
+        return noise_log_prob.interval_nll(flow, x, disc_step, interval)
     if noise_log_prob is None:
         return -node_log_lik(flow, x, u, disc_step, interval).sum(-1)
     eps, ladj = flow(x + u * disc_step, x)

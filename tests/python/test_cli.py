@@ -128,7 +128,7 @@ def test_fit_command_with_bootstrap(tmp_path, capsys):
     assert (comp["flow_ci_lower"] <= comp["flow_ci_upper"]).all()
     effects = pd.read_csv(tmp_path / "rep" / "effects.csv")
     assert set(effects["n_boot"]) == {3}
-    assert "90% CI" in stdout
+    assert "95% CI" in stdout
     assert sorted(p.name for p in (tmp_path / "rep").glob("*.png")) == [
         "dag.png", "dose_response.png", "forest.png", "training_curves.png"]
     coef = pd.read_csv(tmp_path / "rep" / "coefficients.csv")
@@ -168,6 +168,15 @@ def test_bad_arguments_are_one_line(capsys, tiny_csv):
         "medflow: error: --boot must be 0 (no bootstrap) or at least 2, got 1.\n")
     assert _error(capsys, ["fit", "--csv", str(tiny_csv), "--model", "Y ~", "--treatment", "X",
                            "--outcome", "Y"]).startswith("medflow: error: ")
+
+
+def test_default_interval_level_is_95_percent():
+    args = cli.build_parser().parse_args(["fit", "--csv", "x.csv", "--model", "Y ~ X", "--treatment", "X",
+                                          "--outcome", "Y"])
+    assert args.level == 0.95
+    args = cli.build_parser().parse_args(["fit", "--csv", "x.csv", "--model", "Y ~ X", "--treatment", "X",
+                                          "--outcome", "Y", "--level", "0.9"])
+    assert args.level == 0.9
 
 
 def test_argparse_usage_errors_exit_2():
@@ -213,7 +222,7 @@ def test_gss_run_writes_the_report_without_truth(gss_run):
     assert not any("truth" in c or "error" in c for c in comparison.columns)
     assert comparison["identified"].all()
     assert len(pd.read_csv(out / "training_history.csv")) <= 3
-    assert "90% CI" in stdout
+    assert "95% CI" in stdout
     for absent in ("error (SD(Y))", "truth: the effect", "Largest |error|"):   # no truth columns
         assert absent not in stdout
     assert (out / "summary.txt").read_text().startswith("medflow blau-duncan --data gss:")

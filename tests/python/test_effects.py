@@ -143,7 +143,11 @@ def test_result_table_schema_and_labels(small):
     assert np.allclose(frame[["a", "a_ref"]].iloc[0], q)
     assert np.allclose(frame["estimate_sd"], frame["estimate"] / sim.data["Y"].std())
     assert frame.loc[frame.label == "NIE via W", "path"].iloc[0] == "X -> U -> W -> Y; X -> W -> Y"
-    assert (frame["mc_error"] > 0).all() and (frame["method"] == "flow").all()
+    assert (frame["method"] == "flow").all()
+    # continuous data, observed units: path-specific effects are exact, randomized ones carry
+    # the (small) Monte Carlo error of their fresh mediator draws
+    randomized = frame["estimand"].isin(["rNDE", "rNIE"])
+    assert (frame.loc[~randomized, "mc_error"] == 0).all() and (frame.loc[randomized, "mc_error"] > 0).all()
     text = res.summary()
     assert "NIE via W" in text and "no*" in text and "recanting witness: U" in text
     assert "75th vs 25th percentile" in text
@@ -156,11 +160,18 @@ def test_bootstrap_is_reproducible_and_brackets(small):
     r2 = fit.effects("X", "Y", mediators=["W"], n_boot=8, seed=5, **opts)
     pd.testing.assert_frame_equal(r1.to_frame(), r2.to_frame())
     f = r1.to_frame()
-    assert (f["n_boot"] == 8).all() and (f["std_error"] > 0).all() and (f["level"] == 0.9).all()
+    assert (f["n_boot"] == 8).all() and (f["std_error"] > 0).all() and (f["level"] == 0.95).all()
     assert (f["ci_lower"] < f["ci_upper"]).all()
     assert r1.draws.shape == (8, 5)
-    assert ("8 bootstrap refits (each the fit's procedure on its resample, from scratch), 90% percentile"
+    assert ("8 bootstrap refits (each the fit's procedure on its resample, from scratch), 95% percentile"
             in r1.summary())
+    assert "95% CI lower" in r1.summary()
+    # level= changes the stored intervals: the draws' 5% and 95% quantiles at level 0.90
+    r90 = fit.effects("X", "Y", mediators=["W"], n_boot=8, seed=5, level=0.90, **opts)
+    assert (r90.table["level"] == 0.90).all() and "90% CI lower" in r90.summary()
+    q = r1.draws.quantile([0.05, 0.95]).T
+    assert np.allclose(r90.table["ci_lower"], q[0.05]) and np.allclose(r90.table["ci_upper"], q[0.95])
+    assert np.allclose(r90.conf_int(), r1.conf_int(0.90))
     wide, narrow = r1.conf_int(0.99), r1.conf_int(0.5)
     assert ((wide["lower"] <= narrow["lower"]) & (wide["upper"] >= narrow["upper"])).all()
     assert np.allclose(r1.conf_int()["lower"], f["ci_lower"])
@@ -204,8 +215,12 @@ def test_conditional_and_unit_level_effects(small):
     assert units.shape == (len(fit.data), 6)
     assert abs(units["TE"].mean() - full) < 1e-9
     assert np.allclose(units["NDE via W"] + units["NIE via W"], units["TE"])
-    at = fit.effects("X", "Y", at={"V": 0.0}, **c)
-    assert "TE" in at.params.index
+    # at= (an effect under do(V = v), not the conditional effect it was documented as) is gone:
+    # one error that names where= and by= instead
+    with pytest.raises(ValueError) as info:
+        fit.effects("X", "Y", at={"V": 0.0}, **c)
+    assert str(info.value) == mf.effects.AT_REMOVED
+    assert 'where="V == 4"' in str(info.value) and 'by="V"' in str(info.value)
     mc = fit.effects("X", "Y", n_mc=4000, **c)
     assert mc.to_frame()["n"].iloc[0] == 4000
 
@@ -226,7 +241,7 @@ def test_dose_response_curve(small):
     (dict(a=100.0, a_ref=0.0), r"a = 100 is outside the observed range of X \["),
     (dict(a=0.5, a_ref=0.5), "a and a_ref are both 0.5: the contrast is empty"),
     (dict(mediators=["Q"]), r"'Q'"),
-    (dict(at={"U": 1.0}), r"at= may only name pre-treatment variables \(not X or its descendants\): U"),
+    (dict(at={"U": 1.0}), r"^at= is no longer supported: .* where=\"V == 4\""),
     (dict(where=np.zeros(1500, dtype=bool)), "where= selects no units"),
     (dict(level=1.5), "level must be between 0 and 1"),
 ])
@@ -332,3 +347,73 @@ def test_bootstrap_chunks_members_and_cache(monkeypatch):
         boot.bootstrap_ensemble(fit, 3, members=0, verbose=False)
     with pytest.raises(ValueError, match=r"chunks must be between 1 and n_boot \(3\), got 4"):
         boot.bootstrap_ensemble(fit, 3, chunks=4, verbose=False)
+
+
+# ---------------------------------------------------------------- Monte Carlo error
+def test_randomized_effects_barely_move_with_the_seed(small):
+    sim, fit = small          # continuous data, N = 1500
+    c = dict(a=0.5, a_ref=-0.5, mediators=["W"])
+    runs = [fit.effects("X", "Y", seed=s, **c).table.set_index("label") for s in range(3)]
+    sd_y = sim.data["Y"].std()
+    est = pd.concat([r["estimate"] for r in runs], axis=1) / sd_y
+    mc = runs[0]["mc_error"] / sd_y
+    for lab in ["TE", "NDE via W", "NIE via W"]:   # abducted continuous units: exact, no MC error
+        assert mc[lab] == 0 and np.ptp(est.loc[lab].to_numpy()) < 1e-12
+    for lab in ["rNDE via W", "rNIE via W"]:
+        assert 0 < mc[lab] <= mf.effects.MC_TARGET_SD
+        # one draw per unit (the estimator before) moved rNIE by 0.02-0.06 SD(Y) between seeds
+        assert np.ptp(est.loc[lab].to_numpy()) < 0.01
+
+
+def test_monte_carlo_error_matches_the_spread_over_seeds():
+    # discrete data: the randomized draws also redraw each unit's discrete noise
+    from medflow.effects import _Engine, _natural_specs, _units, _world
+
+    sim = mf.datasets.simulate("blau_duncan", 300, 2)
+    fit = mf.CausalFlow(sim.model, sim.data).fit(epochs=3, seed=0, verbose=False)
+    flow = fit._require_fitted()
+    specs = [s for s in _natural_specs(fit.dag, "X", "Y", [("U",)], True)
+             if s.estimand in ("TE", "rNDE", "rNIE")]
+    est, mc = {s.label: [] for s in specs}, {s.label: [] for s in specs}
+    for seed in range(20):
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            eng = _Engine(fit, flow, _units(fit, flow, None, None, None, gen, None), "X", "Y", 33.0, 11.0,
+                          gen, n_draws=4)
+            for s in specs:
+                e, m = eng.contrast(_world(eng, s.hi), _world(eng, s.lo))
+                est[s.label].append(float(e.mean()))   # the members' average, as reported
+                mc[s.label].append(m)
+    for lab in ["rNDE via U", "rNIE via U"]:
+        ratio = np.std(est[lab], ddof=1) / np.mean(mc[lab])
+        assert 0.55 < ratio < 1.6, (lab, ratio)
+    # path-specific effects: one abduction draw per unit; the reported error is an upper bound
+    assert np.std(est["TE"], ddof=1) <= 1.2 * np.mean(mc["TE"])
+
+
+def test_mc_draws_and_engine_arguments():
+    assert [mf.effects.mc_draws(n) for n in (20700, 2000, 600, 50)] == [4, 4, 14, 64]
+    assert all(mf.effects.mc_draws(n) % 2 == 0 for n in range(1, 3000, 7))
+
+
+def test_summary_shows_the_monte_carlo_error_only_where_it_matters():
+    from medflow.results import EffectsResult, effect_row
+
+    def result(mc, se=float("nan")):
+        rows = [effect_row(estimand="TE", path="X -> Y", treatment="X", outcome="Y", a=1, a_ref=0,
+                           estimate=0.5, sd_outcome=2.0, method="flow", mc_error=mc, std_error=se)]
+        return EffectsResult(pd.DataFrame(rows))
+    assert "MC err" not in result(0.0).summary()
+    assert "MC err" not in result(0.0019).summary()                  # < 0.001 SD(Y) = 0.002
+    shown = result(0.01).summary()
+    assert "MC err" in shown and "0.0100" in shown and "Monte Carlo error" in shown
+    assert "MC err" not in result(0.01, se=0.2).summary()            # < a tenth of the SE
+    assert result(0.01, se=0.05).mc_relevant().tolist() == [True]
+
+
+def test_unit_effects_are_flagged_as_resting_on_the_monotone_assumption(small):
+    from medflow.results import MONOTONE_ASSUMPTION
+
+    _, fit = small
+    units = mf.effects.unit_effects(fit, "X", "Y", fit.data.head(5), mediators=["W"], a=0.5, a_ref=-0.5)
+    assert units.attrs["identified"] is False and units.attrs["assumption"] == MONOTONE_ASSUMPTION

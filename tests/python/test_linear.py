@@ -207,11 +207,14 @@ def test_delta_method_matches_sobel():
     a_ = sm.OLS(df["M"], sm.add_constant(df[["X"]])).fit()
     b_ = sm.OLS(df["Y"], sm.add_constant(df[["X", "M"]])).fit()
     sobel = np.sqrt(b_.params["M"] ** 2 * a_.bse["X"] ** 2 + a_.params["X"] ** 2 * b_.bse["M"] ** 2)
-    res = fit.effects("X", "Y", mediators=["M"], a=3.0, a_ref=1.0, level=0.95)
+    res = fit.effects("X", "Y", mediators=["M"], a=3.0, a_ref=1.0)  # default level 0.95
+    assert (res.table["level"] == 0.95).all()
     assert res.params["NIE via M"] == pytest.approx(2 * a_.params["X"] * b_.params["M"], rel=1e-12)
     assert res.bse["NIE via M"] == pytest.approx(2 * sobel, rel=1e-12)
     lo, hi = res.conf_int().loc["NIE via M"]
     assert hi - lo == pytest.approx(2 * 1.959964 * 2 * sobel, rel=1e-5)
+    lo, hi = fit.effects("X", "Y", mediators=["M"], a=3.0, a_ref=1.0, level=0.90).conf_int().loc["NIE via M"]
+    assert hi - lo == pytest.approx(2 * 1.644854 * 2 * sobel, rel=1e-5)
 
 
 def test_bootstrap_is_reproducible_and_agrees_with_delta(sim):
@@ -228,7 +231,7 @@ def test_bootstrap_is_reproducible_and_agrees_with_delta(sim):
     assert b1.params.to_numpy() == pytest.approx(d.params.to_numpy(), rel=1e-12)
     ratio = b1.bse / d.bse
     assert ((ratio > 0.8) & (ratio < 1.25)).all(), ratio
-    q = b1.draws.quantile([0.05, 0.95]).T
+    q = b1.draws.quantile([0.025, 0.975]).T  # the default level is 0.95
     assert b1.conf_int().to_numpy() == pytest.approx(q.to_numpy())
     side = compare(d, b1, names=["delta", "bootstrap"], scale="raw")
     assert side.shape == (3, 8)

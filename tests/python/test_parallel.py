@@ -7,6 +7,8 @@ must not depend on where a chunk runs: sequentially, in local worker processes (
 in threads, or on a Dask/Ray cluster (the same joblib contract; see benchmarks/README.md).
 """
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -85,6 +87,41 @@ def test_validation_replications_in_local_processes_equal_sequential():
     pd.testing.assert_frame_equal(seq[cols], par[cols])
     flow = seq[seq["label"] == "TE"]["estimate"].to_numpy()
     assert np.isfinite(flow).all() and len(set(np.round(flow, 12))) > 1
+
+
+# ---------------------------------------------------------------------------- Dask
+def _import_distributed():
+    """dask.distributed, a test extra (``pip install -e ".[test,dask]"``, which scripts/test.sh
+    runs); skipped where it is missing, except in CI, where a missing install must fail."""
+    if os.environ.get("CI"):
+        import distributed
+        return distributed
+    return pytest.importorskip("distributed", reason="dask.distributed is not installed (the 'dask' "
+                                                      "test extra: pip install -e '.[test,dask]')")
+
+
+@pytest.mark.slow
+def test_bootstrap_on_a_dask_cluster_equals_sequential(fit):
+    """The README's "More than one machine" snippet on a local Dask cluster: joblib's Dask
+    backend sends the bootstrap chunks to 2 worker processes (1 thread each) and the
+    replicates, draws and intervals equal the sequential run's."""
+    _import_distributed()
+    from dask.distributed import Client, LocalCluster, get_task_stream
+
+    r_seq, e_seq, w_seq = _boot_effects(fit, n_jobs=1)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        with parallel_config(backend="dask"), get_task_stream(client) as stream:
+            fit.__dict__.pop("_bootstrap_cache", None)
+            r_dask = fit.effects("X", "Y", mediators=["M"], a=1.0, a_ref=0.0, n_boot=4, seed=5, verbose=False,
+                                 boot_options={**BOOT, "chunks": 2})   # n_jobs unset: the backend decides
+    (e_dask, w_dask), = fit._bootstrap_cache.values()
+    assert len(stream.data) >= 2          # the chunks really ran as tasks on the cluster
+    assert torch.equal(w_seq, w_dask)
+    _assert_same_flow(e_seq, e_dask)
+    pd.testing.assert_frame_equal(r_seq.draws, r_dask.draws)
+    pd.testing.assert_frame_equal(r_seq.conf_int(), r_dask.conf_int())
+    assert r_seq.draws["TE"].std() > 0
 
 
 # ---------------------------------------------------------------------------- CUDA

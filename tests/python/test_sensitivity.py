@@ -137,7 +137,7 @@ def test_rho_values_and_result_api(validation):
     assert "pair U ~~ Y:" in text and "+0.30" in text and "crosses zero" in text
     fig = res.plot()
     assert len(fig.axes) == 5
-    assert res.fit_info["members"] == 2
+    assert res.fit_info["members"] == 2 * 5   # two rho values, each refitted from the fit's 5 members
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -183,7 +183,11 @@ def test_conditional_fresh_noise_has_the_conditional_law():
     cop = _Copula(sigma)
     gen = torch.Generator().manual_seed(3)
     kept = torch.randn(1, 100_000, 3, generator=gen, dtype=torch.float64)
-    out = cop.conditional(kept, [1, 2], gen)[0].numpy()
+    z = torch.randn(1, 100_000, 3, generator=gen, dtype=torch.float64)
+    out = cop.conditional(kept, [1, 2], z)[0].numpy()
+    mirror = cop.conditional(kept, [1, 2], -z)[0].numpy()   # antithetic: mirrored about the mean
+    np.testing.assert_allclose((out[:, 2] + mirror[:, 2]) / 2, 0.6 * kept[0, :, 0].numpy(), atol=1e-12)
+    np.testing.assert_allclose((out[:, 1] + mirror[:, 1]) / 2, 0.0, atol=1e-12)
     e0 = kept[0, :, 0].numpy()
     slope = np.polyfit(e0, out[:, 2], 1)[0]
     assert abs(slope - 0.6) < 0.01                        # E[eps2 | eps0] = 0.6 eps0
@@ -198,6 +202,10 @@ def test_abduction_of_a_discrete_node_is_the_truncated_conditional():
 
     class Fake:
         disc_step = torch.tensor([0.0, 1.0], dtype=torch.float64)
+
+        def _interval(self, flow, x, eps):   # no observed bounds nearby: no tails
+            hi, _ = flow(x + self.disc_step, x)
+            return eps.double(), hi.double()
 
     rho, n = 0.7, 20_000
     cop = _Copula(np.array([[[1.0, rho], [rho, 1.0]]]))
@@ -252,12 +260,22 @@ def test_treatment_pairs_and_direct_edges_are_allowed(small):
 
 def test_default_grid_and_warm_start_only(small):
     res = sensitivity(small, "M ~~ Y", treatment="X", outcome="Y", epochs=0, verbose=False)
-    assert res.table["rho"].tolist() == [-0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4]
-    assert res.table["label"].unique().tolist() == ["TE"]
-    assert res.fit_info["members"] == 9 and res.fit_info["kept_warm_start"] == 9
+    assert res.table["rho"].unique().tolist() == [-0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4]
+    # mediators=None: every variable on a path, as in effects() (it gave the TE only before)
+    assert res.labels == ["TE", "NDE via M", "NIE via M"]
+    # 9 rho values, each refitted from every one of the fit's 5 members
+    assert res.fit_info["members"] == 45 and res.fit_info["kept_warm_start"] == 45
     # at rho = 0 the warm start is the fit itself: the effects of fit.effects()
-    ref = small.effects("X", "Y", interventional=False).params["TE"]
-    assert res.at(0.0).params["TE"] == pytest.approx(ref, abs=1e-6)
+    ref = small.effects("X", "Y", interventional=False).params
+    np.testing.assert_allclose(res.at(0.0).params.to_numpy(), ref.to_numpy(), atol=1e-6)
+    # rows at rho != 0 rest on the assumed rho: not identified, the rho named in the assumption
+    t = res.table
+    zero = t["rho"] == 0
+    assert t.loc[zero, "identified"].all() and (t.loc[zero, "assumption"] == "").all()
+    assert not t.loc[~zero, "identified"].any()
+    row = t[(t["rho"] == 0.3) & (t["label"] == "NIE via M")].iloc[0]
+    assert row["assumption"].startswith("the noises of M ~~ Y have correlation rho = 0.3 (Gaussian copula")
+    assert "identified = False" in res.summary()
 
 
 def test_bootstrap_intervals_n_mc_interventional_and_reproducibility(small):
@@ -268,8 +286,8 @@ def test_bootstrap_intervals_n_mc_interventional_and_reproducibility(small):
     assert res.table["label"].tolist() == ["TE", "rNIE via M"] * 2
     t = res.table
     assert t["ci_lower"].notna().all() and (t["ci_lower"] <= t["ci_upper"]).all()
-    assert (t["n_boot"] == 2).all() and (t["level"] == 0.9).all()
-    assert res.fit_info["members"] == 2 * 3
+    assert (t["n_boot"] == 2).all() and (t["level"] == 0.95).all()
+    assert res.fit_info["members"] == 2 * (5 + 2)   # per rho: the fit's 5 members, 2 replicates
     again = sensitivity(small, n_boot=2, seed=5, epochs=1, **kw)
     pd.testing.assert_frame_equal(res.table, again.table)
     mc = sensitivity(small, n_mc=500, epochs=0, **kw)
@@ -327,7 +345,7 @@ BAD = [
     (dict(n_boot=1), "n_boot must be 0 or an integer of at least 2, got 1."),
     (dict(epochs=-1), "epochs must be a non-negative integer, got -1."),
     (dict(n_mc=0), "n_mc must be a positive integer, got 0."),
-    (dict(chunks=9), "chunks must be between 1 and the number of refits (2), got 9."),
+    (dict(chunks=11), "chunks must be between 1 and the number of refits (10), got 11."),
 ]
 
 
@@ -363,3 +381,105 @@ def test_refit_reuses_the_fits_first_fold(validation):
     assert np.array_equal(val_idx, np.flatnonzero(folds == 0))
     assert np.array_equal(train_idx, np.flatnonzero(folds != 0))
     assert len(val_idx) == fit.fit_info["fold_sizes"][0]
+
+
+# ----------------------------------------------------------------------------- discrete nodes
+@pytest.fixture(scope="module")
+def discrete():
+    sim = mf.datasets.simulate("blau_duncan", 800, 4)
+    fit = mf.CausalFlow(sim.model, sim.data).fit(seed=0, verbose=False)
+    return sim, fit
+
+
+def test_copula_abduction_has_the_fits_tails(discrete):
+    # at rho = 0 the copula's abduction is the fit's: same law, same draws for the same seed
+    # (without the tails, rows at the lowest/highest observed value got the wrong interval)
+    from medflow.sensitivity import _Copula
+
+    _, fit = discrete
+    flow = fit._require_fitted()
+    x = fit._rows(fit.data).unsqueeze(0)
+    cop = _Copula(np.eye(len(fit.variables))[None])
+    got = cop.abduct(fit, flow, x, torch.Generator().manual_seed(9))
+    ref = fit._abduct(x, flow, torch.Generator().manual_seed(9))
+    torch.testing.assert_close(got, ref)
+    top = x[0, :, fit.variables.index("Y")] == x[0, :, fit.variables.index("Y")].max()
+    upper, _ = flow(x + fit.disc_step, x)
+    assert top.any() and (got[0, top, -1] >= upper[0, top, -1]).any()   # beyond T(k_max + 1)
+
+
+def test_copula_interval_likelihood_at_identity_is_the_fits(discrete):
+    from medflow.sensitivity import _Copula, _CopulaLikelihood
+    from medflow.training import _nll
+
+    _, fit = discrete
+    flow = fit._require_fitted()
+    x = fit._rows(fit.data).unsqueeze(0)
+    lik = _CopulaLikelihood(_Copula(np.eye(len(fit.variables))[None]), fit.disc_step > 0)
+    with torch.no_grad():
+        got = _nll(flow, x, torch.zeros_like(x), fit.disc_step, lik, fit._bounds())
+        ref = _nll(flow, x, torch.zeros_like(x), fit.disc_step, None, fit._bounds())
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+    assert fit.encoding.is_discrete.all()   # every node on its interval mass: no Jacobian term
+    mixture = torch.logsumexp(-got.double(), 0) - math.log(got.shape[0])   # the members' mixture
+    np.testing.assert_allclose(mixture.numpy(), fit.log_prob(fit.data), rtol=1e-4)
+
+
+@pytest.mark.parametrize("disc", [(False, True), (True, True)])
+def test_copula_interval_likelihood_against_scipy(disc):
+    # identity flow T(v) = v: a continuous node has density phi, a discrete node the interval
+    # [v, v + 1); correlated pair rho
+    from medflow.sensitivity import _Copula, _CopulaLikelihood
+
+    rho = 0.45
+    flow = NodeFlows(torch.zeros(2, 2, dtype=torch.float64), ensemble=1, dtype=torch.float64)
+    step = torch.tensor([1.0 if d else 0.0 for d in disc], dtype=torch.float64)
+    lik = _CopulaLikelihood(_Copula(np.array([[[1.0, rho], [rho, 1.0]]])), step > 0)
+    assert lik.supported
+    pts = torch.tensor([[[0.3, -0.6], [-1.2, 0.9], [2.0, -3.0]]], dtype=torch.float64)
+    bounds = (torch.full((2,), -10.0, dtype=torch.float64), torch.full((2,), 10.0, dtype=torch.float64))
+    with torch.no_grad():
+        got = -lik.interval_nll(flow, pts, step, bounds)[0].numpy()
+    mv = stats.multivariate_normal([0, 0], [[1, rho], [rho, 1]])
+    for k, (v0, v1) in enumerate(pts[0].numpy()):
+        if disc[0]:   # P(v0 <= e0 < v0 + 1, v1 <= e1 < v1 + 1)
+            ref = (mv.cdf([v0 + 1, v1 + 1]) - mv.cdf([v0, v1 + 1]) - mv.cdf([v0 + 1, v1]) + mv.cdf([v0, v1]))
+        else:         # phi(v0) * P(v1 <= e1 < v1 + 1 | e0 = v0)
+            s = math.sqrt(1 - rho**2)
+            ref = stats.norm.pdf(v0) * (stats.norm.cdf((v1 + 1 - rho * v0) / s)
+                                        - stats.norm.cdf((v1 - rho * v0) / s))
+        assert got[k] == pytest.approx(math.log(ref), abs=2e-4), k
+
+
+def test_rho0_refit_on_discrete_data_reproduces_the_fit(discrete):
+    # the refits train on the fit's interval likelihood, and the rho = 0 member on the full
+    # data is the fitted model itself (fine-tuning it moved rNIE by 1.5 times its MC error
+    # bound): fit.effects() within Monte Carlo error
+    sim, fit = discrete
+    res = sensitivity(fit, pairs=[("W", "Y")], rho=[0.0, 0.2], treatment="X", outcome="Y", mediators=["W"],
+                      estimands=["TE", "NIE", "rNIE"], epochs=5, seed=1, verbose=False)
+    assert res.fit_info["interval_likelihood"]
+    assert "exact interval mass, as in the fit" in res.summary()
+    at0 = res.at(0.0).table.set_index("label")
+    ref = fit.effects("X", "Y", mediators=["W"], seed=1, verbose=False).table.set_index("label")
+    for lab in at0.index:
+        tol = 3 * math.hypot(at0.loc[lab, "mc_error"], ref.loc[lab, "mc_error"])
+        assert abs(at0.loc[lab, "estimate"] - ref.loc[lab, "estimate"]) <= tol, lab
+
+
+def test_three_jointly_correlated_discrete_nodes_fall_back_to_dequantization(discrete):
+    # U ~~ Y and W ~~ Y jointly: U, W and Y (all discrete) are linked; bivariate masses do not
+    # cover that, so those refits use the dequantized likelihood and the notes say so
+    from medflow.sensitivity import _Copula, _CopulaLikelihood, _likelihood
+
+    _, fit = discrete
+    sigma = noise_correlation(list(fit.variables), [("U", "Y"), ("W", "Y")], 0.2)[None]
+    lik = _CopulaLikelihood(_Copula(sigma), fit.disc_step > 0)
+    assert not lik.supported
+    assert _likelihood(fit, _Copula(sigma))[1] is None
+    one = noise_correlation(list(fit.variables), [("W", "Y")], 0.2)[None]
+    assert _likelihood(fit, _Copula(one))[1] is not None
+    res = sensitivity(fit, pairs=[[("U", "Y"), ("W", "Y")]], rho=[0.0, 0.2], treatment="X", outcome="Y",
+                      mediators=["W"], estimands=["TE"], epochs=0, verbose=False)
+    assert not res.fit_info["interval_likelihood"]
+    assert "those refits use the dequantized likelihood" in res.summary()

@@ -77,6 +77,19 @@ test_that("confint(type = 'basic') reflects the percentile interval about the es
                "intervals at another level or of another type", fixed = TRUE)
 })
 
+test_that("summary() shows the Monte Carlo error only where it is not negligible", {
+  eff <- make_effects()
+  expect_false("MC error" %in% colnames(summary(eff)$coefficients))       # all NA
+  eff$mc_error <- c(0, 0.0019, 0.01)    # SD(Y) = 2: 0.002 is negligible; SE 0.03: 0.003 is
+  s <- summary(eff)
+  expect_equal(colnames(s$coefficients), c("Estimate", "Std. Error", "MC error", "90% lower", "90% upper"))
+  expect_equal(unname(s$coefficients[, "MC error"]), c(NA, NA, 0.01))
+  expect_equal(unname(summary(eff, scale = "sd")$coefficients[3, "MC error"]), 0.005)
+  expect_true(any(grepl("^MC error: Monte Carlo error of the estimate", capture.output(print(s)))))
+  eff$mc_error <- c(0, 0, 0.002)        # below a tenth of the SE (0.03)
+  expect_false("MC error" %in% colnames(summary(eff)$coefficients))
+})
+
 test_that("summary() labels rows like lavaan/paths and has the footer", {
   eff <- make_effects()
   s <- summary(eff)

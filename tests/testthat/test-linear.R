@@ -76,6 +76,14 @@ test_that("linear_sem() from data matches lavaan and uses the default contrast",
   expect_equal(c(eff$a[1], eff$a_ref[1]), q)
   expect_equal(unname(coef(eff)["TE"]), (q[1] - q[2]) * pe$est[pe$lhs == "TE"], tolerance = 1e-8)
   expect_equal(eff$estimate_sd, eff$estimate / stats::sd(d$Y), tolerance = 1e-10)
+  # 95 % intervals by default, as lavaan's parameterEstimates(); level = changes them
+  expect_identical(unique(eff$level), 0.95)
+  te <- pe[pe$lhs == "TE" & pe$op == ":=", ]
+  expect_equal(eff$ci_lower[eff$label == "TE"], (q[1] - q[2]) * te$ci.lower, tolerance = 1e-5)
+  expect_equal(eff$ci_upper[eff$label == "TE"], (q[1] - q[2]) * te$ci.upper, tolerance = 1e-5)
+  eff90 <- effects(sem, "X", "Y", mediators = "W", level = 0.9)
+  expect_identical(unique(eff90$level), 0.9)
+  expect_lt(eff90$ci_upper[1] - eff90$ci_lower[1], eff$ci_upper[1] - eff$ci_lower[1])
 })
 
 test_that("a linear SEM survives saveRDS() and is refitted when needed", {

@@ -205,6 +205,11 @@ test_that("at rho = 0 without fine-tuning sensitivity() reproduces effects()", {
   expect_equal(at0$estimate, eff$estimate, tolerance = 1e-6)
   expect_equal(at0$estimate_sd, eff$estimate_sd, tolerance = 1e-6)
   expect_identical(c(at0$a[1], at0$a_ref[1]), c(eff$a[1], eff$a_ref[1]))
+  # rows at rho != 0 rest on the assumed rho: not identified, and the assumption says which rho
+  expect_identical(at0$identified, eff$identified)
+  expect_false(any(res$identified[res$rho != 0]))
+  expect_match(res$assumption[res$rho == 0.1 & res$label == "TE"],
+               "^the noises of W ~~ Y have correlation rho = 0.1 \\(Gaussian copula")
   # and away from rho = 0 the effects move
   expect_gt(max(abs(res$estimate[res$rho == 0.1] - eff$estimate)), 1e-3)
 })

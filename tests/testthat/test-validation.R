@@ -88,6 +88,13 @@ test_that("effect queries check their arguments before Python", {
                "level = must be a number between 0 and 1 (e.g. 0.90), not double 1.5.", fixed = TRUE)
   expect_error(effects(fit, "X", "Y", n_boot = -3), "n_boot = must be a whole number of at least 0",
                fixed = TRUE)
+  expect_error(effects(fit, "X", "Y", at = list(V = 4)),
+               "at = is no longer supported: it set the variables after abduction", fixed = TRUE)
+  expect_error(effects(fit, "X", "Y", at = list(V = 4)), "where = \"V == 4\"", fixed = TRUE)
+  for (f in list(effects.medflow_fit, path_effects.medflow_fit, decompose.medflow_fit,
+                 dose_response.medflow_fit, sensitivity)) {
+    expect_identical(formals(f)$level, 0.95)
+  }
   expect_error(effects(fit, "X", "Y", a = "high"), "a = must be one finite number", fixed = TRUE)
   expect_error(effects(fit, "X", "Y", interventional = "yes"),
                "interventional = must be TRUE or FALSE", fixed = TRUE)
