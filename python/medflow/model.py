@@ -358,6 +358,18 @@ class FittedFlow:
         from medflow.effects import dose_response
         return dose_response(self, treatment, outcome, grid, **kwargs)
 
+    def distributional_effects(self, treatment: str, outcome: str, mediators=None, **kwargs):
+        """Quantile and threshold effects; see :func:`medflow.distributional.distributional_effects`."""
+        from medflow.distributional import distributional_effects
+        return distributional_effects(self, treatment, outcome, mediators=mediators, **kwargs)
+
+    def mobility_table(self, origin: str, destination: str, bins: int = 5, mediators=None, a_ref=None,
+                       **kwargs):
+        """Observed and counterfactual mobility tables; see :func:`medflow.distributional.mobility_table`."""
+        from medflow.distributional import mobility_table
+        return mobility_table(self, origin, destination, bins=bins, mediators=mediators, a_ref=a_ref,
+                              **kwargs)
+
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
         """Save to a folder: ``weights.pt`` (tensors only) and ``model.json`` (metadata)."""
