@@ -61,7 +61,7 @@ from medflow.effects import (_check_query, _contrast, _Engine, _flows, _natural_
 from medflow.results import MONOTONE_ASSUMPTION, EffectsResult, effect_row
 
 __all__ = ["DEFAULT_QUANTILES", "MobilityResult", "distributional_effects", "linear_distributional_effects",
-           "linear_mobility_table", "mobility_table", "weighted_quantile"]
+           "linear_mobility_table", "mobility_table", "plot_quantile_effects", "weighted_quantile"]
 
 #: The quantiles :func:`distributional_effects` reports by default.
 DEFAULT_QUANTILES: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -444,13 +444,14 @@ class MobilityResult:
         axes = np.atleast_1d(axes)
         k = len(self.observed)
         short = [f"Q{i + 1}" for i in range(k)]
+        vmax = max(t.to_numpy().max() for _, t in tables)
         for ax, (title, tab) in zip(axes, tables):
-            ax.imshow(100 * tab.to_numpy(), cmap=cmap, vmin=0, vmax=100 * max(t.to_numpy().max() for _, t in tables))
+            ax.imshow(100 * tab.to_numpy(), cmap=cmap, vmin=0, vmax=100 * vmax)
             for i in range(k):
                 for j in range(k):
                     v = 100 * tab.iat[i, j]
                     ax.text(j, i, f"{v:.0f}", ha="center", va="center",
-                            color="white" if v > 50 * tab.to_numpy().max() else "black", fontsize=9)
+                            color="white" if v > 60 * vmax else "black", fontsize=9)
             ax.set_xticks(range(k), short)
             ax.set_yticks(range(k), short)
             ax.set_xlabel(f"{self.destination} (destination bin)")
@@ -756,3 +757,50 @@ def linear_mobility_table(res, origin: str, destination: str, bins: int = 5, med
     o_cuts, d_cuts = _bin_edges(ref_o, bins, origin), _bin_edges(ref_d, bins, destination)
     return _tabulate(sim_origin, sim_dest, cf, np.ones((1, n_sim)), o_cuts, d_cuts, origin, destination,
                      group, a_ref, "linear SEM", notes, note)
+
+
+# ==================================================================== plots
+def plot_quantile_effects(*results: EffectsResult, labels: Sequence[str] | None = None, scale: str = "sd",
+                          ax=None):
+    """Quantile effects against the quantile level, one line per effect and result (matplotlib).
+
+    Args:
+        results: results of :func:`distributional_effects` (e.g. the flow's and the linear SEM's);
+            the first is drawn with solid lines, the others dashed, dotted, ...
+        labels: the effects to draw (default: every effect with quantile rows).
+        scale: ``"sd"`` (SD of the outcome) or ``"raw"``.
+        ax: matplotlib axes (default: a new figure).
+
+    Returns:
+        The axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if scale not in ("raw", "sd"):
+        raise ValueError(f"scale must be 'raw' or 'sd', got {scale!r}.")
+    if not results:
+        raise ValueError("plot_quantile_effects() needs at least one result.")
+    sfx = "_sd" if scale == "sd" else ""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    styles = ["-", "--", ":", "-."]
+    colors: dict[str, str] = {}
+    for k, res in enumerate(results):
+        t = res.table.dropna(subset=["quantile"])
+        t = t.assign(effect=t["label"].str.replace(r" \[q=.*\]$", "", regex=True))
+        method = ", ".join(dict.fromkeys(t["method"]))
+        for effect in (labels or list(dict.fromkeys(t["effect"]))):
+            sub = t[t["effect"] == effect].sort_values("quantile")
+            if sub.empty:
+                continue
+            line = ax.plot(sub["quantile"], sub[f"estimate{sfx}"], styles[k % 4], marker="o", ms=3,
+                           color=colors.get(effect), label=f"{effect} ({method})")[0]
+            colors.setdefault(effect, line.get_color())
+            lo, hi = sub[f"ci_lower{sfx}"].to_numpy(), sub[f"ci_upper{sfx}"].to_numpy()
+            if np.isfinite(lo).all() and np.isfinite(hi).all():
+                ax.fill_between(sub["quantile"], lo, hi, color=line.get_color(), alpha=0.15, lw=0)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel("quantile q of the potential-outcome distributions")
+    ax.set_ylabel("Q_q(active world) - Q_q(reference world)" + (" (SD of outcome)" if scale == "sd" else ""))
+    ax.legend(fontsize=7, ncol=2)
+    return ax
