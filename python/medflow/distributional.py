@@ -674,14 +674,14 @@ def _check_n_sim(n_sim) -> int:
 def linear_distributional_effects(res, treatment: str, outcome: str, mediators=None, *,
                                   quantiles=DEFAULT_QUANTILES, threshold=None, means: bool = True,
                                   interventional: bool = True, a=None, a_ref=None, n_sim: int = 200_000,
-                                  seed: int = 0) -> EffectsResult:
+                                  seed: int = 0, n_boot: int = 0, level: float = 0.90) -> EffectsResult:
     """:func:`distributional_effects` for a fitted linear SEM, by simulation from it.
 
     Every potential outcome is drawn from the fitted Gaussian SEM for ``n_sim`` simulated units
     with shared noise across worlds. Without interactions each world is a shift of every other,
     so the quantile effects equal the mean effects; threshold effects need the means (a SEM
     fitted from a correlation matrix without ``means`` locates every variable at 0). No
-    intervals (the rows' ``n_boot`` is 0).
+    intervals: ``n_boot`` must be 0 (it is there so that the flow's and the SEM's calls match).
     """
     from medflow.linear import LINEAR_ASSUMPTION, METHOD
 
@@ -689,6 +689,9 @@ def linear_distributional_effects(res, treatment: str, outcome: str, mediators=N
     if not (quantiles or thresholds or means):
         raise ValueError("Nothing to estimate: give quantiles=, threshold= or means=True.")
     n_sim = _check_n_sim(n_sim)
+    if n_boot:
+        raise ValueError("The linear SEM's distributional effects are simulated from the fitted model "
+                         f"without intervals; use n_boot=0, got {n_boot!r}.")
     if thresholds and res._model.means is None:
         raise ValueError("threshold= needs the variables' means, and this linear SEM was fitted from "
                          "moments without means; pass means= to LinearSEM.from_moments().")
@@ -707,7 +710,7 @@ def linear_distributional_effects(res, treatment: str, outcome: str, mediators=N
     point = _contrasts(specs, stats_of, pooled=True)
     sd_y = float(res._sd[outcome])
     rows, _ = _rows(specs, point, None, None, treatment=treatment, outcome=outcome, a=a, a_ref=a_ref,
-                    quantiles=quantiles, thresholds=thresholds, sd_y=sd_y, level=0.9, n_boot=0,
+                    quantiles=quantiles, thresholds=thresholds, sd_y=sd_y, level=level, n_boot=0,
                     n_units=res.n, mc={}, method=METHOD, assumption=LINEAR_ASSUMPTION, means=means)
     notes = [contrast] + _notes(treatment, outcome, a, a_ref, "", sd_y, quantiles, thresholds)[1:]
     notes.append(f"Linear SEM ({res.source}, N = {res.n}): potential outcomes simulated for {n_sim} "

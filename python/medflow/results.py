@@ -29,10 +29,10 @@ __all__ = ["EFFECT_COLUMNS", "ESTIMANDS", "EffectsResult", "compare", "effect_ro
 
 #: Columns of the tidy effects table, in order.
 EFFECT_COLUMNS: tuple[str, ...] = (
-    "estimand", "label", "path", "treatment", "outcome", "mediators", "a", "a_ref", "quantile",
+    "estimand", "label", "path", "treatment", "outcome", "mediators", "a", "a_ref",
     "estimate", "std_error", "ci_lower", "ci_upper", "level",
     "estimate_sd", "std_error_sd", "ci_lower_sd", "ci_upper_sd",
-    "mc_error", "identified", "witness", "assumption", "method", "n_boot", "n",
+    "mc_error", "identified", "witness", "assumption", "method", "n_boot", "n", "quantile",
 )
 
 #: Estimand codes and their long names.
