@@ -466,7 +466,7 @@ def _check_bins(bins) -> int:
     return int(bins)
 
 
-def _check_mobility_query(variables, descendants, origin, destination, mediators, a_ref):
+def _check_mobility_query(variables, origin, destination, mediators, a_ref):
     for name, role in ((origin, "origin"), (destination, "destination")):
         if name not in variables:
             raise ValueError(f"The {role} '{name}' is not a variable of the model; its variables are "
@@ -550,7 +550,7 @@ def mobility_table(fit, origin: str, destination: str, bins: int = 5, mediators=
         members' tables.
     """
     bins = _check_bins(bins)
-    _check_mobility_query(fit.variables, None, origin, destination, mediators, a_ref)
+    _check_mobility_query(fit.variables, origin, destination, mediators, a_ref)
     data = fit.data
     origin_values = data[origin].to_numpy(dtype=float)
     dest_values = data[destination].to_numpy(dtype=float)
@@ -728,7 +728,7 @@ def linear_mobility_table(res, origin: str, destination: str, bins: int = 5, med
     on data (so the tables line up with the flow's), else at those of the simulated world.
     """
     bins, n_sim = _check_bins(bins), _check_n_sim(n_sim)
-    _check_mobility_query(list(res.dag.order), None, origin, destination, mediators, a_ref)
+    _check_mobility_query(list(res.dag.order), origin, destination, mediators, a_ref)
     worlds = _LinearWorlds(res, origin, destination, None, 0.0 if a_ref is None else a_ref, n_sim,
                            np.random.default_rng(seed))
     sim_origin, sim_dest = worlds.x[origin], worlds.x[destination]
