@@ -805,5 +805,5 @@ def plot_quantile_effects(*results: EffectsResult, labels: Sequence[str] | None 
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xlabel("quantile q of the potential-outcome distributions")
     ax.set_ylabel("Q_q(active world) - Q_q(reference world)" + (" (SD of outcome)" if scale == "sd" else ""))
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return ax

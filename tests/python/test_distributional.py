@@ -368,3 +368,26 @@ def test_accuracy_against_shared_noise_truth_at_n_20700():
                      np.ones((1, len(cf))), 5, "X", "Y", ("U",), x25, "truth", [], "")
     cells = np.abs(mob.counterfactual.to_numpy() - true.counterfactual.to_numpy())
     assert cells.max() < 0.03, cells.round(3)
+
+
+def test_quantile_plot_draws_one_line_per_effect_and_result(small, contrast, sem):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from medflow.distributional import plot_quantile_effects
+
+    _, fit = small
+    flow = fit.distributional_effects("X", "Y", mediators=["W"], quantiles=Q, means=False,
+                                      interventional=False, **contrast)
+    lin = sem[1].distributional_effects("X", "Y", mediators=["W"], quantiles=Q, means=False,
+                                        interventional=False, n_sim=1000, **contrast)
+    ax = plot_quantile_effects(flow, lin, labels=["TE", "NIE via W"])
+    drawn = [line for line in ax.lines if line.get_label().startswith(("TE", "NIE"))]
+    assert [line.get_label() for line in drawn] == ["TE (flow)", "NIE via W (flow)", "TE (linear SEM)",
+                                                    "NIE via W (linear SEM)"]
+    assert list(drawn[0].get_xdata()) == Q
+    assert drawn[2].get_linestyle() == "--" and drawn[0].get_color() == drawn[2].get_color()
+    with pytest.raises(ValueError, match="^scale must be 'raw' or 'sd', got 'log'.$"):
+        plot_quantile_effects(flow, scale="log")
+    plt.close("all")
