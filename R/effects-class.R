@@ -8,7 +8,10 @@
 #' The tidy schema every effects table has, in order; the same as
 #' `medflow.results.EFFECT_COLUMNS` in the Python package. Estimates are in
 #' the outcome's units; the columns ending in `_sd` divide them by the sample
-#' standard deviation of the outcome.
+#' standard deviation of the outcome. `quantile` is `NA` for an effect on the
+#' mean and the level `q` for a difference of `q`-quantiles
+#' ([distributional_effects()]); a table without it (read from an older
+#' file) is taken to hold effects on means.
 #'
 #' @format A character vector.
 #' @examples
@@ -18,14 +21,14 @@ effect_columns <- c(
   "estimand", "label", "path", "treatment", "outcome", "mediators", "a", "a_ref",
   "estimate", "std_error", "ci_lower", "ci_upper", "level",
   "estimate_sd", "std_error_sd", "ci_lower_sd", "ci_upper_sd",
-  "mc_error", "identified", "witness", "assumption", "method", "n_boot", "n"
+  "mc_error", "identified", "witness", "assumption", "method", "n_boot", "n", "quantile"
 )
 
 effect_types <- list(
   character = c("estimand", "label", "path", "treatment", "outcome", "mediators",
                 "witness", "assumption", "method"),
   numeric = c("a", "a_ref", "estimate", "std_error", "ci_lower", "ci_upper", "level",
-              "estimate_sd", "std_error_sd", "ci_lower_sd", "ci_upper_sd", "mc_error"),
+              "estimate_sd", "std_error_sd", "ci_lower_sd", "ci_upper_sd", "mc_error", "quantile"),
   integer = c("n_boot", "n"),
   logical = "identified"
 )
@@ -57,6 +60,8 @@ as_medflow_effects <- function(x, notes = NULL, draws = NULL) {
   if (!is.data.frame(x)) {
     abort("x = must be a data.frame with the columns of effect_columns, not ", describe(x), ".")
   }
+  # Tables written before the quantile column existed are effects on means.
+  if (!"quantile" %in% names(x)) x$quantile <- rep(NA_real_, nrow(x))
   absent <- setdiff(effect_columns, names(x))
   if (length(absent)) {
     abort("x = lacks the effects column", if (length(absent) > 1L) "s", " ",
@@ -122,6 +127,9 @@ display_labels <- function(x) {
       CDE = sprintf("Controlled Direct Effect: %s -> %s", tr, out),
       r$label
     )
+    # Distributional rows ("TE [q=0.5]", "TE [P(Y > 40)]") keep their bracketed suffix.
+    suffix <- regmatches(r$label, regexpr(" \\[[^]]*\\]$", r$label))
+    if (length(suffix)) lab <- paste0(lab, suffix)
     if (isFALSE(r$identified)) paste0(lab, " *") else lab
   }, character(1))
 }

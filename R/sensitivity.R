@@ -186,6 +186,8 @@ sensitivity_columns <- c("pair", "rho", effect_columns)
 # The result object from its table (columns sensitivity_columns), the
 # rho-values table and the notes; the effect columns get their usual types.
 new_medflow_sensitivity <- function(table, rho_values = NULL, notes = character()) {
+  # Tables written before the quantile column existed hold effects on means.
+  if (!"quantile" %in% names(table)) table$quantile <- rep(NA_real_, nrow(table))
   absent <- setdiff(sensitivity_columns, names(table))
   if (length(absent)) {
     stop("internal error: a sensitivity table lacks the columns ", paste(absent, collapse = ", "),

@@ -508,6 +508,110 @@ def sensitivity_section(analysis: Analysis, *, pairs: Sequence[tuple[str, str]] 
     return tables, {"sensitivity": result.plot()}
 
 
+# ====================================================================== distributional hook
+def _quantile_grid(table: pd.DataFrame, column: str = "estimate_sd") -> pd.DataFrame:
+    """Quantile rows as a grid: one row per effect, one column per quantile."""
+    t = table.dropna(subset=["quantile"])
+    t = t.assign(effect=t["label"].str.replace(r" \[q=.*\]$", "", regex=True))
+    grid = t.pivot(index="effect", columns="quantile", values=column)
+    grid = grid.reindex(list(dict.fromkeys(t["effect"])))
+    grid.columns = [f"q={q:g}" for q in grid.columns]
+    grid.index.name = None
+    return grid
+
+
+def distributional_section(analysis: Analysis, *, quantiles: Sequence[float] = (0.1, 0.25, 0.5, 0.75, 0.9),
+                           mobility_mediators: Sequence[str] = ("U",), bins: int = 5, boot: int = 0,
+                           level: float = 0.95, seed: int = 0,
+                           progress: bool = True, bundled: bool = False,
+                           console: Callable[[str], None] | None = None) -> tuple[dict, dict]:
+    """Quantile effects and observed vs counterfactual mobility tables, flow beside the linear SEM.
+
+    The hook of ``medflow blau-duncan --distributional``: quantile effects of the treatment on
+    the outcome (:func:`medflow.distributional.distributional_effects`, the linear SEM's by
+    simulation) at ``quantiles``, and the mobility table of treatment (origin) and outcome
+    (destination) in ``bins`` quantile bins, observed and with ``mobility_mediators`` held at
+    their values under the treatment's 25th percentile. On the bundled data the truths of the
+    data's model (these units, shared noise) are printed beside them.
+
+    Returns:
+        ``(tables, figures)`` for the report: ``distributional_effects``, ``mobility_tables``,
+        ``mobility_indices`` (and ``distributional_truth`` on the bundled data); the figures
+        ``quantile_effects`` and ``mobility``.
+    """
+    from medflow import datasets
+    from medflow.distributional import _mobility, plot_quantile_effects
+
+    say = console or (lambda text="": None)
+    a = analysis
+    flow = a.fit.distributional_effects(
+        a.treatment, a.outcome, mediators=a.mediators, quantiles=list(quantiles), means=False, a=a.a,
+        a_ref=a.a_ref, n_boot=boot, level=level, seed=seed, verbose=progress)
+    linear = a.sem.distributional_effects(a.treatment, a.outcome, mediators=a.mediators,
+                                          quantiles=list(quantiles), means=False, a=a.a, a_ref=a.a_ref,
+                                          seed=seed)
+    tables = {"distributional_effects": pd.concat([flow.to_frame(), linear.to_frame()], ignore_index=True)}
+    grid = _quantile_grid(flow.table)
+    say(f"      Quantile effects of {a.treatment} on {a.outcome} ({a.a:g} vs {a.a_ref:g}), flow, SD({a.outcome}) "
+        "units: Q_q(Y in the active world) - Q_q(Y in the reference world)")
+    with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120):
+        say("      " + grid.to_string().replace("\n", "\n      "))
+        if boot:
+            lo, hi = _quantile_grid(flow.table, "ci_lower_sd"), _quantile_grid(flow.table, "ci_upper_sd")
+            say(f"      {level:.0%} bootstrap intervals ({boot} refits), lower / upper:")
+            say("      " + lo.to_string().replace("\n", "\n      "))
+            say("      " + hi.to_string().replace("\n", "\n      "))
+    lin = _quantile_grid(linear.table)
+    say("      Linear SEM (simulated from the fitted Gaussian SEM): a shift model, so every quantile "
+        "effect equals its mean effect: " + ", ".join(f"{e} {v:.3f}" for e, v in lin.iloc[:, 0].items()) + ".")
+    truth_noise = None
+    if bundled:
+        sim = datasets.simulate("blau_duncan", len(a.data), seed=1967)
+        if sim.data[list(a.data.columns)].equals(a.data.astype(sim.data.dtypes.to_dict())):
+            scm = datasets._SCMS["blau_duncan"]
+            truth_noise = sim.noise.to_numpy()
+            fresh = np.random.default_rng(seed).standard_normal((len(truth_noise), 2))
+            truth = datasets._distributional_truth(scm, truth_noise, fresh, a.a, a.a_ref, quantiles)
+            tables["distributional_truth"] = truth
+            t = truth.set_index("label")["truth_sd"]
+            est = flow.table.set_index("label")["estimate_sd"]
+            err = (est - t.reindex(est.index)).dropna()
+            tgrid = _quantile_grid(truth.assign(estimate_sd=truth["truth_sd"]))
+            with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120):
+                say("      truth (the data's model, these units, shared noise):")
+                say("      " + tgrid.reindex(grid.index).to_string().replace("\n", "\n      "))
+            say(f"      Largest |error| of the flow's quantile effects: {err.abs().max():.3f} SD({a.outcome}).")
+    say("")
+
+    disc = a.treatment in a.fit.encoding.discrete
+    x25 = float(np.quantile(a.data[a.treatment], 0.25, method="inverted_cdf" if disc else "linear"))
+    meds = list(mobility_mediators)
+    mob = a.fit.mobility_table(a.treatment, a.outcome, bins=bins, mediators=meds, a_ref=x25, seed=seed)
+    lin_mob = a.sem.mobility_table(a.treatment, a.outcome, bins=bins, mediators=meds, a_ref=x25, seed=seed)
+    say("      " + mob.summary().replace("\n", "\n      "))
+    with pd.option_context("display.float_format", "{:.3f}".format):
+        say("      Linear SEM (simulated), indices: " + "; ".join(
+            f"{k} {v['observed']:.3f} -> {v['counterfactual']:.3f}" for k, v in lin_mob.indices.iterrows()))
+    mobility_tables = [mob.to_frame(), lin_mob.to_frame()]
+    indices = [mob.indices.assign(method="flow"), lin_mob.indices.assign(method="linear SEM")]
+    if truth_noise is not None:
+        cf = datasets._mobility_truth(datasets._SCMS["blau_duncan"], truth_noise, x25, "+".join(meds))
+        true = _mobility(a.data[a.treatment].to_numpy(float), a.data[a.outcome].to_numpy(float), cf[None],
+                         np.ones((1, len(cf))), bins, a.treatment, a.outcome, tuple(meds), x25, "truth", [], "")
+        cells = np.abs(mob.counterfactual.to_numpy() - true.counterfactual.to_numpy())
+        say(f"      Largest |error| of the flow's counterfactual cells: {cells.max():.3f} (truth: the data's "
+            "model, these units).")
+        mobility_tables.append(true.to_frame())
+        indices.append(true.indices.assign(method="truth"))
+    tables["mobility_tables"] = pd.concat(mobility_tables, ignore_index=True)
+    tables["mobility_indices"] = pd.concat(indices).rename_axis("index").reset_index()
+    ax = plot_quantile_effects(flow, linear, labels=[lbl for lbl in grid.index if not lbl.startswith("r")])
+    ax.set_title(f"Quantile effects of {a.treatment} on {a.outcome}: flow (solid) vs linear SEM (dashed)",
+                 fontsize=10)
+    figures = {"quantile_effects": ax.figure, "mobility": mob.plot()[0].figure}
+    return tables, figures
+
+
 # ====================================================================== commands
 def _truth_for(data_is_bundled: bool, a: float, a_ref: float) -> pd.DataFrame | None:
     """Truths for the bundled data (shipped at the default contrast, else from the known SCM)."""
@@ -608,7 +712,8 @@ def _run(args, console: _Console, *, data: pd.DataFrame, source: str, model: str
         classical = "published"
     total = time.perf_counter()
     timings: dict[str, float] = {}
-    n_steps = 4 + int(bool(classical)) + int(getattr(args, "sensitivity", False))
+    n_steps = 4 + int(bool(classical)) + int(getattr(args, "sensitivity", False)) \
+        + int(getattr(args, "distributional", False))
     counter = iter(range(1, n_steps + 1))
 
     def step(title, short=None):
@@ -653,6 +758,14 @@ def _run(args, console: _Console, *, data: pd.DataFrame, source: str, model: str
                 **(sensitivity or {}))
             extra_tables.update(tables)
             extra_figures.update(figures)
+
+    if getattr(args, "distributional", False):
+        with step("Distributional effects and mobility tables (flow vs linear SEM)", "distributional"):
+            more_tables, more_figures = distributional_section(
+                analysis, boot=args.boot, level=args.level, seed=args.seed,
+                progress=not args.no_progress, bundled=bundled, console=console)
+            extra_tables.update(more_tables)
+            extra_figures.update(more_figures)
 
     with step(f"Writing the report folder {args.out}/", "report"):
         if classical == "published":
@@ -787,6 +900,9 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--sensitivity", action="store_true",
                     help="add rho-sensitivity curves of the NIE via W (pairs U-Y and W-Y; with "
                          "--data gss: the NIE via U, pair U-Y)")
+    bd.add_argument("--distributional", action="store_true",
+                    help="add quantile effects (q = .1, .25, .5, .75, .9) and observed vs counterfactual "
+                         "mobility tables (U held at its value under X's 25th percentile)")
     ft = sub.add_parser("fit", help="the same analysis for any data and graph",
                         description="Fit the linear SEM and the causal flow to a CSV file and estimate "
                                     "total, natural and interventional effects side by side.")

@@ -666,6 +666,77 @@ def _world_values(scm: _SCM, eps: np.ndarray, fresh: np.ndarray, a: float, a_ref
     }
 
 
+def _potential_outcomes(scm: _SCM, eps: np.ndarray, fresh: np.ndarray, a: float,
+                        a_ref: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The two outcome worlds each effect of :data:`EFFECT_LABELS` (but the PART rows) contrasts.
+
+    ``label -> (Y in the active world, Y in the reference world)`` per unit, with the same
+    noise in every world (the nested counterfactuals of :func:`_world_values`); the truths of
+    distributional effects are contrasts of functionals (quantiles, exceedances) of the two.
+    """
+    v, _ = scm.roots(eps)
+    n = len(eps)
+    xa, xs = np.full(n, float(a)), np.full(n, float(a_ref))
+    e_u, e_w, e_y = eps[:, 2], eps[:, 3], eps[:, 4]
+    ua, us = scm.u(v, xa, e_u), scm.u(v, xs, e_u)
+    wa, ws = scm.w(ua, xa, e_w), scm.w(us, xs, e_w)
+    y_a, y_s = scm.y(ua, xa, wa, e_y), scm.y(us, xs, ws, e_y)
+    y_not_w = scm.y(ua, xa, ws, e_y)
+    y_not_u = scm.y(us, xa, scm.w(us, xa, e_w), e_y)
+    y_direct = scm.y(us, xa, ws, e_y)
+    fu, fw = fresh[:, 0], fresh[:, 1]
+    g_a, g_s = scm.w(scm.u(v, xa, fu), xa, fw), scm.w(scm.u(v, xs, fu), xs, fw)
+    h_a, h_s = scm.u(v, xa, fu), scm.u(v, xs, fu)
+    y_h = {key: scm.y(h, x, scm.w(h, x, e_w), e_y) for key, (x, h) in
+           {"a,a": (xa, h_a), "a,s": (xa, h_s), "s,s": (xs, h_s)}.items()}
+    y_g_as = scm.y(ua, xa, g_s, e_y)
+    return {
+        "TE": (y_a, y_s),
+        "NDE via W": (y_not_w, y_s), "NIE via W": (y_a, y_not_w),
+        "NDE via U": (y_not_u, y_s), "NIE via U": (y_a, y_not_u),
+        "NDE via U+W": (y_direct, y_s), "NIE via U+W": (y_a, y_direct),
+        "rNDE via W": (y_g_as, scm.y(us, xs, g_s, e_y)), "rNIE via W": (scm.y(ua, xa, g_a, e_y), y_g_as),
+        "rNDE via U": (y_h["a,s"], y_h["s,s"]), "rNIE via U": (y_h["a,a"], y_h["a,s"]),
+    }
+
+
+def _distributional_truth(scm: _SCM, eps: np.ndarray, fresh: np.ndarray, a: float, a_ref: float,
+                          quantiles=(0.1, 0.25, 0.5, 0.75, 0.9), thresholds=()) -> pd.DataFrame:
+    """Shared-noise truths of quantile and threshold effects over the units with noise ``eps``.
+
+    Quantiles are those of the empirical distributions over the units (``inverted_cdf``, as the
+    estimator's); labels as :func:`medflow.distributional.distributional_effects` writes them.
+    Columns ``label, quantile, threshold, truth, truth_sd`` (``truth_sd`` divides by the SD of
+    Y over the units; threshold rows, differences of probabilities, repeat ``truth``).
+    """
+    sd_y = float(scm.solve(eps)["Y"].std())
+    rows = []
+    for label, (hi, lo) in _potential_outcomes(scm, eps, fresh, a, a_ref).items():
+        for q in quantiles:
+            value = float(np.quantile(hi, q, method="inverted_cdf") - np.quantile(lo, q, method="inverted_cdf"))
+            rows.append((f"{label} [q={q:g}]", float(q), math.nan, value, value / sd_y))
+        for c in thresholds:
+            value = float(np.mean(hi > c) - np.mean(lo > c))
+            rows.append((f"{label} [P(Y > {c:g})]", math.nan, float(c), value, value))
+    return pd.DataFrame(rows, columns=["label", "quantile", "threshold", "truth", "truth_sd"])
+
+
+def _mobility_truth(scm: _SCM, eps: np.ndarray, a_ref: float, mediators: str) -> np.ndarray:
+    """Each unit's Y with the mediators ``"U"``, ``"W"`` or ``"U+W"`` at their value under
+    X = a_ref and every other path carrying the unit's own X (same noise in every world)."""
+    v, x = scm.roots(eps)
+    xs = np.full(len(eps), float(a_ref))
+    e_u, e_w, e_y = eps[:, 2], eps[:, 3], eps[:, 4]
+    u_own, u_ref = scm.u(v, x, e_u), scm.u(v, xs, e_u)
+    if mediators == "U":
+        return scm.y(u_ref, x, scm.w(u_ref, x, e_w), e_y)
+    if mediators == "W":
+        return scm.y(u_own, x, scm.w(u_ref, xs, e_w), e_y)
+    if mediators == "U+W":
+        return scm.y(u_ref, x, scm.w(u_ref, xs, e_w), e_y)
+    raise ValueError(f"mediators must be 'U', 'W' or 'U+W', got {mediators!r}.")
+
+
 def _pooled(parts: list[tuple[int, float, float]]) -> tuple[float, float]:
     """Mean and SD of a sample given per-chunk (size, mean, variance)."""
     sizes = np.array([p[0] for p in parts], dtype=float)

@@ -467,6 +467,20 @@ class LinearSEMResults:
         specs.append(_Spec("PART", "PART direct", "", tuple(everything), before))
         return self._report(specs, treatment, outcome, a, a_ref, se, n_boot, level, seed, [])
 
+    def distributional_effects(self, treatment: str, outcome: str, mediators=None, **kwargs) -> EffectsResult:
+        """Quantile and threshold effects by simulation from the fitted Gaussian SEM; see
+        :func:`medflow.distributional.linear_distributional_effects`."""
+        from medflow.distributional import linear_distributional_effects
+        return linear_distributional_effects(self, treatment, outcome, mediators=mediators, **kwargs)
+
+    def mobility_table(self, origin: str, destination: str, bins: int = 5, mediators=None, a_ref=None,
+                       **kwargs):
+        """Mobility tables simulated from the fitted Gaussian SEM; see
+        :func:`medflow.distributional.linear_mobility_table`."""
+        from medflow.distributional import linear_mobility_table
+        return linear_mobility_table(self, origin, destination, bins=bins, mediators=mediators,
+                                     a_ref=a_ref, **kwargs)
+
     def decomposition_table(self, cause: str, effect: str, standardized: bool = True) -> pd.DataFrame:
         """The Alwin–Hauser (1975) decomposition of the association between two variables.
 

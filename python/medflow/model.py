@@ -388,6 +388,18 @@ class FittedFlow:
         from medflow.effects import dose_response
         return dose_response(self, treatment, outcome, grid, **kwargs)
 
+    def distributional_effects(self, treatment: str, outcome: str, mediators=None, **kwargs):
+        """Quantile and threshold effects; see :func:`medflow.distributional.distributional_effects`."""
+        from medflow.distributional import distributional_effects
+        return distributional_effects(self, treatment, outcome, mediators=mediators, **kwargs)
+
+    def mobility_table(self, origin: str, destination: str, bins: int = 5, mediators=None, a_ref=None,
+                       **kwargs):
+        """Observed and counterfactual mobility tables; see :func:`medflow.distributional.mobility_table`."""
+        from medflow.distributional import mobility_table
+        return mobility_table(self, origin, destination, bins=bins, mediators=mediators, a_ref=a_ref,
+                              **kwargs)
+
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
         """Save to a folder: ``weights.pt`` (tensors only) and ``model.json`` (metadata)."""
@@ -511,12 +523,17 @@ def _converged(history: pd.DataFrame, settings: TrainSettings) -> bool:
     if int(history["epoch"].max()) < settings.epochs:
         return True  # every member early-stopped: no held-out improvement for `patience` epochs
     val = history["val_nll"].to_numpy()
+    if len(val) < 2:
+        return False  # one epoch: nothing shows that the likelihood levelled off
     window = max(2, math.ceil(len(val) / 5))
     return bool(val[-window] - val[-window:].min() < CONVERGENCE_TOL)
 
 
 def _not_converged_message(history: pd.DataFrame, settings: TrainSettings) -> str:
     val = history["val_nll"].to_numpy()
+    if len(val) < 2:
+        return ("The flow ran only 1 epoch, too few to tell whether it converged. Refit with more "
+                "epochs (leave epochs= unset for the default) and compare the effects.")
     window = max(2, math.ceil(len(val) / 5))
     return (f"The flow may not have converged: its held-out negative log-likelihood still fell by "
             f"{val[-window] - val[-window:].min():.4f} nats per row over the last {window} of "

@@ -32,7 +32,7 @@ EFFECT_COLUMNS: tuple[str, ...] = (
     "estimand", "label", "path", "treatment", "outcome", "mediators", "a", "a_ref",
     "estimate", "std_error", "ci_lower", "ci_upper", "level",
     "estimate_sd", "std_error_sd", "ci_lower_sd", "ci_upper_sd",
-    "mc_error", "identified", "witness", "assumption", "method", "n_boot", "n",
+    "mc_error", "identified", "witness", "assumption", "method", "n_boot", "n", "quantile",
 )
 
 #: Estimand codes and their long names.
@@ -71,6 +71,7 @@ def effect_row(
     method: str,
     label: str | None = None,
     mediators: str = "",
+    quantile: float = math.nan,
     std_error: float = math.nan,
     ci_lower: float = math.nan,
     ci_upper: float = math.nan,
@@ -82,14 +83,19 @@ def effect_row(
     n_boot: int = 0,
     n: int = 0,
 ) -> dict:
-    """One row of the tidy effects table; the SD(Y)-scaled columns are derived here."""
+    """One row of the tidy effects table; the SD(Y)-scaled columns are derived here.
+
+    ``quantile`` is NaN for an effect on the mean and ``q`` for a difference of the
+    ``q``-quantiles of two potential-outcome distributions (:mod:`medflow.distributional`).
+    """
     if estimand not in ESTIMANDS:
         raise ValueError(f"Unknown estimand code {estimand!r}; known: {', '.join(ESTIMANDS)}.")
     if label is None:
         label = estimand if not mediators else f"{estimand} via {mediators}"
     row = dict(
         estimand=estimand, label=label, path=path, treatment=treatment, outcome=outcome,
-        mediators=mediators, a=float(a), a_ref=float(a_ref), estimate=float(estimate),
+        mediators=mediators, a=float(a), a_ref=float(a_ref), quantile=float(quantile),
+        estimate=float(estimate),
         std_error=float(std_error), ci_lower=float(ci_lower), ci_upper=float(ci_upper),
         level=float(level), mc_error=float(mc_error), identified=bool(identified),
         witness=witness, assumption=assumption, method=method, n_boot=int(n_boot), n=int(n),
@@ -108,6 +114,8 @@ class EffectsResult:
     """
 
     def __init__(self, table: pd.DataFrame, notes: Sequence[str] = (), draws: pd.DataFrame | None = None):
+        if "quantile" not in table.columns:  # tables written before the column existed
+            table = table.assign(quantile=math.nan)
         missing = [c for c in EFFECT_COLUMNS if c not in table.columns]
         if missing:
             raise ValueError(f"An effects table needs the columns {missing}.")

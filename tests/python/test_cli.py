@@ -316,3 +316,32 @@ def test_command_line_fits_with_the_librarys_settings(monkeypatch):
     data["Y"] += data["M"]
     cli.analyse(data, "M ~ X; Y ~ X + M", "X", "Y", ["M"], epochs=2, seed=4, progress=False)
     assert seen == {"seed": 4, "verbose": False, "epochs": 2}
+
+
+# ---------------------------------------------------------------------- --distributional
+def test_blau_duncan_distributional_section(tiny_csv, tmp_path):
+    out = tmp_path / "report"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = cli.main(["blau-duncan", "--csv", str(tiny_csv), "--epochs", "3", "--out", str(out),
+                         "--no-progress", "--distributional"])
+    text = buf.getvalue()
+    assert code == 0
+    assert "Distributional effects and mobility tables (flow vs linear SEM)" in text
+    assert "q=0.1  q=0.25  q=0.5  q=0.75  q=0.9" in text
+    x25 = np.quantile(pd.read_csv(tiny_csv)["X"], 0.25, method="inverted_cdf")
+    assert f"Counterfactual (U at its value under X = {x25:g}), % of each origin bin:" in text
+    dist = pd.read_csv(out / "distributional_effects.csv")
+    assert list(dist.columns) == list(EFFECT_COLUMNS)
+    assert set(dist["method"]) == {"flow", "linear SEM"}
+    assert sorted(dist["quantile"].unique()) == [0.1, 0.25, 0.5, 0.75, 0.9]
+    assert len(dist) == 2 * 9 * 5  # two methods, nine effects (W and U), five quantiles
+    mob = pd.read_csv(out / "mobility_tables.csv")
+    assert list(mob.columns) == ["world", "origin_bin", "destination_bin", "probability", "method"]
+    sums = mob.groupby(["method", "world", "origin_bin"])["probability"].sum()
+    assert len(sums) == 2 * 2 * 5 and np.allclose(sums, 1.0)
+    ind = pd.read_csv(out / "mobility_indices.csv")
+    assert set(ind["index"]) == {"immobility", "shorrocks", "rank_correlation"}
+    for name in ("quantile_effects.png", "mobility.png"):
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
+    assert cli.build_parser().parse_args(["blau-duncan"]).distributional is False
