@@ -37,12 +37,13 @@ box constraint on one coefficient and the constrained least squares fit is exact
 Example:
     >>> import numpy as np, pandas as pd
     >>> import medflow as mf
+    >>> from medflow.fair import fair
     >>> rng = np.random.default_rng(0)
-    >>> a = rng.integers(0, 2, 400); m = a + rng.normal(size=400); y = m + a + rng.normal(size=400)
+    >>> a = rng.integers(0, 2, 200); m = a + rng.normal(size=200); y = m + a + rng.normal(size=200)
     >>> df = pd.DataFrame(dict(A=a, M=m, Y=y))
-    >>> fit = mf.CausalFlow("M ~ A; Y ~ A + M", df).fit(epochs=5, verbose=False)
-    >>> res = mf.fair(fit, "A", "Y", paths=["A -> Y"], bounds=(-0.1, 0.1), max_rounds=4)
-    >>> res.pse_before > 0.5, res.satisfied
+    >>> fit = mf.CausalFlow("M ~ A; Y ~ A + M", df).fit(epochs=2, verbose=False)
+    >>> res = fair(fit, "A", "Y", paths=["A -> Y"], bounds=(-0.2, 0.2), max_rounds=3, steps=8)
+    >>> res.pse_before > 0.5, abs(res.pse_after) < 0.25
     (True, True)
     >>> res.predict(df.head(3)).shape
     (3,)
@@ -627,10 +628,11 @@ def fair_linear(sem, sensitive: str, outcome: str, bounds: Sequence[float] = (0.
     Example:
         >>> import numpy as np, pandas as pd
         >>> import medflow as mf
+        >>> from medflow.fair import fair_linear
         >>> rng = np.random.default_rng(0)
         >>> a = rng.integers(0, 2, 300); m = a + rng.normal(size=300); y = m + 2 * a + rng.normal(size=300)
         >>> df = pd.DataFrame(dict(A=a, M=m, Y=y))
-        >>> res = mf.fair_linear(mf.LinearSEM("M ~ A; Y ~ A + M", df), "A", "Y", bounds=(0, 0))
+        >>> res = fair_linear(mf.LinearSEM("M ~ A; Y ~ A + M", df), "A", "Y", bounds=(0, 0))
         >>> round(res.pse_after, 6), res.satisfied
         (0.0, True)
     """

@@ -126,3 +126,10 @@ def test_bad_requests_get_one_clear_error(linear_fit):
         mf.predict(fit, pd.DataFrame(dict(C=[1.0])), "Y")
     with pytest.raises(ValueError, match="sensitive variable 'B' is not a variable"):
         mf.fair_linear(mf.LinearSEM(MODEL, linear_data(100)), "B", "Y")
+
+
+def test_fitted_flow_delegates(linear_fit):
+    df, fit = linear_fit
+    np.testing.assert_array_equal(fit.predict(df.head(4), "Y"), mf.predict(fit, df.head(4), "Y"))
+    with pytest.raises(ValueError, match="not both and not neither"):
+        fit.fair("A", "Y", paths=["A -> Y"], mediators=["M"], bounds=(0, 0))
