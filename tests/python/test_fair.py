@@ -133,3 +133,29 @@ def test_fitted_flow_delegates(linear_fit):
     np.testing.assert_array_equal(fit.predict(df.head(4), "Y"), mf.predict(fit, df.head(4), "Y"))
     with pytest.raises(ValueError, match="not both and not neither"):
         fit.fair("A", "Y", paths=["A -> Y"], mediators=["M"], bounds=(0, 0))
+
+
+def test_command_line_fair(tmp_path, capsys):
+    from medflow.cli import main
+
+    rng = np.random.default_rng(1)
+    n = 200
+    race = rng.integers(0, 2, n)
+    priors = rng.poisson(1 + race)
+    y = (rng.normal(size=n) + 0.5 * race + 0.3 * priors > 1).astype(int)
+    csv = tmp_path / "d.csv"
+    pd.DataFrame(dict(race=race, priors=priors, y=y)).to_csv(csv, index=False)
+    out = tmp_path / "pred.csv"
+    args = ["fair", "--csv", str(csv), "--model", "priors ~ race; y ~ race + priors",
+            "--sensitive", "race", "--outcome", "y", "--disallow", "race -> y", "--bounds", "0.9",
+            "1.1", "--scale", "odds ratio", "--out", str(out), "--no-progress", "--epochs", "2",
+            "--max-rounds", "2"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "Constraint: 0.9 <= PSE (odds ratio) <= 1.1" in text
+    pred = pd.read_csv(out)
+    assert list(pred.columns) == ["unconstrained", "fair"] and len(pred) == n
+    assert pred.to_numpy().min() >= 0 and pred.to_numpy().max() <= 1
+    without = [a for a in args if a not in ("--disallow", "race -> y")]
+    assert main(without) == 2
+    assert "Give the disallowed paths with --disallow" in capsys.readouterr().err
