@@ -5,8 +5,8 @@ Source: ``/work/shared/data/compas_two_year.csv`` (provenance in the README besi
 Florida, 2013-2014, filtered as ProPublica did (Angwin, Larson, Mattu and Kirchner 2016,
 "Machine Bias"; compas-scores-two-years.csv of propublica/compas-analysis); names,
 dates and case numbers removed. The script checks the columns and codes, then writes
-``python/medflow/data/compas_two_year.csv`` unchanged (read by
-``medflow.datasets.compas()``).
+``python/medflow/data/compas_two_year.csv`` (read by ``medflow.datasets.compas()``) and
+``inst/extdata/compas_two_year.csv`` (for the R package's examples) unchanged.
 
     /work/main/.venv/bin/python data-raw/compas_two_year.py [source.csv]
 """
@@ -31,5 +31,6 @@ for binary in ("race", "sex", "charge_felony", "two_year_recid"):
     assert set(frame[binary].unique()) <= {0, 1}, binary
 assert frame["decile_score"].between(1, 10).all()
 assert (frame[["age", "priors_count", "juv_fel_count", "juv_misd_count"]] >= 0).all().all()
-frame.to_csv(TARGET, index=False)
-print(f"wrote {TARGET} ({len(frame)} rows)")
+for target in (TARGET, TARGET.parents[3] / "inst" / "extdata" / "compas_two_year.csv"):
+    frame.to_csv(target, index=False)
+    print(f"wrote {target} ({len(frame)} rows)")
