@@ -159,3 +159,18 @@ def test_command_line_fair(tmp_path, capsys):
     without = [a for a in args if a not in ("--disallow", "race -> y")]
     assert main(without) == 2
     assert "Give the disallowed paths with --disallow" in capsys.readouterr().err
+
+
+def test_ensemble_members_are_each_constrained(linear_fit):
+    import copy
+
+    from medflow.flow import NodeFlows
+
+    df, fit = linear_fit
+    ens = copy.copy(fit)
+    ens.flow = NodeFlows.replicate(fit.flow, 2)
+    res = mf.fair(ens, "A", "Y", paths=["A -> Y"], bounds=(0.4, 0.6), max_rounds=3, steps=10)
+    assert res.E == 2 and res.pse_members.shape == (2,)
+    assert res.pse_after == pytest.approx(res.pse_members.mean())
+    assert np.all((res.pse_members > 0.4 - 0.01) & (res.pse_members < 0.6 + 0.01))
+    assert res.predict(df.head(3)).shape == (3,)
