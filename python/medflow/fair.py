@@ -241,7 +241,11 @@ class FairFit:
             unconstrained refit and of the constrained fit. Both are maximised the same way
             from the fit passed in (the refitted nodes' flows, full-batch L-BFGS on all of
             the fit's rows, no early stopping, the same number of iterations), so their
-            difference is what the constraint costs.
+            difference is what the constraint costs *when both optimisations have
+            converged*. Flexible flows on all rows often have not: on the GSS example
+            (benchmarks/fair_gss.py, N = 1,344) the difference was 42 nats with
+            ``steps=40`` and -6.5 with ``steps=150``. Read it as indicative; the linear
+            counterpart (:func:`fair_linear`) gives the exact cost of its box constraint.
         loglik_input: the log-likelihood of the fit passed in (early-stopped).
         loglik_lost: ``loglik_before - loglik_after`` (>= 0 up to optimisation error).
         satisfied: whether every member's PSE lies within the bounds (up to ``tol``).
