@@ -14,6 +14,7 @@ Example:
 
 from medflow import datasets, identification
 from medflow.dag import DAG
+from medflow.fair import FairFit, LinearFairFit, fair, fair_linear, predict
 from medflow.linear import LinearSEM, LinearSEMResults
 from medflow.model import CausalFlow, FittedFlow, load
 from medflow.results import EffectsResult, compare
@@ -25,5 +26,6 @@ __all__ = [
     "CausalFlow", "FittedFlow", "load",
     "LinearSEM", "LinearSEMResults",
     "DAG", "EffectsResult", "compare", "sensitivity", "SensitivityResult",
+    "fair", "fair_linear", "predict", "FairFit", "LinearFairFit",
     "datasets", "identification", "__version__",
 ]

@@ -856,6 +856,41 @@ def _cmd_fit(args, console: _Console) -> int:
                 order=list(args.order) if args.order else None, classical=False, bundled=False)
 
 
+def _cmd_fair(args, console: _Console) -> int:
+    """``medflow fair``: fit the flow, refit it with the disallowed paths' effect within bounds,
+    print both and (with ``--out``) write the unconstrained and fair predictions per row."""
+    from medflow.dag import as_dag
+    from medflow.fair import fair, predict
+    from medflow.model import CausalFlow
+
+    data = _read_csv(args.csv)
+    dag = as_dag(args.model)
+    _check_columns(data, dag.order, f"'{args.csv}'")
+    if (args.disallow is None) == (args.mediator is None):
+        raise ValueError("Give the disallowed paths with --disallow (e.g. --disallow \"A -> Y\") or "
+                         "the allowed mediators with --mediator, not both and not neither.")
+    frame = data.loc[:, list(dag.order)]
+    console(f"medflow fair: effect of {args.sensitive} on {args.outcome} along "
+            + ("; ".join(args.disallow) if args.disallow else
+               f"the paths avoiding {', '.join(args.mediator)}")
+            + f", constrained to [{args.bounds[0]:g}, {args.bounds[1]:g}] ({args.scale})")
+    fit = CausalFlow(args.model, frame).fit(seed=args.seed, epochs=args.epochs,
+                                            verbose=not args.no_progress)
+    res = fair(fit, args.sensitive, args.outcome, args.disallow, mediators=args.mediator,
+               bounds=tuple(args.bounds), scale=args.scale, keep=args.keep, seed=args.seed,
+               max_rounds=args.max_rounds)
+    console(res.summary())
+    if args.out:
+        out = Path(args.out)
+        preds = pd.DataFrame({"unconstrained": predict(fit, frame, args.outcome),
+                              "fair": res.predict(frame)}, index=data.index)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        preds.to_csv(out, index=False)
+        console(f"Predictions (E[Y | parents] and the fair E*[Y | {', '.join(res.keep)}]) for each row "
+                f"written to {out}.")
+    return 0
+
+
 # ====================================================================== parser and entry point
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--contrast", nargs=2, type=float, metavar=("A", "A_REF"),
@@ -916,6 +951,34 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--order", nargs="+", metavar="M",
                     help="mediators for the sequential decomposition (default: --mediator in causal order)")
     _common(ft)
+    fa = sub.add_parser(
+        "fair", help="fair inference: refit with a path-specific effect within bounds",
+        description="Fit the causal flow, then refit it so that the effect of a sensitive variable "
+                    "on the outcome along disallowed paths lies within bounds (Nabi & Shpitser 2018), "
+                    "and report the effect and the likelihood before and after.")
+    fa.add_argument("--csv", metavar="FILE", required=True, help="data, one column per variable")
+    fa.add_argument("--model", required=True,
+                    help='model syntax, e.g. "priors_count ~ race + age + sex; '
+                         'two_year_recid ~ race + priors_count + age + sex"')
+    fa.add_argument("--sensitive", required=True, help="the sensitive variable (e.g. race)")
+    fa.add_argument("--outcome", required=True)
+    fa.add_argument("--disallow", action="append", metavar="PATH",
+                    help='a disallowed path, e.g. "race -> two_year_recid" (repeat for several)')
+    fa.add_argument("--mediator", action="append", metavar="M",
+                    help="instead of --disallow: an allowed mediator; every path avoiding the "
+                         "mediators is disallowed")
+    fa.add_argument("--bounds", nargs=2, type=float, required=True, metavar=("LOWER", "UPPER"))
+    fa.add_argument("--scale", choices=["difference", "ratio", "odds ratio"], default="difference")
+    fa.add_argument("--keep", nargs="+", metavar="V",
+                    help="variables the fair predictions take from each row (default: those whose "
+                         "flows the constraint leaves unchanged)")
+    fa.add_argument("--out", metavar="FILE", help="write per-row predictions to this CSV file")
+    fa.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    fa.add_argument("--threads", type=int, default=1, metavar="N", help="torch CPU threads (default 1)")
+    fa.add_argument("--no-progress", action="store_true", help="no progress bars")
+    fa.add_argument("--epochs", type=int, default=None, help=argparse.SUPPRESS)
+    fa.add_argument("--max-rounds", type=int, default=12, help=argparse.SUPPRESS)
+    fa.set_defaults(boot=0, level=0.9)
     return parser
 
 
@@ -943,7 +1006,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)  # this process only: the command owns it
-        command = {"blau-duncan": _cmd_blau_duncan, "fit": _cmd_fit}[args.command]
+        command = {"blau-duncan": _cmd_blau_duncan, "fit": _cmd_fit, "fair": _cmd_fair}[args.command]
         return command(args, console)
     except (ValueError, FileNotFoundError, FloatingPointError) as err:
         message = " ".join(str(err).split())

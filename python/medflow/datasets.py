@@ -66,6 +66,7 @@ __all__ = [
     "blau_duncan_synthetic",
     "blau_duncan_truth",
     "gss_status_attainment",
+    "compas",
     "read_ocg1962",
     "simulate",
 ]
@@ -141,6 +142,42 @@ def blau_duncan_correlations() -> pd.DataFrame:
     frame.attrs["n"] = int(meta["n"])
     frame.attrs["source"] = meta["source"]
     frame.attrs["labels"] = {name: meta[name] for name in _NODES}
+    return frame
+
+
+# ============================================================== COMPAS (fair inference)
+#: Columns of :func:`compas` and what they mean.
+COMPAS_COLUMNS: dict[str, str] = {
+    "race": "1 African-American, 0 Caucasian (the sensitive variable)",
+    "sex": "1 male, 0 female",
+    "age": "age at screening (years)",
+    "priors_count": "number of prior convictions",
+    "juv_fel_count": "juvenile felonies",
+    "juv_misd_count": "juvenile misdemeanours",
+    "charge_felony": "1 if the current charge is a felony",
+    "decile_score": "COMPAS risk-of-recidivism decile (1-10)",
+    "two_year_recid": "1 if re-arrested within two years (the outcome)",
+}
+
+
+def compas() -> pd.DataFrame:
+    """ProPublica's COMPAS two-year recidivism data, as filtered by Nabi & Shpitser (2018).
+
+    5,278 African-American and Caucasian defendants screened in Broward County, Florida,
+    in 2013-2014 (charge within 30 days of screening, known outcome, no ordinary traffic
+    offences); names, dates and case numbers removed (data-raw/compas_two_year.py).
+    ``.attrs["labels"]`` describes the columns, ``.attrs["source"]`` cites ProPublica.
+
+    Example:
+        >>> from medflow.datasets import compas
+        >>> df = compas()
+        >>> df.shape, round(float(df["two_year_recid"].mean()), 3)
+        ((5278, 9), 0.47)
+    """
+    frame = pd.read_csv(_DATA / "compas_two_year.csv")
+    frame.attrs["labels"] = dict(COMPAS_COLUMNS)
+    frame.attrs["source"] = ("Angwin, Larson, Mattu and Kirchner (2016), Machine Bias, ProPublica; "
+                             "compas-scores-two-years.csv of propublica/compas-analysis")
     return frame
 
 

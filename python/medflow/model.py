@@ -400,6 +400,17 @@ class FittedFlow:
         return mobility_table(self, origin, destination, bins=bins, mediators=mediators, a_ref=a_ref,
                               **kwargs)
 
+    def fair(self, sensitive: str, outcome: str, paths=None, **kwargs):
+        """Refit with a path-specific effect within bounds; see :func:`medflow.fair.fair`."""
+        from medflow.fair import fair
+        return fair(self, sensitive, outcome, paths, **kwargs)
+
+    def predict(self, new_data: pd.DataFrame, outcome: str, keep=None, **kwargs) -> np.ndarray:
+        """``E[Y | keep]`` for new rows (default ``keep``: the outcome's parents); see
+        :func:`medflow.fair.predict`."""
+        from medflow.fair import predict
+        return predict(self, new_data, outcome, keep=keep, **kwargs)
+
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
         """Save to a folder: ``weights.pt`` (tensors only) and ``model.json`` (metadata)."""
