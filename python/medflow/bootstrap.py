@@ -213,7 +213,7 @@ def _train_chunk(flow: NodeFlows, mask: Tensor, step: Tensor, x: Tensor, weights
     ens.to(dev)
     ens.history = train(ens, x.to(dev), step.to(dev), train_idx, val_idx, settings, gen,
                         weights=weights.to(dtype=x.dtype, device=dev), verbose=verbose,
-                        desc=f"bootstrap ({E} refits)",
+                        desc=f"bootstrap, {E if cold else E - 1} replicates fitted together",
                         interval=None if interval is None else tuple(b.to(dev) for b in interval))
     return ens.cpu()
 
