@@ -21,6 +21,6 @@ print(eff)
 te <- eff$estimate[eff$label == "TE"]
 # true total effect per unit of X: 0.2 + 0.5 * 0.4 = 0.4; N = 400, 3 epochs
 if (!is.finite(te) || abs(te - 0.4) > 0.2) stop("total effect ", te, " is far from 0.4")
-ver <- reticulate::py_to_r(reticulate::import("medflow")$`__version__`)
+ver <- as.character(reticulate::import("medflow")$`__version__`)
 stopifnot(identical(ver, as.character(utils::packageVersion("medflow"))))
 cat("fresh install: fit and effects from a new R process OK (Python ", py, ")\n", sep = "")
