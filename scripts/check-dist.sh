@@ -2,6 +2,7 @@
 # The Python distributions: `python -m build` makes a wheel and an sdist; each is
 # installed into a clean virtualenv (no repository on sys.path, run from another
 # folder) and must import, find its bundled data files and run the `medflow` command.
+# Each check also reads direct_url.json (PEP 610) to see that medflow came from that file.
 #   bash scripts/check-dist.sh        # needs .venv with `build` (bash scripts/install.sh --r)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,17 +29,25 @@ for f in blau_duncan_correlations.csv blau_duncan_synthetic.csv blau_duncan_trut
     || { echo "the sdist lacks python/medflow/data/$f" >&2; exit 1; }
 done
 
-# Installs into a clean virtualenv and checks from a folder outside the repository.
+# Installs into the clean virtualenv and checks from a folder outside the repository.
+# The wheel comes first, with its dependencies; the sdist then replaces medflow in the
+# same environment (--force-reinstall --no-deps: its dependencies are the same
+# metadata, and a second PyTorch install would only cost time).
+venv="$work/venv"
+"${PYTHON:-python3}" -m venv "$venv"
 check_install() {
-  local what="$1" dist="$2" venv="$work/venv-$1"
+  local what="$1" dist="$2"
   echo "== $what into a clean virtualenv"
-  "${PYTHON:-python3}" -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check torch==2.13.0 "$dist" \
+  local args=(torch==2.13.0 "$dist")
+  [ "$what" = sdist ] && args=(--force-reinstall --no-deps "$dist")
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${args[@]}" \
     >"$work/pip-$what.log" 2>&1 || { cat "$work/pip-$what.log" >&2; exit 1; }
-  (cd "$work" && env -u PYTHONPATH "$venv/bin/python" - "$venv" <<'PY'
-import pathlib, sys
+  (cd "$work" && env -u PYTHONPATH "$venv/bin/python" - "$venv" "$(basename "$dist")" <<'PY'
+import importlib.metadata, pathlib, sys
 import medflow as mf
 venv = pathlib.Path(sys.argv[1]).resolve()
+origin = importlib.metadata.distribution("medflow").read_text("direct_url.json") or ""
+assert sys.argv[2] in origin, f"medflow was not installed from {sys.argv[2]}: {origin}"
 where = pathlib.Path(mf.__file__).resolve()
 assert venv in where.parents, f"medflow imported from {where}, not from the clean virtualenv"
 data = mf.datasets.blau_duncan_synthetic()
