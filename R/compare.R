@@ -5,7 +5,7 @@
 #' plain R results, so it needs no Python.
 #'
 #' @param ... `medflow_effects` objects (from [effects()], [path_effects()],
-#'   [decompose()]), optionally named.
+#'   [decompose_effect()]), optionally named.
 #' @param names Optional distinct names of the results; default the argument
 #'   names, else each result's method.
 #' @param scale `"sd"` (standard deviations of the outcome, the default) or
@@ -27,7 +27,7 @@ compare <- function(..., names = NULL, scale = c("sd", "raw")) {
   if (!length(results)) abort("compare() needs at least one effects table.")
   ok <- vapply(results, function(r) is.data.frame(r) && is_effects_table(r), logical(1))
   if (!all(ok)) {
-    abort("compare() takes effects tables from effects(), path_effects() or decompose(); ",
+    abort("compare() takes effects tables from effects(), path_effects() or decompose_effect(); ",
           "argument ", which(!ok)[1], " is ", describe(results[[which(!ok)[1]]]), ".")
   }
   if (is.null(names)) {

@@ -13,6 +13,24 @@
 #' ([distributional_effects()]); a table without it (read from an older
 #' file) is taken to hold effects on means.
 #'
+#' The columns:
+#' * `estimand` (`"TE"`, `"NDE"`, `"NIE"`, `"rNDE"`, `"rNIE"`, `"PSE"`,
+#'   `"PART"`), `label` (the row's name, e.g. `"NIE via W"`), `path` (the
+#'   directed paths the effect runs along), `treatment`, `outcome`,
+#'   `mediators`, and the contrast `a` versus `a_ref`;
+#' * `estimate`, its bootstrap `std_error` and interval `ci_lower`,
+#'   `ci_upper` at confidence `level` (in the outcome's units), and the same
+#'   four in standard deviations of the outcome (`_sd`);
+#' * `mc_error`: the Monte Carlo error of a flow's estimate, the standard
+#'   error of its average over the units (or draws) that the counterfactual
+#'   computation averages over. It measures the numerical error of that
+#'   average, not the sampling uncertainty (that is `std_error`); `NA` for
+#'   the linear SEM, whose effects are exact functions of its coefficients;
+#' * `identified` (is the effect identified from the observed distribution?),
+#'   `witness` (the recanting witness when it is not), `assumption` (what the
+#'   estimate then rests on), `method` (`"flow"` or `"linear"`), `n_boot`
+#'   (bootstrap refits) and `n` (rows).
+#'
 #' @format A character vector.
 #' @examples
 #' effect_columns
@@ -100,7 +118,8 @@ as.data.frame.medflow_effects <- function(x, row.names = NULL, optional = FALSE,
 
 scale_suffix <- function(scale) if (identical(scale, "sd")) "_sd" else ""
 
-# Row labels in the style of lavaan/paths: "Natural Indirect Effect: X ~> W ~> Y".
+# Row labels in the style of lavaan/paths, short enough for an 80-column
+# table: "Natural Indirect: X ~> W ~> Y".
 display_labels <- function(x) {
   vapply(seq_len(nrow(x)), function(i) {
     r <- x[i, , drop = FALSE]
@@ -108,14 +127,14 @@ display_labels <- function(x) {
     tr <- r$treatment
     out <- r$outcome
     via <- if (nzchar(med)) sprintf("%s ~> %s ~> %s", tr, med, out) else sprintf("%s ~> %s", tr, out)
-    not_via <- if (nzchar(med)) sprintf("%s ~> %s (not via %s)", tr, out, med) else sprintf("%s -> %s", tr, out)
+    not_via <- if (nzchar(med)) sprintf("%s ~> %s not via %s", tr, out, med) else sprintf("%s -> %s", tr, out)
     lab <- switch(
       r$estimand,
       TE = sprintf("Total Effect: %s ~> %s", tr, out),
-      NDE = sprintf("Natural Direct Effect: %s", not_via),
-      NIE = sprintf("Natural Indirect Effect: %s", via),
-      rNDE = sprintf("Interventional Direct Effect: %s", not_via),
-      rNIE = sprintf("Interventional Indirect Effect: %s", via),
+      NDE = sprintf("Natural Direct: %s", not_via),
+      NIE = sprintf("Natural Indirect: %s", via),
+      rNDE = sprintf("Interventional Direct: %s", not_via),
+      rNIE = sprintf("Interventional Indirect: %s", via),
       PSE = sprintf("Path-Specific Effect: %s",
                     if (nzchar(r$path)) r$path else sub("^PSE:\\s*", "", r$label)),
       PART = if (grepl("direct$", r$label)) {
@@ -214,8 +233,8 @@ print.medflow_effects <- function(x, digits = max(3L, getOption("digits") - 3L),
   if (all(is.na(x$ci_lower))) tab <- tab[, -2, drop = FALSE]
   print(tab, quote = FALSE, right = TRUE)
   foot <- identification_footnote(x)
-  if (length(foot)) cat(foot, sep = "\n")
-  cat(contrast_text(x), "\n", sep = "")
+  if (length(foot)) cat(wrap_lines(foot), sep = "\n")
+  cat(wrap_lines(contrast_text(x)), sep = "\n")
   invisible(x)
 }
 
@@ -292,19 +311,31 @@ summary.medflow_effects <- function(object, scale = c("raw", "sd"), ...) {
 #' @rdname summary.medflow_effects
 #' @export
 print.summary.medflow_effects <- function(x, digits = max(3L, getOption("digits") - 3L), ...) {
-  cat(x$header, sep = "\n")
+  cat(wrap_lines(x$header), sep = "\n")
   cat("\n")
   stats::printCoefmat(x$coefficients, digits = digits, cs.ind = seq_len(ncol(x$coefficients)),
                       tst.ind = integer(0), has.Pvalue = FALSE, P.values = FALSE, na.print = ".")
   cat("\n")
-  cat(x$footer, sep = "\n")
+  cat(wrap_lines(x$footer), sep = "\n")
   invisible(x)
+}
+
+# Lines wrapped at the console width (at most 80 columns), continuation lines
+# indented by two spaces.
+wrap_lines <- function(lines, width = min(80L, getOption("width"))) {
+  unlist(lapply(lines, function(l) {
+    indent <- nchar(sub("^( *).*$", "\\1", l))
+    strwrap(l, width = width, indent = indent, exdent = indent + 2L)
+  }))
 }
 
 #' Estimates and intervals of a medflow effects table
 #'
+#' @aliases confint coef
 #' @param object A `medflow_effects` object.
-#' @param parm Labels (or positions) of the effects to return; default all.
+#' @param parm Labels (such as `"NIE via W"`), estimands (such as `"NIE"`,
+#'   every row of that estimand) or positions of the effects to return;
+#'   default all.
 #' @param level Confidence level. `NULL` returns the intervals the result was
 #'   computed with; another level recomputes intervals from the stored
 #'   bootstrap draws.
@@ -358,8 +389,36 @@ confint.medflow_effects <- function(object, parm, level = NULL, scale = c("raw",
     paste(format(100 * c((1 - lv) / 2, 1 - (1 - lv) / 2), trim = TRUE, scientific = FALSE,
                  digits = 3), "%")
   dimnames(ci) <- list(object$label, pct)
-  if (!missing(parm)) ci <- ci[parm, , drop = FALSE]
+  if (!missing(parm)) ci <- ci[effect_rows(object, parm), , drop = FALSE]
   ci
+}
+
+# Rows of an effects table chosen by parm =: labels ("NIE via W"), estimands
+# ("NIE": every row of that estimand) or positions.
+effect_rows <- function(object, parm) {
+  n <- nrow(object)
+  if (is.numeric(parm)) {
+    if (anyNA(parm) || any(parm != round(parm)) || any(parm < 1 | parm > n)) {
+      abort("parm = positions must be whole numbers from 1 to ", n, ".")
+    }
+    return(as.integer(parm))
+  }
+  if (!is.character(parm) || !length(parm) || anyNA(parm)) {
+    abort("parm = must be effect labels (such as \"", object$label[1], "\"), estimands or positions, ",
+          "not ", describe(parm), ".")
+  }
+  rows <- lapply(parm, function(p) {
+    hit <- which(object$label == p)
+    if (!length(hit)) hit <- which(object$estimand == p)
+    hit
+  })
+  unknown <- parm[lengths(rows) == 0L]
+  if (length(unknown)) {
+    abort("parm = names ", paste0("\"", unknown, "\"", collapse = ", "), ", which ",
+          if (length(unknown) > 1L) "are" else "is", " not an effect of this table; its labels are ",
+          paste0("\"", object$label, "\"", collapse = ", "), ".")
+  }
+  unique(unlist(rows))
 }
 
 #' Forest plot of estimated effects

@@ -1,9 +1,12 @@
 # Effect queries on a fitted flow or a linear SEM. Both objects share these
 # methods: the Python side answers with the same tidy table for both.
 
+# effects() is stats' generic, re-exported so that effects(fit, ...) works
+# without attaching stats first; it is documented with the methods below (so
+# that ?effects finds medflow's page, not only stats').
 #' @importFrom stats effects
-#' @export
-stats::effects
+#' @rawNamespace export(effects)
+NULL
 
 #' Total, natural and interventional effects
 #'
@@ -39,10 +42,13 @@ stats::effects
 #'   the pre-treatment variable `V`. (`at =`, which set variables after
 #'   abduction and so gave an effect under an intervention rather than a
 #'   conditional effect, is no longer accepted.)
+#'   `verbose = TRUE` shows a progress bar of the bootstrap refits (only
+#'   on a terminal or in an interactive session, never in a log file).
 #' @return A `medflow_effects` object: a data.frame with the columns in
 #'   [effect_columns], one row per estimand, with `print()`, `summary()`,
 #'   `plot()`, `coef()`, `confint()` and `as.data.frame()` methods.
-#' @seealso [path_effects()], [decompose()], [compare()]
+#' @seealso [path_effects()], [decompose_effect()], [compare()]
+#' @aliases effects
 #' @examples
 #' \dontrun{
 #' fit <- medflow("U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X", blau_duncan, epochs = 50)
@@ -96,33 +102,26 @@ path_effects.medflow_sem <- path_effects.medflow_fit
 #'
 #' Splits the total effect into parts that add up to it: for mediators
 #' `order = c("U", "W")` the part through `U`, then the part through `W` but
-#' not `U`, then the rest (`"PART direct"`).
-#'
-#' For any other object `decompose()` calls [stats::decompose()], which it
-#' masks.
+#' not `U`, then the rest (`"PART direct"`). (Named so as not to mask
+#' [stats::decompose()], the decomposition of a time series.)
 #'
 #' @inheritParams effects.medflow_fit
-#' @param x A fitted flow or linear SEM (or, for the default method, a time
-#'   series passed on to [stats::decompose()]).
+#' @param x A fitted flow ([medflow()]) or linear SEM ([linear_sem()]).
 #' @param order Character vector of mediators in the order of the
 #'   decomposition.
 #' @return A `medflow_effects` object with rows `"PART via ..."` and
 #'   `"PART direct"` (and `"TE"`).
 #' @examples
 #' \dontrun{
-#' decompose(fit, "X", "Y", order = c("U", "W"))
+#' decompose_effect(fit, "X", "Y", order = c("U", "W"))
 #' }
 #' @export
-decompose <- function(x, ...) UseMethod("decompose")
+decompose_effect <- function(x, ...) UseMethod("decompose_effect")
 
-#' @rdname decompose
+#' @rdname decompose_effect
 #' @export
-decompose.default <- function(x, ...) stats::decompose(x, ...)
-
-#' @rdname decompose
-#' @export
-decompose.medflow_fit <- function(x, treatment, outcome, order, a = NULL, a_ref = NULL,
-                                  n_boot = 0, level = 0.95, seed = 0, ...) {
+decompose_effect.medflow_fit <- function(x, treatment, outcome, order, a = NULL, a_ref = NULL,
+                                         n_boot = 0, level = 0.95, seed = 0, ...) {
   order <- check_mediators(order, x, arg = "order")
   if (is.null(order)) abort("order = must name at least one mediator.")
   check_effect_args(x$variables, treatment, outcome, NULL, a, a_ref, n_boot, level, seed)
@@ -133,9 +132,9 @@ decompose.medflow_fit <- function(x, treatment, outcome, order, a = NULL, a_ref 
               extra = list(order = order), what = "x")
 }
 
-#' @rdname decompose
+#' @rdname decompose_effect
 #' @export
-decompose.medflow_sem <- decompose.medflow_fit
+decompose_effect.medflow_sem <- decompose_effect.medflow_fit
 
 #' Dose-response curve
 #'
@@ -146,8 +145,8 @@ decompose.medflow_sem <- decompose.medflow_fit
 #' @param grid Numeric vector of treatment values; `NULL` uses a grid over the
 #'   observed range.
 #' @return A data.frame with one row per grid value: the treatment value `a`,
-#'   the estimate (outcome units and SD units) and, with `n_boot > 0`, its
-#'   interval.
+#'   the estimate (outcome units and SD units) and, only with `n_boot > 0`,
+#'   its standard error and interval.
 #' @examples
 #' \dontrun{
 #' dose_response(fit, "X", "Y", grid = c(10, 30, 50, 70))
@@ -164,12 +163,21 @@ dose_response.medflow_fit <- function(object, treatment, outcome, grid = NULL, n
     abort("grid = must be a numeric vector of treatment values without missing values.")
   }
   dots <- check_dots_named(list(...), "dose_response")
+  if (is.null(dots$verbose)) dots$verbose <- FALSE
+  check_flag(dots$verbose, "verbose")
   py <- live_py(object)
   args <- c(py_args(treatment = treatment, outcome = outcome,
                     grid = if (!is.null(grid)) py_list(as.numeric(grid)),
                     n_boot = as.integer(n_boot), level = level, seed = as.integer(seed)), dots)
-  out <- py_call_named(py, "dose_response", args)
-  py_frame_to_r(out$reset_index(drop = TRUE))
+  out <- py_frame_to_r(py_call_named(py, "dose_response", args)$reset_index(drop = TRUE))
+  drop_empty_interval_columns(out)
+}
+
+# Without a bootstrap the interval columns are all NA: leave them out.
+drop_empty_interval_columns <- function(x) {
+  cols <- grep("^(std_error|ci_lower|ci_upper|se|lower|upper)(_sd)?$", names(x), value = TRUE)
+  empty <- cols[vapply(x[cols], function(v) all(is.na(v)), logical(1))]
+  x[setdiff(names(x), empty)]
 }
 
 # ---------------------------------------------------------------- internals
@@ -218,6 +226,10 @@ run_effects <- function(object, method, treatment, outcome, a, a_ref, n_boot, le
       any(trimws(unlist(strsplit(extra$mediators, "+", fixed = TRUE))) %in% c(treatment, outcome))) {
     abort("mediators = must not contain the treatment or the outcome.")
   }
+  if (inherits(object, "medflow_fit")) {
+    if (is.null(dots$verbose)) dots$verbose <- FALSE  # no bootstrap bar unless asked for
+    check_flag(dots$verbose, "verbose")
+  }
   py <- live_py(object, what)
   for (nm in intersect(names(extra), c("mediators", "order"))) {
     extra[[nm]] <- py_mediators(extra[[nm]])
@@ -244,7 +256,7 @@ py_mediators <- function(mediators) {
 # A Python EffectsResult as a medflow_effects data.frame (plain R values only).
 effects_from_py <- function(res) {
   table <- py_frame_to_r(res$to_frame())
-  notes <- as.character(unlist(py_value(res$notes)))
+  notes <- r_message(as.character(unlist(py_value(res$notes))))
   draws <- if (reticulate::py_has_attr(res, "draws") &&
                !inherits(res$draws, "python.builtin.NoneType")) {
     py_frame_to_r(res$draws$reset_index(drop = TRUE))

@@ -3,7 +3,7 @@
 #' Fits one monotone normalizing flow per node of a causal graph (a DAG) to
 #' the data by maximum likelihood, through the Python package `medflow`. The
 #' fitted model answers causal questions: [effects()], [path_effects()],
-#' [decompose()], [dose_response()], [counterfactual()] and [simulate()].
+#' [decompose_effect()], [dose_response()], [counterfactual()] and [simulate()].
 #'
 #' Arguments are checked in R before Python is started; everything is passed
 #' to Python by name.
@@ -22,7 +22,8 @@
 #'   `control =`.
 #' @param discrete,continuous Optional character vectors naming variables to
 #'   treat as discrete or continuous. By default integer-valued columns are
-#'   discrete.
+#'   discrete, with a message naming them (scores with many values, such as
+#'   occupational status, are usually better given as `continuous =`).
 #' @param missing `"error"` (default) or `"drop"` rows with missing values in
 #'   a model variable.
 #' @param members Number of flows in the cross-fitted ensemble (each is
@@ -36,7 +37,8 @@
 #' @param seed Seed of every random choice of the fit (a whole number); the
 #'   same seed gives the same fit.
 #' @param device `"cpu"` or `"cuda"`.
-#' @param verbose Show a progress bar.
+#' @param verbose Show a progress bar (only on a terminal or in an
+#'   interactive session, never in a log file).
 #' @param control Optional named list of further settings of Python's
 #'   `CausalFlow.fit()` (for example `patience`, the number of epochs without
 #'   improvement of a member's held-out likelihood before it stops,
@@ -95,6 +97,7 @@ medflow <- function(model, data, ..., discrete = NULL, continuous = NULL,
                       discrete = py_list(discrete), continuous = py_list(continuous),
                       missing = missing), config)
   flow <- py_try(do.call(mf$CausalFlow, flow_args))
+  note_discrete(flow, discrete)
   fit_args <- c(py_args(members = members, epochs = epochs, batch_size = batch_size, lr = lr, seed = seed,
                         device = device, verbose = verbose), control)
   fitted <- py_call_named(flow, "fit", fit_args)
@@ -150,9 +153,10 @@ print.medflow_fit <- function(x, ...) {
   cat("Causal-graphical normalizing flow (medflow)\n")
   cat("Model:\n")
   cat(paste0("  ", strsplit(x$model, "\n", fixed = TRUE)[[1]]), sep = "\n")
+  disc <- x$variables %in% x$discrete
   cat(sprintf("N = %d; variables: %s\n", x$n,
-              paste0(x$variables, ifelse(x$variables %in% x$discrete, " (discrete)", ""),
-                     collapse = ", ")))
+              if (length(disc) && all(disc)) paste0(paste(x$variables, collapse = ", "), " (all discrete)")
+              else paste0(x$variables, ifelse(disc, " (discrete)", ""), collapse = ", ")))
   if (!is.null(x$fit_info$epochs_run)) {
     cat(sprintf("Cross-fitted ensemble of %d flow(s), %d epochs, seed %s%s\n",
                 as.integer(x$fit_info$members), as.integer(x$fit_info$epochs_run),

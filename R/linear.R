@@ -5,7 +5,7 @@
 #' or from a correlation (or covariance) matrix and the sample size. Effects
 #' are traced along the directed paths of the graph, with the same functions
 #' and the same effects table as the flow: [effects()], [path_effects()],
-#' [decompose()]; [decomposition_table()] gives the classical decomposition of
+#' [decompose_effect()]; [decomposition_table()] gives the classical decomposition of
 #' an association.
 #'
 #' @param model The causal graph, as for [medflow()].
@@ -181,9 +181,7 @@ print.summary.medflow_sem <- function(x, digits = max(3L, getOption("digits") - 
   for (lhs in names(x$equations)) {
     cat(sprintf("\nRegression of %s (R-squared %.3f, residual path %.3f):\n", lhs,
                 x$rsquared[[lhs]], x$residual_paths[[lhs]]))
-    stats::printCoefmat(x$equations[[lhs]], digits = digits, cs.ind = 1:2, tst.ind = 3L,
-                        has.Pvalue = TRUE, P.values = TRUE, signif.stars = FALSE,
-                        na.print = ".")
+    cat(coef_lines(x$equations[[lhs]], digits), sep = "\n")
   }
   if (length(x$root_correlations)) {
     cat("\nCorrelated roots: ",
@@ -191,6 +189,19 @@ print.summary.medflow_sem <- function(x, digits = max(3L, getOption("digits") - 
         "\n", sep = "")
   }
   invisible(x)
+}
+
+# The lines of one equation's table: estimate, standard error, z and p-value
+# through printCoefmat() (the p-value must be its last column), then the
+# standardized coefficient as a plain number in a column of its own.
+coef_lines <- function(m, digits) {
+  main <- utils::capture.output(
+    stats::printCoefmat(m[, c("Estimate", "Std. Error", "z value", "Pr(>|z|)"), drop = FALSE],
+                        digits = digits, cs.ind = 1:2, tst.ind = 3L, has.Pvalue = TRUE,
+                        P.values = TRUE, signif.stars = FALSE, na.print = "."))
+  std <- ifelse(is.na(m[, "Std.all"]), ".", formatC(m[, "Std.all"], digits = 3, format = "f"))
+  std <- formatC(c("Std.all", std), width = max(7L, nchar(std)))
+  paste(main[seq_along(std)], std)
 }
 
 #' @rdname summary.medflow_sem

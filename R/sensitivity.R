@@ -56,7 +56,9 @@
 #'   (fine-tuning epochs of each refit, default 30; `epochs = 0` keeps each
 #'   refit at its warm start), `patience`, `lr`, `batch_size`, `n_mc` (average
 #'   over draws from each refitted model instead of the observed rows),
-#'   `chunks` (train the refits in several smaller ensembles) and `verbose`.
+#'   and `chunks` (train the refits in several smaller ensembles).
+#' @param verbose Show progress bars of the refits (only on a terminal or in
+#'   an interactive session, never in a log file).
 #' @return A data.frame of class `medflow_sensitivity` with one row per pair,
 #'   `rho` and effect (pairs, then `rho` in increasing order, then effects):
 #'   the columns `pair` (written `"U ~~ Y"`) and `rho`, then the columns of
@@ -85,7 +87,7 @@
 #' @export
 sensitivity <- function(object, pairs, rho = NULL, treatment, outcome, mediators = NULL,
                         estimands = NULL, a = NULL, a_ref = NULL, n_boot = 0, level = 0.95,
-                        seed = 0, ...) {
+                        seed = 0, ..., verbose = FALSE) {
   if (!inherits(object, "medflow_fit")) {
     abort("object = must be a fitted flow from medflow(), not ",
           if (is.object(object)) sprintf("an object of class %s", class(object)[1]) else describe(object),
@@ -103,6 +105,7 @@ sensitivity <- function(object, pairs, rho = NULL, treatment, outcome, mediators
     abort("estimands = must be a character vector of estimand codes (\"TE\", \"NDE\", \"NIE\", ",
           "\"rNDE\", \"rNIE\") or labels (\"NIE via W\"), not ", describe(estimands), ".")
   }
+  check_flag(verbose, "verbose")
   dots <- check_dots_named(list(...), "sensitivity")
   # Whole-number settings go to Python as integers (R numbers are doubles).
   for (nm in intersect(names(dots), c("epochs", "patience", "batch_size", "n_mc", "chunks"))) {
@@ -116,12 +119,13 @@ sensitivity <- function(object, pairs, rho = NULL, treatment, outcome, mediators
                     treatment = treatment, outcome = outcome,
                     mediators = py_mediators(mediators), estimands = py_list(estimands),
                     a = if (!is.null(a)) as.numeric(a), a_ref = if (!is.null(a_ref)) as.numeric(a_ref),
-                    n_boot = as.integer(n_boot), level = as.numeric(level), seed = as.integer(seed)),
+                    n_boot = as.integer(n_boot), level = as.numeric(level), seed = as.integer(seed),
+                    verbose = verbose),
             dots)
   res <- py_call_named(mf, "sensitivity", args)
   new_medflow_sensitivity(py_frame_to_r(res$table),
                           rho_values = py_frame_to_r(res$rho_values()),
-                          notes = as.character(unlist(py_value(res$notes))))
+                          notes = r_message(as.character(unlist(py_value(res$notes)))))
 }
 
 # ---------------------------------------------------------------- checks

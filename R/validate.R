@@ -6,12 +6,17 @@ abort <- function(...) stop(paste0(...), call. = FALSE)
 describe <- function(x) {
   if (is.null(x)) return("NULL")
   if (is.data.frame(x)) return("a data.frame")
-  if (is.matrix(x)) return(sprintf("a %s matrix", typeof(x)))
+  if (is.matrix(x)) return(with_article(sprintf("%s matrix", typeof(x))))
   if (is.function(x)) return("a function")
   if (is.factor(x)) return("a factor")
   if (is.list(x)) return("a list")
   if (length(x) == 1L) return(sprintf("%s %s", typeof(x), deparse(x)[1]))
-  sprintf("a %s vector of length %d", typeof(x), length(x))
+  with_article(sprintf("%s vector of length %d", typeof(x), length(x)))
+}
+
+# "an integer matrix", "a double vector": the article for a noun phrase.
+with_article <- function(phrase) {
+  paste(if (grepl("^[aeiouAEIOU]", phrase)) "an" else "a", phrase)
 }
 
 check_string <- function(x, arg, null_ok = FALSE) {

@@ -43,7 +43,7 @@ flow_eff <- effects(fit, "X", "Y", mediators = c("W", "U"), n_boot = n_boot, see
                     verbose = FALSE)
 message("flow effects (", n_boot, " bootstrap refits) in ", format(Sys.time() - t0))
 write_table(flow_eff, "blau_duncan_flow_effects.csv")
-write_table(decompose(fit, "X", "Y", order = c("U", "W"), seed = seed, verbose = FALSE),
+write_table(decompose_effect(fit, "X", "Y", order = c("U", "W"), seed = seed, verbose = FALSE),
             "blau_duncan_flow_decompose.csv")
 write_table(dose_response(fit, "X", "Y", grid = seq(5, 75, by = 5), seed = seed, verbose = FALSE),
             "blau_duncan_dose_response.csv")

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run every test: set up (R + Python), then the Python suite (pytest, which also
-# checks the linear SEM against lavaan through rpy2) and the R side
-# (roxygen up to date, R CMD build, R CMD check, testthat).
+# checks the linear SEM against lavaan through rpy2), the Python distributions
+# (scripts/check-dist.sh) and the R side (roxygen up to date, R CMD build,
+# R CMD check, testthat, and a fresh install of the R package with
+# install_medflow(): tests/run-r-tests.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -12,5 +14,7 @@ export RETICULATE_PYTHON="$root/.venv/bin/python"
 export MPLBACKEND=Agg
 echo "== Python tests"
 .venv/bin/python -m pytest -q -p no:cacheprovider
+echo "== Python distributions (python -m build; wheel and sdist into clean virtualenvs)"
+bash scripts/check-dist.sh
 echo "== R tests"
 MEDFLOW_R_CHECK_TESTS="${MEDFLOW_R_CHECK_TESTS:-false}" bash tests/run-r-tests.sh

@@ -27,14 +27,22 @@ if ! diff -r "$root/man" "$work/pkg/man" || ! diff "$root/NAMESPACE" "$work/pkg/
 fi
 
 # 2. R CMD build (builds the vignettes from the precomputed tables). It runs
-#    on a copy without .git and the Python tree: R CMD build copies the whole
-#    directory before applying .Rbuildignore.
+#    on a copy without .git, virtualenvs and build output (R CMD build copies
+#    the whole directory before applying .Rbuildignore). The copy keeps python/
+#    and pyproject.toml: R CMD build runs ./cleanup, which bundles them into
+#    inst/python (tools/bundle-python.sh), and the tarball must carry them.
 echo "== R CMD build"
 mkdir "$work/src"
-tar -C "$root" --exclude=./.git --exclude=./python --exclude=./benchmarks --exclude='*.venv' \
-  --exclude=./venv --exclude='*.Rcheck' --exclude='medflow_*.tar.gz' -cf - . | tar -C "$work/src" -xf -
+tar -C "$root" --exclude=./.git --exclude=./benchmarks --exclude='*.venv' --exclude='.venv-*' \
+  --exclude=./venv --exclude='*.Rcheck' --exclude='medflow_*.tar.gz' --exclude=./inst/python \
+  --exclude='__pycache__' --exclude='*.egg-info' --exclude=./build --exclude=./dist \
+  -cf - . | tar -C "$work/src" -xf -
 (cd "$work" && R CMD build --no-manual "$work/src")
 tarball="$(ls "$work"/medflow_*.tar.gz)"
+if ! tar -tzf "$tarball" | grep -c '^medflow/inst/python/python/medflow/__init__.py$' >/dev/null; then
+  echo "The tarball carries no Python sources (inst/python); see tools/bundle-python.sh." >&2
+  exit 1
+fi
 
 # 3. R CMD check: fail on any ERROR or WARNING; NOTEs are listed.
 echo "== R CMD check --no-manual"
@@ -56,3 +64,19 @@ grep -E "^Status:" "$log"
 #    the CSV files of the Python package).
 echo "== testthat"
 (cd "$root" && Rscript -e 'testthat::test_local(".", reporter = "summary", stop_on_failure = TRUE)')
+
+# 5. A newcomer's install: the tarball into a fresh library, install_medflow()
+#    without arguments in a fresh HOME (no RETICULATE_PYTHON, no PYTHONPATH),
+#    then a fit from a new R process that finds the environment by itself.
+if [ "${MEDFLOW_R_INSTALL_TEST:-true}" = "true" ]; then
+  echo "== fresh install: R CMD INSTALL the tarball, install_medflow(), fit in a new R process"
+  mkdir "$work/lib" "$work/home"
+  fresh=(env -u RETICULATE_PYTHON -u RETICULATE_PYTHON_ENV -u PYTHONPATH -u WORKON_HOME
+         -u VIRTUAL_ENV -u R_LIBS_USER HOME="$work/home" R_LIBS="$work/lib")
+  R CMD INSTALL --no-test-load --library="$work/lib" "$tarball" >"$work/install.log" 2>&1 \
+    || { cat "$work/install.log" >&2; exit 1; }
+  start=$SECONDS
+  "${fresh[@]}" Rscript -e 'library(medflow); install_medflow()'
+  echo "install_medflow() took $((SECONDS - start)) s"
+  "${fresh[@]}" Rscript "$root/tests/fresh-install-fit.R"
+fi

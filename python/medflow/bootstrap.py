@@ -35,6 +35,7 @@ from torch import Tensor
 
 from medflow.crossfit import DEPARTURE_Z, assign_folds, gain_z, linearize, member_weights, train_members
 from medflow.flow import NodeFlows
+from medflow.progress import progress_bar
 from medflow.training import TrainSettings
 
 __all__ = ["bootstrap_ensemble", "bootstrap_weights"]
@@ -101,10 +102,22 @@ def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, members: int = 1, chu
                   folds=int(info.get("folds", 5)), members=members, interval=interval,
                   auto_linear=auto_linear, fixed_linear=fixed_linear, device=str(fit.device))
     parts = np.array_split(np.arange(n_boot), chunks)
+    # One chunk: its training bar (epochs of the replicates fitted together). Several chunks:
+    # a bar that counts replicates as chunks finish (joblib returns them in order).
     jobs = [delayed(_train_chunk)(counts=counts[p[0] * members:(p[-1] + 1) * members],
-                                  seed=int(seed) * 7919 + k, verbose=verbose and k == 0, **shared)
+                                  seed=int(seed) * 7919 + k, verbose=verbose and chunks == 1, **shared)
             for k, p in enumerate(parts)]
-    flows = Parallel(n_jobs=n_jobs)(jobs) if chunks > 1 else [job[0](*job[1], **job[2]) for job in jobs]
+    if chunks == 1:
+        flows = [job[0](*job[1], **job[2]) for job in jobs]
+    else:
+        bar = progress_bar(n_boot, "bootstrap", verbose, unit="replicate")
+        flows = []
+        for p, f in zip(parts, Parallel(n_jobs=n_jobs, return_as="generator")(jobs)):
+            flows.append(f)
+            if bar is not None:
+                bar.update(len(p))
+        if bar is not None:
+            bar.close()
     ensemble = _concat(flows)
     ensemble.histories = [f.history for f in flows]  # one per chunk
     ensemble.linear_nodes = [row for f in flows for row in f.linear_nodes]
@@ -131,7 +144,7 @@ def _train_chunk(x: Tensor, mask: Tensor, step: Tensor, config: dict, settings: 
         train_w.append(tw[:members]), val_w.append(vw[:members])
     fitted = train_members(x, step, mask, config, settings, torch.cat(train_w), torch.cat(val_w), gen,
                            interval=interval, device=device, verbose=verbose,
-                           desc=f"bootstrap ({E // members} replicates)")
+                           desc=f"bootstrap, {E // members} replicates fitted together")
     flow = fitted.flow
     d = mask.shape[0]
     if auto_linear:  # each replicate chooses its linear nodes from its own held-out folds

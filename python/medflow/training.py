@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from medflow.progress import progress_bar
 
 from medflow.flow import NodeFlows
 
@@ -293,7 +293,7 @@ def train(
     rows = []
     # No tqdm object at all when quiet: tqdm creates a multiprocessing lock on first use,
     # which fails inside joblib/loky worker processes on Python 3.11.7.
-    bar = tqdm(total=settings.epochs, desc=desc, leave=False) if verbose else None
+    bar = progress_bar(settings.epochs, desc, verbose, unit="epoch")  # None off a terminal
     for epoch in range(settings.epochs):
         flow.train()
         order = torch.rand(E, n_train, generator=generator).argsort(1).to(device)

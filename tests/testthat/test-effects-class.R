@@ -96,8 +96,8 @@ test_that("summary() labels rows like lavaan/paths and has the footer", {
   expect_s3_class(s, "summary.medflow_effects")
   expect_equal(rownames(s$coefficients), c(
     "Total Effect: X ~> Y",
-    "Natural Direct Effect: X ~> Y (not via W) *",
-    "Natural Indirect Effect: X ~> W ~> Y *"))
+    "Natural Direct: X ~> Y not via W *",
+    "Natural Indirect: X ~> W ~> Y *"))
   expect_equal(colnames(s$coefficients), c("Estimate", "Std. Error", "90% lower", "90% upper"))
   expect_equal(unname(s$coefficients[, 1]), eff$estimate)
   expect_equal(unname(summary(eff, scale = "sd")$coefficients[, 2]), eff$std_error_sd)

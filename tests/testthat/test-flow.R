@@ -86,7 +86,7 @@ test_that("flow effects on a linear SCM agree with the linear SEM and the truth"
   expect_identical(c(eff$a[1], eff$a_ref[1]), c(a, a_ref))
   expect_equal(unname(coef(eff)["TE"]), unname(coef(eff)["NDE via W"] + coef(eff)["NIE via W"]),
                tolerance = 1e-6)
-  dec <- decompose(x$fit, "X", "Y", order = c("U", "W"))
+  dec <- decompose_effect(x$fit, "X", "Y", order = c("U", "W"))
   expect_equal(sum(coef(dec)[c("PART via U", "PART via W", "PART direct")]), unname(coef(dec)["TE"]),
                tolerance = 1e-5)
   expect_lt(abs(coef(dec)[["PART via U"]] - truth[["PART via U"]]), 0.1)
@@ -102,7 +102,8 @@ test_that("dose_response(), counterfactual() and simulate() return data.frames",
   dr <- dose_response(fit, "X", "Y", grid = c(-1, 0, 1))
   expect_s3_class(dr, "data.frame")
   expect_identical(dr$a, c(-1, 0, 1))
-  expect_true(all(c("estimate", "ci_lower", "ci_upper", "estimate_sd") %in% names(dr)))
+  expect_true(all(c("estimate", "estimate_sd") %in% names(dr)))
+  expect_false(any(c("std_error", "ci_lower", "ci_upper") %in% names(dr)))   # no n_boot: no intervals
   # slope of E[Y(a)] is the total effect per unit of X (linear SCM)
   lin <- effects(linear_sem(bd_model, data = x$sim$data), "X", "Y", a = 1, a_ref = 0)
   expect_lt(abs(diff(range(dr$estimate)) / 2 - coef(lin)[["TE"]]), 0.05)

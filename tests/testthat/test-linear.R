@@ -48,7 +48,7 @@ test_that("linear_sem() matches lavaan on the Blau-Duncan matrix", {
   expect_equal(unname(coef(eff)[mine]), unname(def[names(mine)]), tolerance = 1e-8)
   expect_equal(eff$std_error[match(mine, eff$label)], unname(def_se[names(mine)]), tolerance = 1e-6)
   # The sequential decomposition adds up to the total effect.
-  dec <- decompose(sem, "X", "Y", order = c("U", "W"), a = 1, a_ref = 0)
+  dec <- decompose_effect(sem, "X", "Y", order = c("U", "W"), a = 1, a_ref = 0)
   expect_equal(sum(coef(dec)[c("PART via U", "PART via W", "PART direct")]), unname(def["TE"]),
                tolerance = 1e-10)
   expect_equal(unname(coef(dec)["PART via U"]), unname(def["NIEU"]), tolerance = 1e-8)

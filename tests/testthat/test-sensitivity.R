@@ -237,7 +237,7 @@ test_that("sensitivity() with bootstrap intervals; Python's errors reach R", {
                "The pair U ~~ U pairs a variable with itself; a pair needs two different variables.",
                fixed = TRUE)
   expect_error(sensitivity(x$fit, c("U ~~ Y", "Y ~~ U"), treatment = "X", outcome = "Y", verbose = FALSE),
-               "The set of pairs U ~~ Y is given twice in pairs=.", fixed = TRUE)
+               "The set of pairs U ~~ Y is given twice in pairs =.", fixed = TRUE)
   expect_error(sensitivity(x$fit, "U ~~ Y", rho = c(0.1, 0.1), treatment = "X", outcome = "Y",
                            verbose = FALSE),
                "rho has duplicate values: 0.1.", fixed = TRUE)

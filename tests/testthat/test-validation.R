@@ -110,9 +110,9 @@ test_that("effect queries check their arguments before Python", {
   expect_error(path_effects(fit, "X", "Y", paths = "X -> Q -> Y"),
                "paths = : the path 'X -> Q -> Y' has Q, which is not a variable of the model.",
                fixed = TRUE)
-  expect_error(decompose(fit, "X", "Y", order = "X"),
+  expect_error(decompose_effect(fit, "X", "Y", order = "X"),
                "order = must not contain the treatment or the outcome.", fixed = TRUE)
-  expect_error(decompose(fit, "X", "Y", order = character()),
+  expect_error(decompose_effect(fit, "X", "Y", order = character()),
                "order = must be a character vector of variable names", fixed = TRUE)
   expect_error(dose_response(fit, "X", "Y", grid = c(1, NA)),
                "grid = must be a numeric vector of treatment values without missing values.", fixed = TRUE)
@@ -128,15 +128,23 @@ test_that("a fit whose Python object is gone says how to save and load", {
   fit <- fake_fit()
   expect_error(effects(fit, "X", "Y"),
                "object = refers to a Python model that no longer exists", fixed = TRUE)
-  expect_error(decompose(fit, "X", "Y", order = "W"), "x = refers to a Python model", fixed = TRUE)
+  expect_error(decompose_effect(fit, "X", "Y", order = "W"), "x = refers to a Python model", fixed = TRUE)
   expect_error(save_medflow(fit, tempfile()), "Save fits with save_medflow()", fixed = TRUE)
   expect_output(print(fit), "The Python model is not available in this session")
   expect_output(print(summary(fit)), "The Python model is not available in this session.")
 })
 
-test_that("decompose() still decomposes time series", {
-  x <- ts(rep(c(1, 3, 2, 5), 6) + seq_len(24) / 4, frequency = 4)
-  expect_equal(decompose(x), stats::decompose(x))
+test_that("attaching medflow masks nothing of stats", {
+  # decompose() used to mask stats::decompose(); the flow's decomposition is decompose_effect().
+  exported <- getNamespaceExports("medflow")
+  stats_fns <- ls(asNamespace("stats"))
+  own <- vapply(exported, function(f) {
+    !identical(environment(get(f, envir = asNamespace("medflow"))), asNamespace("stats"))
+  }, logical(1))
+  expect_identical(intersect(exported[own], stats_fns), character())
+  expect_false("decompose" %in% exported)
+  x <- stats::ts(sin(1:48) + rep(1:4, 12), frequency = 4)
+  expect_s3_class(decompose(x), "decomposed.ts")
 })
 
 test_that("linear_sem() checks its inputs", {
@@ -186,13 +194,11 @@ test_that("the missing-Python message says what to run", {
   expect_match(msg, "RETICULATE_PYTHON", fixed = TRUE)
 })
 
-test_that("py_require() is used only where reticulate has it", {
-  expect_identical(medflow:::has_py_require(),
-                   utils::packageVersion("reticulate") >= "1.41" &&
-                     exists("py_require", envir = asNamespace("reticulate"), inherits = FALSE))
-  if (!medflow:::has_py_require()) {
-    expect_false(medflow:::declare_python_requirements())
-  }
+test_that("loading the package declares no Python requirement", {
+  # py_require("medflow") named a package that is not on the package index.
+  expect_false(any(grepl("py_require", deparse(medflow:::.onLoad), fixed = TRUE)))
+  expect_false(exists("declare_python_requirements", envir = asNamespace("medflow"),
+                      inherits = FALSE))
 })
 
 test_that("without the Python module, the first call that needs it gives the message", {
