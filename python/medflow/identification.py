@@ -149,7 +149,7 @@ def paths_avoiding(dag, treatment: str, outcome: str, mediators: str | Iterable[
 
 # ---------------------------------------------------------------------- helpers
 def _setup(dag, treatment: str, outcome: str) -> DAG:
-    g = as_dag(dag)
+    g = dag if isinstance(dag, DAG) else as_dag(dag)  # a graph, not necessarily a model
     for role, node in (("treatment", treatment), ("outcome", outcome)):
         if node not in g.parents:
             raise ValueError(f"The {role} '{node}' is not a variable of the model; its variables "
