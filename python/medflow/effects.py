@@ -52,10 +52,12 @@ Path = tuple[str, ...]
 
 # ==================================================================== contrasts and inputs
 def default_contrast(values: np.ndarray, discrete: bool) -> tuple[float, float, str]:
-    """Default (a, a_ref): 1 vs 0 for a binary treatment, else the 75th vs 25th percentile."""
+    """Default (a, a_ref): the higher vs the lower value of a two-valued treatment (1 vs 0),
+    else the 75th vs 25th percentile."""
     uniq = np.unique(values)
-    if len(uniq) == 2 and set(uniq) <= {0.0, 1.0}:
-        return 1.0, 0.0, "1 vs 0"
+    if len(uniq) == 2:
+        hi, lo = float(uniq[1]), float(uniq[0])
+        return hi, lo, "1 vs 0" if (hi, lo) == (1.0, 0.0) else "higher vs lower value of a binary treatment"
     method = "nearest" if discrete else "linear"
     hi, lo = (float(np.quantile(values, q, method=method)) for q in (0.75, 0.25))
     if hi == lo:

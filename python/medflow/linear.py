@@ -527,8 +527,9 @@ class LinearSEMResults:
             how = "given"
         elif self._model.data is not None:
             x = self._model.data[treatment].to_numpy()
-            if set(np.unique(x)) == {0.0, 1.0}:
-                a, a_ref, how = 1.0, 0.0, "binary treatment"
+            uniq = np.unique(x)
+            if len(uniq) == 2:
+                a, a_ref, how = float(uniq[1]), float(uniq[0]), "binary treatment"
             else:
                 a_ref, a = (float(q) for q in np.percentile(x, [25, 75]))
                 how = "75th vs 25th percentile of the data"

@@ -148,7 +148,7 @@ class FittedFlow:
                 mask[j, self.variables.index(p)] = 1.0
         self.mask = mask
         self.disc_step = torch.as_tensor(
-            np.where(encoding.is_discrete, 1.0 / np.asarray(encoding.scale), 0.0), dtype=dtype)
+            np.asarray(encoding.step) / np.asarray(encoding.scale), dtype=dtype)
         self.flow: NodeFlows | None = None
         self.history = pd.DataFrame(columns=["epoch", "train_nll", "val_nll", "lr"])
         self.data = pd.DataFrame(columns=list(self.variables))
@@ -160,23 +160,24 @@ class FittedFlow:
         return torch.as_tensor(self.encoding.standardize(np.asarray(values, dtype=float)), dtype=self.dtype)
 
     def _frame(self, x: Tensor, index=None) -> pd.DataFrame:
-        vals = self.encoding.destandardize(x.detach().double().cpu().numpy())
-        vals[:, self.encoding.is_discrete] = np.round(vals[:, self.encoding.is_discrete])
+        vals = self.encoding.snap(self.encoding.destandardize(x.detach().double().cpu().numpy()))
         return pd.DataFrame(vals, columns=list(self.variables), index=index)
 
     def _discretize(self, j: int, v: Tensor) -> Tensor:
-        """Floor a generated value of a discrete node onto its integer grid (observed range)."""
-        loc, scale = self.encoding.loc[j], self.encoding.scale[j]
-        k = torch.floor(v * scale + loc + 1e-6).clamp(self.encoding.lower[j], self.encoding.upper[j])
-        return (k - loc) / scale
+        """Floor a generated value of a discrete node onto its grid (observed range)."""
+        enc = self.encoding
+        loc, scale, lo, step = enc.loc[j], enc.scale[j], enc.lower[j], enc.step[j]
+        k = torch.floor((v * scale + loc - lo) / step + 1e-6)
+        value = (lo + k * step).clamp(lo, enc.upper[j])
+        return (value - loc) / scale
 
     def _rows(self, data: pd.DataFrame, what: str = "data") -> Tensor:
         values = self.encoding.check_frame(data, what=what)
-        disc = self.encoding.is_discrete
-        if disc.any() and not np.all(values[:, disc] == np.round(values[:, disc])):
-            bad = [v for v, dcol in zip(self.variables, disc) if dcol]
-            raise ValueError(f"The {what} have non-integer values in the discrete variable(s) "
-                             f"{', '.join(bad)}.")
+        bad = self.encoding.off_grid(values)
+        if bad:
+            grids = "; ".join(f"{b} takes {self.encoding.grid_text(b)}" for b in bad)
+            raise ValueError(f"The {what} have values off the grid of the discrete variable(s) "
+                             f"{', '.join(bad)} ({grids}).")
         return self._to_tensor(values)
 
     def _index(self, name: str) -> int:
@@ -185,17 +186,37 @@ class FittedFlow:
                              f"{', '.join(self.variables)}.")
         return self.variables.index(name)
 
-    def _do(self, do: Mapping[str, float] | None, extrapolate: bool = True) -> dict[int, float]:
+    def _do(self, do: Mapping[str, float] | None, extrapolate: bool = True,
+            arg: str = "do") -> dict[int, float]:
+        """Interventions ``{name: value}`` (original units) → ``{index: standardized value}``.
+
+        Raises:
+            ValueError: for an unknown variable, a value that is not a finite number, a value
+                outside the observed range (unless ``extrapolate``) or off a discrete grid.
+        """
+        if do is None:
+            return {}
+        if not isinstance(do, Mapping):
+            raise ValueError(f"{arg}= must be a dict of variable names and values, e.g. "
+                             f"{{'{self.variables[0]}': 1}}; got {type(do).__name__}.")
         out = {}
-        for name, value in (do or {}).items():
+        for name, value in do.items():
             j = self._index(name)
-            value = float(value)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{arg}= gives {name} the value {value!r}; it must be a "
+                                 "number.") from None
+            if not math.isfinite(value):
+                raise ValueError(f"{arg}= gives {name} the value {value:g}; it must be a finite "
+                                 "number.")
             lo, hi = self.encoding.lower[j], self.encoding.upper[j]
             if not extrapolate and not lo <= value <= hi:
-                raise ValueError(f"do({name} = {value:g}) is outside the observed range of {name} "
+                raise ValueError(f"{arg}= sets {name} = {value:g}, outside its observed range "
                                  f"[{lo:g}, {hi:g}]; pass extrapolate=True to allow it.")
-            if self.variables[j] in self.encoding.discrete and value != round(value):
-                raise ValueError(f"{name} is discrete: do({name} = {value:g}) must be an integer.")
+            if self.encoding.off_grid(np.array([value]), [name]):
+                raise ValueError(f"{name} is discrete and takes {self.encoding.grid_text(name)}: "
+                                 f"{arg}= cannot set it to {value:g}.")
             out[j] = (value - self.encoding.loc[j]) / self.encoding.scale[j]
         return out
 

@@ -112,7 +112,8 @@ def test_sample_and_interventions(fitted):
     do1 = fitted.sample(3000, do={"X": 1}, seed=0)
     assert (do1["X"] == 1).all()
     assert fitted.sample(5, seed=4).equals(fitted.sample(5, seed=4))
-    with pytest.raises(ValueError, match=r"X is discrete: do\(X = 0.5\) must be an integer"):
+    with pytest.raises(ValueError, match=r"^X is discrete and takes whole numbers: do= cannot set "
+                                         r"it to 0.5\.$"):
         fitted.sample(5, do={"X": 0.5})
     with pytest.raises(ValueError, match=r"'Z' is not a variable of the model"):
         fitted.counterfactual(fitted.data.head(), do={"Z": 1})
