@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from medflow.dag import DAG, as_dag, format_path, parse_path
 from medflow.results import MONOTONE_ASSUMPTION
 
-__all__ = ["Identification", "check", "check_mediators", "paths_through", "paths_avoiding"]
+__all__ = ["Identification", "check", "check_mediators", "check_order", "paths_through", "paths_avoiding"]
 
 Path = tuple[str, ...]
 
@@ -145,6 +145,21 @@ def paths_avoiding(dag, treatment: str, outcome: str, mediators: str | Iterable[
     everything = g.paths(treatment, outcome)
     meds = _check_mediators(g, everything, treatment, outcome, mediators)
     return [p for p in everything if not meds.intersection(p[1:-1])]
+
+
+def check_order(groups: Sequence[Sequence[str]]) -> None:
+    """Raise if a mediator appears in more than one element of a decomposition order."""
+    if not groups:
+        raise ValueError("order needs at least one mediator.")
+    seen: set[str] = set()
+    for g in groups:
+        twice = [m for m in g if m in seen]
+        if twice:
+            raise ValueError(f"order= names {', '.join(twice)} more than once; each mediator may "
+                             "appear once in a sequential decomposition (the parts would count "
+                             "its paths twice).")
+        seen.update(g)
+
 
 
 # ---------------------------------------------------------------------- helpers
