@@ -280,3 +280,18 @@ def test_command_line_checks_inputs(tmp_path, capsys):
                      "--treatment", "X", "--outcome", "Y", "--out", str(tmp_path / "r")])
     assert code == 2
     assert capsys.readouterr().err.strip().endswith("header.csv' has a header but no data rows.")
+
+
+def test_result_scale_must_be_raw_or_sd():
+    res = mf.LinearSEM("M ~ X; Y ~ X + M", mediation_data()).fit().effects("X", "Y")
+    for call in (lambda: res.summary(scale="bogus"), lambda: res.conf_int(scale="bogus"),
+                 lambda: mf.results.compare(res, scale="bogus")):
+        with pytest.raises(ValueError, match=r"^scale must be 'raw' \(outcome units\) or 'sd' \(SD of "
+                                             r"the outcome\), got 'bogus'\.$"):
+            call()
+
+
+def test_device_names_are_checked():
+    from medflow.model import _device
+    with pytest.raises(ValueError, match=r"^device must be 'cpu' or 'cuda', got 'gpu'\.$"):
+        _device("gpu")
