@@ -120,9 +120,10 @@ def test_sample_and_interventions(fitted):
 
 
 def test_save_load_round_trip(fitted, tmp_path):
-    path = fitted.save(tmp_path / "model")
+    path = fitted.save(tmp_path / "model", include_data=True)
     meta = json.loads((path / "model.json").read_text())
-    assert meta["format"] == "medflow-flow/1" and meta["encoding"]["discrete"] == ["X", "M"]
+    assert meta["format"] == "medflow-flow" and meta["format_version"] == 2
+    assert meta["encoding"]["discrete"] == ["X", "M"]
     torch.load(path / "weights.pt", weights_only=True)      # plain tensors only
     back = mf.load(path)
     rows = fitted.data.head(100)
