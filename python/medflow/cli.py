@@ -758,30 +758,23 @@ def _check_input(flag: str, name: str | None) -> None:
 
 
 def _check_out(name: str) -> None:
-    """Raise unless the report folder ``name`` exists or can be created, and is writable.
+    """Raise unless the report folder ``name`` exists and is writable, or can be created.
 
-    Creates the folder (and a probe file it removes again), so that a report that cannot be
-    written is refused before any fitting.
+    Nothing is created here: the check looks at the folder, or at its nearest existing
+    parent, so that a report that cannot be written is refused before any fitting.
     """
-    import tempfile
+    import os
 
     path = Path(name)
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out '{name}' is an existing file; give a folder for the report.")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"--out '{name}' cannot be created: '{parent}' is a file, not a folder.")
-            break
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as err:
-        raise ValueError(f"--out '{name}' cannot be written ({err.strerror or err}); give a folder "
-                         "you can write to.") from None
-    model_dir = path / "flow_model"
-    if model_dir.exists() and not model_dir.is_dir():
+    target = path if path.exists() else next((p for p in path.absolute().parents if p.exists()), None)
+    if target is None or not target.is_dir():
+        raise ValueError(f"--out '{name}' cannot be created: '{target}' is a file, not a folder.")
+    if not os.access(target, os.W_OK | os.X_OK):
+        where = "" if target == path else f" (its parent '{target}' is not writable)"
+        raise ValueError(f"--out '{name}' cannot be written{where}; give a folder you can write to.")
+    if (path / "flow_model").exists() and not (path / "flow_model").is_dir():
         raise ValueError(f"--out '{name}' holds a file named flow_model, where the saved model goes; "
                          "remove it or choose another folder.")
 

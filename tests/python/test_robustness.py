@@ -295,3 +295,12 @@ def test_device_names_are_checked():
     from medflow.model import _device
     with pytest.raises(ValueError, match=r"^device must be 'cpu' or 'cuda', got 'gpu'\.$"):
         _device("gpu")
+
+
+def test_command_line_path_checks_create_nothing(tmp_path, monkeypatch, capsys):
+    from medflow import cli
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["fit", "--csv", "absent.csv", "--model", "Y ~ X", "--treatment", "X",
+                     "--outcome", "Y"])
+    assert code == 2 and list(tmp_path.iterdir()) == []
+    assert capsys.readouterr().err == "medflow: error: --csv 'absent.csv': no such file.\n"
