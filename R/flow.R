@@ -21,8 +21,11 @@
 #'   numbers). Settings of the training, such as `patience`, go in
 #'   `control =`.
 #' @param discrete,continuous Optional character vectors naming variables to
-#'   treat as discrete or continuous. By default integer-valued columns are
-#'   discrete.
+#'   treat as discrete or continuous. By default few-valued columns are
+#'   discrete, whatever their coding: columns whose values lie on an equally
+#'   spaced grid (0/1, -0.5/0.5, a z-scored binary variable, integer scores)
+#'   with at most 100 grid points, or at most twice as many grid points as
+#'   distinct values.
 #' @param missing `"error"` (default) or `"drop"` rows with missing values in
 #'   a model variable.
 #' @param epochs Maximum number of passes over the training data (training

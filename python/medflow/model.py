@@ -49,8 +49,9 @@ class CausalFlow:
         model: lavaan-style syntax (``"U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X"``),
             a list of ``(parent, child)`` edges, an adjacency DataFrame or a :class:`DAG`.
         data: a DataFrame with one numeric column per model variable.
-        discrete: variables to treat as discrete (default: every integer-valued column).
-        continuous: integer-valued variables to treat as continuous.
+        discrete: variables to treat as discrete (default: every few-valued column, whatever
+            its coding; see :mod:`medflow.data`).
+        continuous: few-valued variables to treat as continuous.
         missing: ``"error"`` (default) or ``"drop"``.
         **flow_config: architecture (``hidden=32, depth=2, bins=8, layers=1, bound=5.0,
             learn_linear=True``; see :mod:`medflow.flow`).
@@ -510,11 +511,31 @@ def load(path: str | Path) -> FittedFlow:
     if not all(torch.isfinite(v).all() for v in state.values()):
         raise ValueError(f"{weights_file} holds non-finite weights (NaN or infinity); the model "
                          "cannot be used.")
+    _warn_if_newer(saved_by, meta_file)
     fitted.flow = flow
     fitted.data = None if data is None else pd.DataFrame(data.numpy(), columns=list(fitted.variables))
     fitted.history = history
     fitted.fit_info = fit_info
     return fitted
+
+
+def _warn_if_newer(saved_by: str, where: Path) -> None:
+    """Warn when a model of a readable format was written by a newer medflow."""
+    import warnings
+
+    import medflow
+
+    def parts(text):
+        try:
+            return tuple(int(p) for p in str(text).split("+")[0].split(".")[:3])
+        except ValueError:
+            return None
+
+    saved, here = parts(saved_by), parts(medflow.__version__)
+    if saved and here and saved > here:
+        warnings.warn(f"{where} was written by medflow {saved_by}, newer than this medflow "
+                      f"{medflow.__version__}; its format is readable, but results may differ "
+                      "from the version that wrote it.", UserWarning, stacklevel=3)
 
 
 def _jsonable(obj):

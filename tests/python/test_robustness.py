@@ -304,3 +304,12 @@ def test_command_line_path_checks_create_nothing(tmp_path, monkeypatch, capsys):
                      "--outcome", "Y"])
     assert code == 2 and list(tmp_path.iterdir()) == []
     assert capsys.readouterr().err == "medflow: error: --csv 'absent.csv': no such file.\n"
+
+
+def test_model_from_a_newer_medflow_warns(small_fit, tmp_path, monkeypatch):
+    monkeypatch.setattr(mf, "__version__", "9.9.9")
+    path = small_fit.save(tmp_path / "new")
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match=r"model\.json was written by medflow 9\.9\.9, newer than "
+                                         r"this medflow"):
+        load(path)
