@@ -313,3 +313,10 @@ def test_model_from_a_newer_medflow_warns(small_fit, tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match=r"model\.json was written by medflow 9\.9\.9, newer than "
                                          r"this medflow"):
         load(path)
+
+
+def test_sensitivity_needs_the_data(small_fit, tmp_path):
+    back = load(small_fit.save(tmp_path / "m"))
+    with pytest.raises(ValueError, match=r"^sensitivity\(\) refits the model on its data, and this "
+                                         r"model was saved without them"):
+        mf.sensitivity(back, pairs=[("M", "Y")], treatment="X", outcome="Y", mediators=["M"])
