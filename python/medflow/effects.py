@@ -351,8 +351,8 @@ def _reference_frame(fit, data, purpose: str) -> pd.DataFrame:
     if data is not None:
         return data
     if fit.data is None:
-        raise ValueError(f"This model was saved without its data (save(include_data=False)), and "
-                         f"{purpose} need(s) them: pass the rows as data=, or load a model saved "
+        raise ValueError(f"This model was saved without its data (save(include_data=False)), so it "
+                         f"has no rows for {purpose}: pass the rows as data=, or load a model saved "
                          "with include_data=True.")
     return fit.data
 
@@ -506,7 +506,7 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
                 estimates.setdefault(s.label, []).append(est.numpy())
                 if k == 0:
                     mc[s.label] = err
-    sd_y = float(_reference_frame(fit, data, "SD(Y)")[outcome].std())
+    sd_y = float(_reference_frame(fit, data, "SD of the outcome")[outcome].std())
     n_units = int(n_mc) if n_mc is not None else len(_reference_frame(fit, data, "the units"))
     rows, draw_cols = [], {}
     alpha = (1 - level) / 2
@@ -676,7 +676,7 @@ def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int =
                 eng = _Engine(fit, flow, units, treatment, outcome, value, value, gen)
                 rows.append(eng.mean(eng.path_world(())).numpy())
         means.append(np.stack(rows, axis=-1))  # (E, G)
-    sd_y = float(_reference_frame(fit, data, "SD(Y)")[outcome].std())
+    sd_y = float(_reference_frame(fit, data, "SD of the outcome")[outcome].std())
     out = pd.DataFrame({"a": grid, "estimate": means[0][0]})
     alpha = (1 - level) / 2
     if n_boot:

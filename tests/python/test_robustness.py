@@ -128,10 +128,10 @@ def test_saved_model_holds_no_data_unless_asked(small_fit, tmp_path):
     pd.testing.assert_frame_equal(back.effects("X", "Y", data=rows, **opts).to_frame(),
                                   small_fit.effects("X", "Y", **opts).to_frame())
     with pytest.raises(ValueError, match=r"^This model was saved without its data \(save\(include_data="
-                                         r"False\)\), and the units to average over need\(s\) them: "
+                                         r"False\)\), so it has no rows for the units to average over: "
                                          r"pass the rows as data="):
         back.effects("X", "Y", **opts)
-    with pytest.raises(ValueError, match=r"saved without its data .* the bootstrap"):
+    with pytest.raises(ValueError, match=r"saved without its data .* no rows for the bootstrap"):
         back.effects("X", "Y", data=rows, n_boot=2, **opts)
     full = load(small_fit.save(tmp_path / "full", include_data=True))
     pd.testing.assert_frame_equal(full.data, small_fit.data.reset_index(drop=True))
