@@ -39,8 +39,8 @@ import pandas as pd
 
 from medflow.dag import DAG
 
-__all__ = ["Encoding", "prepare", "check_extremes", "MIN_ROWS", "FEW_LEVELS", "EXTREME_IQR",
-           "ExtremeValueWarning"]
+__all__ = ["Encoding", "prepare", "check_extremes", "find_grid", "MIN_ROWS", "FEW_LEVELS",
+           "FEW_DISTINCT", "EXTREME_IQR", "ExtremeValueWarning", "CodingWarning"]
 
 #: Fewest rows a flow is fitted on.
 MIN_ROWS = 50
@@ -54,6 +54,14 @@ _GRID_TOL = 1e-6
 
 class ExtremeValueWarning(UserWarning):
     """Some values of a variable lie far outside the bulk of its distribution."""
+
+
+class CodingWarning(UserWarning):
+    """A variable with few distinct values is treated as continuous (its values are not on a grid)."""
+
+
+#: Distinct values up to which a continuous (off-grid) variable draws a :class:`CodingWarning`.
+FEW_DISTINCT = 10
 
 
 @dataclass(frozen=True)
@@ -221,7 +229,16 @@ def prepare(
     disc = tuple(n for n in names
                  if n in disc_given or (n not in cont_given and grids[n] is not None
                                         and _few(grids[n], values[:, names.index(n)])))
-    check_extremes(frame.loc[:, [n for n in names if n not in disc]])
+    continuous_cols = [n for n in names if n not in disc]
+    for n in continuous_cols:
+        k = len(np.unique(values[:, names.index(n)]))
+        if k <= FEW_DISTINCT and n not in cont_given:
+            warnings.warn(f"The variable {n} has only {k} distinct values, which do not lie on an "
+                          "equally spaced grid, so it is treated as continuous. If it is categorical "
+                          "or ordinal, recode its levels as 0, 1, 2, ... (it is then discrete); pass "
+                          f"continuous=['{n}'] to keep it continuous without this warning.",
+                          CodingWarning, stacklevel=3)
+    check_extremes(frame.loc[:, continuous_cols])
 
     # Discrete values are dequantized to [k, k + 1) grid steps: centre on the midpoints.
     step = np.array([grids[n] if n in disc else 0.0 for n in names], dtype=float)

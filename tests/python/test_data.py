@@ -119,3 +119,18 @@ def test_extreme_values_warn_naming_the_column():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         prepare(G, frame(n=5000))                        # normal data: no warning
+
+
+def test_few_off_grid_values_warn_that_they_are_continuous():
+    from medflow.data import CodingWarning
+    df = frame()
+    odd = df.assign(M=np.array([0.0, 1.0, 2.5001])[np.arange(100) % 3])
+    with pytest.warns(CodingWarning, match=r"^The variable M has only 3 distinct values, which do not "
+                                           r"lie on an equally spaced grid, so it is treated as "
+                                           r"continuous\."):
+        enc, _ = prepare(G, odd)
+    assert enc.discrete == ("X",)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prepare(G, odd, continuous=["M"])
