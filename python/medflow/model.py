@@ -441,7 +441,7 @@ class FittedFlow:
         text = json.dumps(meta, indent=2)
         path.mkdir(parents=True, exist_ok=True)
         (path / "weights.pt").write_bytes(weights)
-        (path / "model.json").write_text(text, encoding="utf-8")
+        (path / "model.json").write_text(text + "\n", encoding="utf-8")
         return path
 
     def __repr__(self) -> str:

@@ -143,7 +143,7 @@ test_that("save_medflow() and load_medflow() round-trip; saveRDS() leaves a clea
                coef(effects(x$fit, "X", "Y", mediators = "W")), tolerance = 1e-10)
   expect_error(save_medflow(x$fit, dir2, include_data = NA), "include_data = must be TRUE or FALSE")
   json <- file.path(dir2, "model.json")
-  writeLines(sub('"bins": 8', '"bins": 9', readLines(json)), json)
+  writeLines(sub("\"bins\": 8", "\"bins\": 9", readLines(json, warn = FALSE)), json)
   expect_error(load_medflow(dir2), "model.json does not match its checksum", fixed = TRUE)
   rds <- tempfile(fileext = ".rds")
   saveRDS(x$fit, rds)
