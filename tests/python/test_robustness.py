@@ -320,3 +320,22 @@ def test_sensitivity_needs_the_data(small_fit, tmp_path):
     with pytest.raises(ValueError, match=r"^sensitivity\(\) refits the model on its data, and this "
                                          r"model was saved without them"):
         mf.sensitivity(back, pairs=[("M", "Y")], treatment="X", outcome="Y", mediators=["M"])
+
+
+def test_command_line_refuses_an_unwritable_out(tmp_path, monkeypatch, capsys):
+    import os
+
+    from medflow import cli
+    csv = tmp_path / "d.csv"
+    mediation_data().to_csv(csv, index=False)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(locked) else real(p, mode))
+    code = cli.main(["fit", "--csv", str(csv), "--model", "M ~ X; Y ~ X + M", "--treatment", "X",
+                     "--outcome", "Y", "--out", str(locked / "report")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == (f"medflow: error: --out '{locked / 'report'}' cannot be written (its parent "
+                   f"'{locked}' is not writable); give a folder you can write to.\n")
+    assert list(locked.iterdir()) == []
