@@ -328,7 +328,8 @@ class FittedFlow:
         """Draw ``n`` units from the fitted model, optionally under ``do={"X": value}``.
 
         Under an intervention every unit is first drawn from the observational model and
-        then intervened on, so correlated roots (``~~``) keep their marginal law.
+        then intervened on, so correlated roots (``~~``) keep their marginal law. A fitted
+        ensemble pools its members' draws (unit ``i`` comes from member ``i mod E``).
 
         Args:
             n: number of units.
@@ -340,12 +341,13 @@ class FittedFlow:
         n = _count(n, "n", 1)
         gen = _generator(seed)
         dj = self._do(do, extrapolate=extrapolate)
-        d = len(self.variables)
-        eps = torch.randn(1, n, d, generator=gen, dtype=self.dtype)
+        d, E = len(self.variables), flow.E
+        per_member = -(-n // E)  # draws pooled across ensemble members, unit i from member i % E
+        eps = torch.randn(E, per_member, d, generator=gen, dtype=self.dtype)
         x = self._generate(eps, torch.zeros_like(eps), {}, range(d), flow)
         if do:
             x = self._generate(eps, x, dj, self._causal_descendants(dj), flow)
-        return self._frame(x[0])
+        return self._frame(x.transpose(0, 1).reshape(-1, d)[:n])
 
     def counterfactual(self, data: pd.DataFrame, do: Mapping[str, float], seed: int | None = 0,
                        extrapolate: bool = False) -> pd.DataFrame:
@@ -358,17 +360,28 @@ class FittedFlow:
             extrapolate: allow ``do`` values outside the observed range.
 
         Returns:
-            The rows as they would have been under ``do`` (same index as ``data``).
+            The rows as they would have been under ``do`` (same index as ``data``). For a
+            fitted ensemble each continuous value is the average over the members and each
+            discrete value the most frequent one (the smallest on a tie).
         """
         flow = self._require_fitted()
         if not do:
             raise ValueError("counterfactual() needs at least one intervention, e.g. do={'X': 1}.")
         dj = self._do(do, extrapolate=extrapolate)
         gen = _generator(seed)
-        x = self._rows(data).unsqueeze(0)
+        x = self._rows(data).unsqueeze(0).expand(flow.E, -1, -1)
         eps = self._abduct(x, flow, gen)
         out = self._generate(eps, x, dj, self._causal_descendants(dj), flow)
-        return self._frame(out[0], index=data.index)
+        frame = self._frame(out.mean(0), index=data.index)
+        if flow.E > 1 and self.encoding.discrete:
+            from scipy import stats
+
+            values = self.encoding.destandardize(out.double().numpy())  # (E, N, d)
+            for name in self.encoding.discrete:
+                j = self.variables.index(name)
+                frame[name] = self.encoding.snap(stats.mode(values[..., j], axis=0).mode[:, None],
+                                                 [name])[:, 0]
+        return frame
 
     # effect queries live in medflow.effects; thin delegates keep the fitted-model API flat.
     def effects(self, treatment: str, outcome: str, mediators=None, **kwargs):
