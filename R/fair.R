@@ -1,5 +1,5 @@
 # Fair inference on outcomes (Nabi & Shpitser 2018): a thin wrapper around
-# Python's medflow.fair.fair() and medflow.fair.predict(). Everything printable
+# Python's medflow.fairness.fair() and medflow.fairness.predict(). Everything printable
 # is copied into plain R values; the constrained model itself stays in Python.
 
 #' Fair inference on outcomes: refit with a path-specific effect within bounds
@@ -90,7 +90,7 @@ fair <- function(object, sensitive, outcome, paths = NULL, mediators = NULL, bou
   dots <- check_dots_named(list(...), "fair")
   for (nm in intersect(names(dots), c("max_rounds", "steps"))) dots[[nm]] <- check_count(dots[[nm]], nm, min = 1)
   py <- live_py(object)
-  module <- reticulate::import("medflow.fair", convert = FALSE)
+  module <- reticulate::import("medflow.fairness", convert = FALSE)
   args <- c(list(fit = py, sensitive = sensitive, outcome = outcome),
             py_args(paths = py_list(paths), mediators = py_list(mediators),
                     bounds = reticulate::tuple(as.numeric(bounds[1]), as.numeric(bounds[2])),
@@ -171,7 +171,7 @@ predict_py <- function(py, vars, newdata, outcome, keep, n_samples, seed) {
   }
   n_samples <- check_count(n_samples, "n_samples", min = 1)
   seed <- check_count(seed, "seed")
-  module <- reticulate::import("medflow.fair", convert = FALSE)
+  module <- reticulate::import("medflow.fairness", convert = FALSE)
   args <- c(list(fit = py, new_data = r_frame_to_py(newdata, cols), outcome = outcome),
             py_args(keep = if (!is.null(keep)) py_list(keep), n_samples = n_samples, seed = seed))
   out <- py_call_named(module, "predict", args)

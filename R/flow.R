@@ -21,9 +21,12 @@
 #'   numbers). Settings of the training, such as `patience`, go in
 #'   `control =`.
 #' @param discrete,continuous Optional character vectors naming variables to
-#'   treat as discrete or continuous. By default integer-valued columns are
-#'   discrete, with a message naming them (scores with many values, such as
-#'   occupational status, are usually better given as `continuous =`).
+#'   treat as discrete or continuous. By default few-valued columns are
+#'   discrete, whatever their coding: columns whose values lie on an equally
+#'   spaced grid (0/1, -0.5/0.5, a z-scored binary variable, integer scores)
+#'   with at most 100 grid points, or at most twice as many grid points as
+#'   distinct values, with a message naming
+#'   them.
 #' @param missing `"error"` (default) or `"drop"` rows with missing values in
 #'   a model variable.
 #' @param members Number of flows in the cross-fitted ensemble (each is
@@ -126,7 +129,7 @@ new_medflow_fit <- function(py, call = NULL) {
     model = py_value(py$dag$to_syntax()),
     variables = as.character(py_value(py$variables)),
     discrete = as.character(unlist(py_value(enc$discrete))),
-    n = as.integer(py_value(py_len_frame(py$data))),
+    n = py_n_rows(py$data),
     history = py_frame_to_r(py$history),
     fit_info = info[setdiff(names(info), c("settings", "linearity", "folds_of_rows"))],
     linearity = py_frame_to_r(py$linearity()),
@@ -136,6 +139,12 @@ new_medflow_fit <- function(py, call = NULL) {
 }
 
 py_len_frame <- function(x) x$shape[0]
+
+# Rows of the fitted data, NA for a model saved without them.
+py_n_rows <- function(x) {
+  if (inherits(x, "python.builtin.NoneType")) return(NA_integer_)
+  as.integer(py_value(py_len_frame(x)))
+}
 
 # The live Python object of a fit, or a clear error if it is gone.
 live_py <- function(object, what = "object") {
@@ -242,6 +251,8 @@ print.summary.medflow_fit <- function(x, ...) {
 #' @param do The intervention: a named list or named numeric vector, for
 #'   example `list(X = 60)`.
 #' @param seed Seed for the abduction of discrete variables.
+#' @param extrapolate Allow intervention values outside the observed range
+#'   (`FALSE` by default: such values are refused with an error).
 #' @param ... Unused.
 #' @return A data.frame with the same rows and the model variables under the
 #'   intervention.
@@ -255,13 +266,15 @@ counterfactual <- function(object, ...) UseMethod("counterfactual")
 
 #' @rdname counterfactual
 #' @export
-counterfactual.medflow_fit <- function(object, data, do, seed = 0, ...) {
+counterfactual.medflow_fit <- function(object, data, do, seed = 0, extrapolate = FALSE, ...) {
   check_data(data, object$variables)
   do <- check_do(do, object$variables)
   seed <- check_count(seed, "seed")
+  check_flag(extrapolate, "extrapolate")
   py <- live_py(object)
   out <- py_call_named(py, "counterfactual", list(
-    data = r_frame_to_py(data, object$variables), do = reticulate::dict(do), seed = seed))
+    data = r_frame_to_py(data, object$variables), do = reticulate::dict(do), seed = seed,
+    extrapolate = extrapolate))
   res <- py_frame_to_r(out$reset_index(drop = TRUE))
   rownames(res) <- rownames(data)
   res
@@ -289,6 +302,8 @@ check_do <- function(do, vars) {
 #' @param nsim Number of units to draw.
 #' @param seed Seed (a whole number).
 #' @param do Optional intervention, a named list such as `list(X = 60)`.
+#' @param extrapolate Allow intervention values outside the observed range
+#'   (`FALSE` by default: such values are refused with an error).
 #' @param ... Unused.
 #' @return A data.frame with `nsim` rows and one column per model variable.
 #' @examples
@@ -297,12 +312,14 @@ check_do <- function(do, vars) {
 #' }
 #' @importFrom stats simulate
 #' @export
-simulate.medflow_fit <- function(object, nsim = 1, seed = 0, do = NULL, ...) {
+simulate.medflow_fit <- function(object, nsim = 1, seed = 0, do = NULL, extrapolate = FALSE, ...) {
   nsim <- check_count(nsim, "nsim", min = 1)
   seed <- check_count(seed, "seed")
+  check_flag(extrapolate, "extrapolate")
   if (!is.null(do)) do <- reticulate::dict(check_do(do, object$variables))
   py <- live_py(object)
-  py_frame_to_r(py_call_named(py, "sample", py_args(n = nsim, do = do, seed = seed)))
+  py_frame_to_r(py_call_named(py, "sample", py_args(n = nsim, do = do, seed = seed,
+                                                    extrapolate = extrapolate)))
 }
 
 #' Save and load fitted flows
@@ -310,9 +327,17 @@ simulate.medflow_fit <- function(object, nsim = 1, seed = 0, do = NULL, ...) {
 #' A fitted flow holds a Python object, which [saveRDS()] cannot store.
 #' `save_medflow()` writes the model to a folder (weights and a JSON
 #' description, no pickled code) and `load_medflow()` reads it back.
+#' The folder records a format version and a checksum; `load_medflow()`
+#' refuses a damaged or edited model with an error naming the file.
+#'
+#' By default the data the model was fitted on are not saved (microdata
+#' often may not be redistributed). A model loaded without them answers
+#' effect queries given `data =`.
 #'
 #' @param object A `medflow_fit` object.
 #' @param path A folder to write to or read from.
+#' @param include_data Also save the rows the model was fitted on
+#'   (`FALSE` by default).
 #' @return `save_medflow()` returns `path` invisibly; `load_medflow()` a
 #'   `medflow_fit` object.
 #' @examples
@@ -321,13 +346,14 @@ simulate.medflow_fit <- function(object, nsim = 1, seed = 0, do = NULL, ...) {
 #' fit2 <- load_medflow("bd-flow")
 #' }
 #' @export
-save_medflow <- function(object, path) {
+save_medflow <- function(object, path, include_data = FALSE) {
   if (!inherits(object, "medflow_fit")) {
     abort("object = must be a fitted flow from medflow(), not ", describe(object), ".")
   }
   check_path(path)
+  check_flag(include_data, "include_data")
   py <- live_py(object)
-  py_call_named(py, "save", list(path = path.expand(path)))
+  py_call_named(py, "save", list(path = path.expand(path), include_data = include_data))
   invisible(path)
 }
 

@@ -11,7 +11,7 @@ On each of ``--splits`` random 70/30 train/test splits of the shipped extract
 
 * unconstrained: a flow fitted on the training part, predictions E[Y | race, priors, age, sex];
 * race dropped: a flow without the race -> recidivism edge, E[Y | priors, age, sex];
-* constrained: ``medflow.fair`` with the NDE odds ratio in ``--bounds`` (the paper's
+* constrained: ``medflow.fairness`` with the NDE odds ratio in ``--bounds`` (the paper's
   (0.95, 1.05)), predictions E*[Y | race, age, sex] (priors averaged over under the fair
   model, the paper's W for a constrained outcome and mediator model); also E*[Y | race,
   priors, age, sex] (the outcome's parents kept);

@@ -5,7 +5,7 @@ Graph: ``educ ~ black + age; sei10 ~ black + educ + age`` on the GSS men 2006-20
 men of other races are left out). The direct path black -> sei10 is disallowed (the natural
 direct effect of race with education as the mediator, on the difference scale, SEI points),
 and constrained to ``--bounds`` (default (-0.5, 0.5)). The flow's constrained fit
-(``medflow.fair``) is set beside the linear SEM's box-constrained one
+(``medflow.fairness``) is set beside the linear SEM's box-constrained one
 (``medflow.fair_linear``) with the same bounds, both fitted on all rows; then, on one random
 70/30 split, the held-out RMSE of the unconstrained E[Y | black, educ, age], the constrained
 E*[Y | black, age] (education averaged over in the fair world) and E*[Y | black, educ, age].
@@ -66,7 +66,7 @@ def main() -> None:
              f"[{lo:g}, {hi:g}]. Script: benchmarks/fair_gss.py.", "",
              "| model | NDE unconstrained | NDE constrained | holds | log-lik given up (nats) |",
              "|---|---|---|---|---|",
-             f"| flow (medflow.fair) | {res.pse_before:.2f} | {res.pse_after:.2f} | {res.satisfied} | "
+             f"| flow (medflow.fairness) | {res.pse_before:.2f} | {res.pse_after:.2f} | {res.satisfied} | "
              f"{res.loglik_lost:.2f} |",
              f"| linear SEM (medflow.fair_linear, box constraint) | {lin.pse_before:.2f} | "
              f"{lin.pse_after:.2f} | {lin.satisfied} | {lin.loglik_lost:.2f} |",

@@ -14,7 +14,7 @@ Example:
 
 from medflow import datasets, identification
 from medflow.dag import DAG
-from medflow.fair import FairFit, LinearFairFit, fair, fair_linear, predict
+from medflow.fairness import FairFit, LinearFairFit, fair, fair_linear, predict
 from medflow.linear import LinearSEM, LinearSEMResults
 from medflow.model import CausalFlow, FittedFlow, load
 from medflow.results import EffectsResult, compare

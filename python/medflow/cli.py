@@ -124,6 +124,8 @@ def _read_csv(path: str | Path) -> pd.DataFrame:
         raise ValueError(f"'{path}' is empty.") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise ValueError(f"'{path}' could not be read as a CSV file ({str(err).strip()}).") from None
+    if len(frame) == 0:
+        raise ValueError(f"'{path}' has a header but no data rows.")
     return frame
 
 
@@ -657,7 +659,7 @@ def _report(args, console: _Console, analysis: Analysis, truth: pd.DataFrame | N
     figures.update(extra_figures)
     out = Path(args.out)
     files = report.write_report(out, tables=tables, figures=figures)
-    a.fit.save(out / "flow_model")
+    a.fit.save(out / "flow_model", include_data=bool(getattr(args, "save_data", False)))
     files.append(out / "flow_model")
     console(f"      wrote {', '.join(p.name for p in files)} and summary.txt to {out}/")
     return files
@@ -860,7 +862,7 @@ def _cmd_fair(args, console: _Console) -> int:
     """``medflow fair``: fit the flow, refit it with the disallowed paths' effect within bounds,
     print both and (with ``--out``) write the unconstrained and fair predictions per row."""
     from medflow.dag import as_dag
-    from medflow.fair import fair, predict
+    from medflow.fairness import fair, predict
     from medflow.model import CausalFlow
 
     data = _read_csv(args.csv)
@@ -902,6 +904,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     p.add_argument("--out", default="medflow-report", metavar="DIR",
                    help="report folder (default medflow-report)")
+    p.add_argument("--save-data", action="store_true",
+                   help="also store the analysed rows in the saved model (OUT/flow_model); by "
+                        "default no microdata are written")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="torch CPU threads (default 1: the flow's small minibatches gain little from "
@@ -990,6 +995,60 @@ def _with_defaults(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def _check_input(flag: str, name: str | None) -> None:
+    """Raise unless ``name`` (an input file given with ``flag``) is a readable file."""
+    if name is None:
+        return
+    path = Path(name)
+    if not path.exists():
+        raise ValueError(f"{flag} '{name}': no such file.")
+    if not path.is_file():
+        raise ValueError(f"{flag} '{name}' is a folder, not a file.")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as err:
+        raise ValueError(f"{flag} '{name}' cannot be read ({err.strerror}).") from None
+
+
+def _check_out(name: str) -> None:
+    """Raise unless the report folder ``name`` exists and is writable, or can be created.
+
+    Nothing is created here: the check looks at the folder, or at its nearest existing
+    parent, so that a report that cannot be written is refused before any fitting.
+    """
+    import os
+
+    path = Path(name)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out '{name}' is an existing file; give a folder for the report.")
+    target = path if path.exists() else next((p for p in path.absolute().parents if p.exists()), None)
+    if target is None or not target.is_dir():
+        raise ValueError(f"--out '{name}' cannot be created: '{target}' is a file, not a folder.")
+    if not os.access(target, os.W_OK | os.X_OK):
+        where = "" if target == path else f" (its parent '{target}' is not writable)"
+        raise ValueError(f"--out '{name}' cannot be written{where}; give a folder you can write to.")
+    if (path / "flow_model").exists() and not (path / "flow_model").is_dir():
+        raise ValueError(f"--out '{name}' holds a file named flow_model, where the saved model goes; "
+                         "remove it or choose another folder.")
+
+
+def _check_paths(args) -> None:
+    """Validate every path of the command line before any work."""
+    _check_input("--csv", getattr(args, "csv", None))
+    _check_input("--ocg", getattr(args, "ocg", None))
+    if args.command == "fair":   # --out is a CSV file of predictions there
+        if args.out is not None:
+            out = Path(args.out)
+            if out.is_dir():
+                raise ValueError(f"--out '{args.out}' is a folder; give a file name for the predictions.")
+            parent = out.absolute().parent
+            if not parent.is_dir():
+                raise ValueError(f"--out '{args.out}' cannot be written: its folder '{parent}' does not exist.")
+        return
+    _check_out(args.out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``medflow`` command; returns the exit code (2 on an error)."""
     args = _with_defaults(build_parser().parse_args(argv))
@@ -1003,6 +1062,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--epochs must be at least 1, got {args.epochs}.")
         if args.threads < 1:
             raise ValueError(f"--threads must be at least 1, got {args.threads}.")
+        _check_paths(args)
         import torch
 
         torch.set_num_threads(args.threads)  # this process only: the command owns it

@@ -4,7 +4,7 @@ A model is a directed acyclic graph over named variables, written in
 lavaan-style regression syntax, as an edge list or as an adjacency matrix.
 
 Adjacency convention (the only place it is defined): ``adj.loc[parent, child]``
-is non-zero when there is an edge ``parent -> child``; rows are causes and
+is 1 when there is an edge ``parent -> child``; rows are causes and
 columns are effects.
 
 Example:
@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["DAG", "as_dag", "format_path", "parse_path"]
@@ -74,9 +75,13 @@ class DAG:
         """Build a DAG from ``(parent, child)`` pairs.
 
         Raises:
-            ValueError: on a self-loop, a repeated edge or a cycle.
+            ValueError: on an empty graph, a self-loop, a repeated edge or correlated pair
+                or a cycle. (Variables in ``nodes`` without any edge are kept; a model given
+                to :func:`as_dag`, the flow or the linear SEM may not have them.)
         """
-        names: list[str] = list(nodes or [])
+        names: list[str] = list(dict.fromkeys(str(n) for n in nodes or []))
+        for n in names:
+            _check_name(n)
         parents: dict[str, list[str]] = {n: [] for n in names}
         for edge in edges:
             if len(edge) != 2:
@@ -92,25 +97,36 @@ class DAG:
             if p in parents[c]:
                 raise ValueError(f"The edge {p} -> {c} is given twice.")
             parents[c].append(p)
-        corr = []
+        corr: list[tuple[str, str]] = []
         for pair in correlated:
+            if len(pair) != 2:
+                raise ValueError(f"A correlated pair is two variable names: got {pair!r}.")
             a, b = (str(x) for x in pair)
             for n in (a, b):
+                _check_name(n)
                 if n not in parents:
                     parents[n] = []
                     names.append(n)
+            if a == b:
+                raise ValueError(f"'{a} ~~ {b}': a variable cannot be correlated with itself.")
+            for c, d in corr:
+                if {a, b} == {c, d}:
+                    raise ValueError(f"'{a} ~~ {b}' repeats '{c} ~~ {d}': declare each correlated "
+                                     "pair once.")
             corr.append((a, b))
+        if not names:
+            raise ValueError("The model is empty: give at least one edge, e.g. 'Y ~ X + M; M ~ X' "
+                             "or [('X', 'Y')].")
         order = _toposort(names, parents)
         for a, b in corr:
             nonroot = [n for n in (a, b) if parents[n]]
             if nonroot:
+                verb = "has" if len(nonroot) == 1 else "have"
                 raise ValueError(
                     f"'{a} ~~ {b}': correlated errors are only supported between exogenous (root) "
-                    f"variables, and {' and '.join(nonroot)} has parents. To study unobserved "
+                    f"variables, and {' and '.join(nonroot)} {verb} parents. To study unobserved "
                     "confounding between endogenous variables use medflow.sensitivity()."
                 )
-            if a == b:
-                raise ValueError(f"'{a} ~~ {b}': a variable cannot be correlated with itself.")
         return cls(order=order, parents={n: tuple(parents[n]) for n in order}, correlated=tuple(corr))
 
     @classmethod
@@ -160,16 +176,29 @@ class DAG:
 
     @classmethod
     def from_adjacency(cls, adjacency: pd.DataFrame) -> DAG:
-        """Build a DAG from a square DataFrame with ``adjacency.loc[parent, child] != 0``."""
+        """Build a DAG from a square DataFrame with ``adjacency.loc[parent, child] == 1``.
+
+        Entries must be 0 or 1 (or booleans); a missing entry is an error, not an edge.
+        """
         if not isinstance(adjacency, pd.DataFrame):
             raise TypeError("An adjacency matrix must be a pandas DataFrame with variable names.")
         if list(adjacency.index) != list(adjacency.columns):
             raise ValueError("The adjacency matrix needs the same variable names, in the same order, "
                              "as its index and its columns.")
         names = [str(n) for n in adjacency.columns]
-        values = adjacency.to_numpy()
+        try:
+            values = adjacency.to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError("The adjacency matrix has non-numeric entries; entries must be 1 "
+                             "(edge from the row to the column) or 0 (no edge).") from None
+        bad = ~np.isin(values, (0.0, 1.0))
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise ValueError(f"The adjacency matrix has the entry {values[i, j]:g} at [{names[i]}, "
+                             f"{names[j]}]; entries must be 1 (edge from the row to the column) or "
+                             "0 (no edge).")
         edges = [(names[i], names[j]) for i in range(len(names)) for j in range(len(names)) if values[i, j]]
-        return cls.from_edges(edges, nodes=names)
+        return cls.from_edges(edges, nodes=names).check_connected()
 
     # ------------------------------------------------------------------ queries
     @property
@@ -264,6 +293,23 @@ class DAG:
             raise ValueError(f"Isolated variables cannot be written in model syntax: {lonely}.")
         return "\n".join(lines)
 
+    def check_connected(self) -> DAG:
+        """Return the graph unchanged if every variable has an edge or a ``~~`` correlation.
+
+        Raises:
+            ValueError: naming the isolated variables (they cannot be part of a causal model:
+                nothing causes them, they cause nothing and they cannot be written in syntax).
+        """
+        in_corr = {n for pair in self.correlated for n in pair}
+        lonely = [n for n in self.order if not self.parents[n] and not self.children[n]
+                  and n not in in_corr]
+        if lonely:
+            which, them = (f"The variable {lonely[0]} has", "it") if len(lonely) == 1 else \
+                (f"The variables {', '.join(lonely)} have", "them")
+            raise ValueError(f"{which} no edge: every model variable needs a parent, a child or a "
+                             f"'~~' correlation. Remove {them} from the model or connect {them}.")
+        return self
+
     def _check_node(self, node: str) -> None:
         if node not in self.parents:
             raise ValueError(f"'{node}' is not a variable of the model; its variables are "
@@ -274,9 +320,13 @@ class DAG:
 
 
 def as_dag(model: str | DAG | pd.DataFrame | Iterable[tuple[str, str]]) -> DAG:
-    """Turn model syntax, an edge list, an adjacency DataFrame or a DAG into a :class:`DAG`."""
+    """Turn model syntax, an edge list, an adjacency DataFrame or a DAG into a :class:`DAG`.
+
+    Raises:
+        ValueError: for an unreadable or cyclic model, or a variable without any edge.
+    """
     if isinstance(model, DAG):
-        return model
+        return model.check_connected()
     if isinstance(model, str):
         return DAG.from_syntax(model)
     if isinstance(model, pd.DataFrame):
@@ -288,7 +338,7 @@ def as_dag(model: str | DAG | pd.DataFrame | Iterable[tuple[str, str]]) -> DAG:
             "A model is lavaan-style syntax ('Y ~ X + M; M ~ X'), a list of (parent, child) "
             f"pairs or an adjacency DataFrame; got {type(model).__name__}."
         ) from None
-    return DAG.from_edges(edges)
+    return DAG.from_edges(edges).check_connected()
 
 
 # ---------------------------------------------------------------------- helpers

@@ -1,9 +1,18 @@
 """Checking and encoding the analyst's data for a model.
 
 :func:`prepare` validates a DataFrame against a :class:`~medflow.dag.DAG`
-(numeric, finite, non-constant columns, enough rows, the missing-value
-policy), decides which variables are discrete (integer-valued) and fixes the
-affine standardization the flow works in. :class:`Encoding` is the result:
+(numeric, finite, non-constant, uniquely named columns, enough rows, the
+missing-value policy; a warning for extreme values), decides which variables
+are discrete and fixes the affine standardization the flow works in.
+
+A variable is discrete by default when it is *few-valued*: its values lie on
+an equally spaced grid ``origin + k * step`` (any origin and spacing, so 0/1,
+-0.5/0.5 and a z-scored binary variable are all discrete, and so are integer
+scores) with at most :data:`FEW_LEVELS` grid points, or with at most twice as
+many grid points as distinct observed values. Inside the flow the grid
+points are the integers ``k``; everything public stays in the data's units.
+The rule depends on the data only through affine-invariant properties, so
+the flow's effects are invariant to affine recoding of any variable. :class:`Encoding` is the result:
 it maps between the data's original units and the flow's standardized scale,
 and is stored with a saved model.
 
@@ -30,10 +39,29 @@ import pandas as pd
 
 from medflow.dag import DAG
 
-__all__ = ["Encoding", "prepare", "MIN_ROWS"]
+__all__ = ["Encoding", "prepare", "check_extremes", "find_grid", "MIN_ROWS", "FEW_LEVELS",
+           "FEW_DISTINCT", "EXTREME_IQR", "ExtremeValueWarning", "CodingWarning"]
 
 #: Fewest rows a flow is fitted on.
 MIN_ROWS = 50
+#: Grid points up to which a variable on an equally spaced grid is discrete by default.
+FEW_LEVELS = 100
+#: Distance from the median, in interquartile ranges, beyond which values are called extreme.
+EXTREME_IQR = 20.0
+# Tolerance, in grid steps, for values on a grid (z-scored data are on it up to rounding).
+_GRID_TOL = 1e-6
+
+
+class ExtremeValueWarning(UserWarning):
+    """Some values of a variable lie far outside the bulk of its distribution."""
+
+
+class CodingWarning(UserWarning):
+    """A variable with few distinct values is treated as continuous (its values are not on a grid)."""
+
+
+#: Distinct values up to which a continuous (off-grid) variable draws a :class:`CodingWarning`.
+FEW_DISTINCT = 10
 
 
 @dataclass(frozen=True)
@@ -42,10 +70,12 @@ class Encoding:
 
     Attributes:
         variables: model variables in topological order.
-        discrete: the integer-valued variables (dequantized in training).
+        discrete: the discrete variables (dequantized in training).
         loc: per-variable centre (original units).
         scale: per-variable spread (original units).
         lower, upper: observed range of each variable (original units).
+        step: grid spacing of each discrete variable (original units; 0 for continuous ones).
+            A discrete variable takes the values ``lower + k * step``, ``k = 0, 1, ...``.
     """
 
     variables: tuple[str, ...]
@@ -54,6 +84,12 @@ class Encoding:
     scale: tuple[float, ...]
     lower: tuple[float, ...]
     upper: tuple[float, ...]
+    step: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        if len(self.step) != len(self.variables):  # encodings saved before grids: integer steps
+            object.__setattr__(self, "step", tuple(1.0 if v in self.discrete else 0.0
+                                                   for v in self.variables))
 
     @property
     def is_discrete(self) -> np.ndarray:
@@ -71,6 +107,37 @@ class Encoding:
         """Flow scale → original units."""
         idx = [self.index(c) for c in (columns or self.variables)]
         return values * np.asarray(self.scale)[idx] + np.asarray(self.loc)[idx]
+
+    def off_grid(self, values: np.ndarray, columns: Sequence[str] | None = None) -> list[str]:
+        """The discrete variables among ``columns`` with a value off their grid."""
+        cols = list(columns or self.variables)
+        bad = []
+        for c, col in zip(cols, np.asarray(values, dtype=float).reshape(-1, len(cols)).T):
+            j = self.index(c)
+            if self.step[j] > 0:
+                k = (col - self.lower[j]) / self.step[j]
+                if not np.all(np.abs(k - np.round(k)) <= _GRID_TOL):
+                    bad.append(c)
+        return bad
+
+    def snap(self, values: np.ndarray, columns: Sequence[str] | None = None) -> np.ndarray:
+        """Round the discrete variables' values to their grids (continuous ones unchanged)."""
+        cols = list(columns or self.variables)
+        out = np.array(values, dtype=float, copy=True)
+        for i, c in enumerate(cols):
+            j = self.index(c)
+            if self.step[j] > 0:
+                k = np.round((out[..., i] - self.lower[j]) / self.step[j])
+                out[..., i] = self.lower[j] + k * self.step[j]
+        return out
+
+    def grid_text(self, name: str) -> str:
+        """``"the integers"`` or ``"-0.5 + k * 1"``: the values a discrete variable takes."""
+        j = self.index(name)
+        lo, h = self.lower[j], self.step[j]
+        if h == 1.0 and float(lo).is_integer():
+            return "whole numbers"
+        return f"the grid {lo:g} + k * {h:g}"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,8 +165,9 @@ def prepare(
     Args:
         dag: the causal graph; all its variables must be columns of ``data``.
         data: one row per unit; other columns are ignored.
-        discrete: variables to treat as discrete (default: integer-valued columns).
-        continuous: variables to treat as continuous even if integer-valued.
+        discrete: variables to treat as discrete (default: the few-valued columns; see the
+            module docstring). A discrete variable's values must lie on an equally spaced grid.
+        continuous: variables to treat as continuous even if few-valued.
         missing: ``"error"`` (default) or ``"drop"`` rows with a missing model variable
             (with a warning giving the number of rows dropped).
 
@@ -107,13 +175,19 @@ def prepare(
         The encoding and the model columns as a float DataFrame in topological order.
 
     Raises:
-        ValueError: for missing columns, non-numeric columns, missing or non-finite values,
-            constant columns, fewer than ``MIN_ROWS`` rows or an unknown variable in
-            ``discrete`` / ``continuous``.
+        ValueError: for missing or duplicated columns, non-numeric columns, missing or
+            non-finite values, constant columns, fewer than ``MIN_ROWS`` rows, an unknown
+            variable in ``discrete`` / ``continuous`` or a ``discrete`` variable whose values
+            are not on an equally spaced grid.
+
+    Warns:
+        ExtremeValueWarning: for values more than :data:`EXTREME_IQR` interquartile ranges
+            from their variable's median (see :func:`check_extremes`).
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
     names = list(dag.order)
+    check_unique_columns(data, names)
     absent = [v for v in names if v not in data.columns]
     if absent:
         raise ValueError(f"The model variable(s) {', '.join(absent)} are not columns of the data "
@@ -146,22 +220,119 @@ def prepare(
     both = disc_given & cont_given
     if both:
         raise ValueError(f"{', '.join(sorted(both))} cannot be both discrete and continuous.")
-    is_int = np.all(values == np.round(values), axis=0)
-    not_int = [n for n, ok in zip(names, is_int) if n in disc_given and not ok]
-    if not_int:
-        raise ValueError(f"discrete= names {', '.join(not_int)}, but they have non-integer values.")
-    disc = tuple(n for n, ok in zip(names, is_int) if (ok and n not in cont_given) or n in disc_given)
+    grids = {n: find_grid(values[:, i]) for i, n in enumerate(names)}
+    off = [n for n in names if n in disc_given and grids[n] is None]
+    if off:
+        raise ValueError(f"discrete= names {', '.join(off)}, but their values do not lie on an "
+                         "equally spaced grid (such as 0, 1, 2 or -0.5, 0.5); treat them as "
+                         "continuous or recode them.")
+    disc = tuple(n for n in names
+                 if n in disc_given or (n not in cont_given and grids[n] is not None
+                                        and _few(grids[n], values[:, names.index(n)])))
+    continuous_cols = [n for n in names if n not in disc]
+    for n in continuous_cols:
+        k = len(np.unique(values[:, names.index(n)]))
+        if k <= FEW_DISTINCT and n not in cont_given:
+            warnings.warn(f"The variable {n} has only {k} distinct values, which do not lie on an "
+                          "equally spaced grid, so it is treated as continuous. If it is categorical "
+                          "or ordinal, recode its levels as 0, 1, 2, ... (it is then discrete); pass "
+                          f"continuous=['{n}'] to keep it continuous without this warning.",
+                          CodingWarning, stacklevel=3)
+    check_extremes(frame.loc[:, continuous_cols])
 
-    # Discrete values are dequantized to [k, k + 1): centre on the midpoints.
-    shift = np.array([0.5 if n in disc else 0.0 for n in names])
-    loc = values.mean(axis=0) + shift
-    scale = np.sqrt(sd**2 + np.where(shift > 0, 1.0 / 12.0, 0.0))
+    # Discrete values are dequantized to [k, k + 1) grid steps: centre on the midpoints.
+    step = np.array([grids[n] if n in disc else 0.0 for n in names], dtype=float)
+    loc = values.mean(axis=0) + 0.5 * step
+    scale = np.sqrt(sd**2 + step**2 / 12.0)
     enc = Encoding(
         variables=tuple(names), discrete=disc,
         loc=tuple(map(float, loc)), scale=tuple(map(float, scale)),
         lower=tuple(map(float, values.min(axis=0))), upper=tuple(map(float, values.max(axis=0))),
+        step=tuple(map(float, step)),
     )
     return enc, pd.DataFrame(values, columns=names, index=frame.index)
+
+
+def find_grid(values: np.ndarray) -> float | None:
+    """The spacing of the equally spaced grid ``min + k * step`` holding ``values``, or None.
+
+    The step is the smallest gap between distinct values divided by the smallest whole
+    number up to 10 that puts every value on the grid (up to floating-point rounding).
+
+    Example:
+        >>> find_grid(np.array([-0.5, 0.5, 0.5])), find_grid(np.array([0.0, 2.0, 3.0]))
+        (1.0, 1.0)
+        >>> find_grid(np.array([0.0, 1.0, 2.5001])) is None
+        True
+    """
+    u = np.unique(np.asarray(values, dtype=float))
+    if len(u) < 2:
+        return None
+    span = u[-1] - u[0]
+    gap = np.diff(u).min()
+    for k in range(1, 11):
+        n_steps = round(span / (gap / k))
+        step = span / n_steps  # the step that lands exactly on the largest value
+        codes = (u - u[0]) / step
+        if np.all(np.abs(codes - np.round(codes)) <= _GRID_TOL):
+            return float(step)
+    return None
+
+
+def _few(step: float, column: np.ndarray) -> bool:
+    """Few-valued: at most FEW_LEVELS grid points, or at most twice the distinct values."""
+    points = round((column.max() - column.min()) / step) + 1
+    return points <= FEW_LEVELS or points <= 2 * len(np.unique(column))
+
+
+def check_unique_columns(data: pd.DataFrame, names: Iterable[str], what: str = "data") -> None:
+    """Raise if a model variable names more than one column of ``data``."""
+    dup = [n for n in dict.fromkeys(names) if int((data.columns == n).sum()) > 1]
+    if dup:
+        raise ValueError(f"The {what} have more than one column named {', '.join(map(str, dup))}; "
+                         "rename or drop the duplicates so that each model variable is one column.")
+
+
+def check_extremes(frame: pd.DataFrame, limit: float = EXTREME_IQR, stacklevel: int = 4) -> list[str]:
+    """Warn about values more than ``limit`` interquartile ranges from their column's median.
+
+    Such values (coding errors such as 99999 for missing, or very heavy tails) dominate a
+    least-squares fit and the flow's standardization. Columns with a zero interquartile
+    range use their standard deviation instead. Returns the columns warned about.
+
+    Example:
+        >>> import warnings
+        >>> df = pd.DataFrame({"Y": np.r_[np.linspace(-1, 1, 99), 1e6]})
+        >>> with warnings.catch_warnings(record=True) as w:
+        ...     warnings.simplefilter("always")
+        ...     check_extremes(df)
+        ['Y']
+    """
+    flagged = []
+    for name in frame.columns:
+        col = frame[name].to_numpy(dtype=float)
+        col = col[np.isfinite(col)]
+        if len(col) < 4:
+            continue
+        med = float(np.median(col))
+        q1, q3 = np.quantile(col, [0.25, 0.75])
+        spread, unit = float(q3 - q1), "interquartile ranges"
+        if not spread > 0:
+            spread, unit = float(col.std()), "standard deviations"
+        if not spread > 0:
+            continue
+        dist = np.abs(col - med) / spread
+        far = dist > limit
+        if far.any():
+            flagged.append(str(name))
+            warnings.warn(
+                f"The variable {name} has {int(far.sum())} extreme value(s), up to "
+                f"{float(dist.max()):.3g} {unit} from its median {med:.4g} (largest "
+                f"|value| {float(np.abs(col[far]).max()):.4g}). The flow and the linear SEM are "
+                "sensitive to such values: check them for coding errors (e.g. 99999 for missing) "
+                "or transform the variable (e.g. log).",
+                ExtremeValueWarning, stacklevel=stacklevel)
+    return flagged
 
 
 def _known(names: Iterable[str] | None, variables: list[str], arg: str) -> list[str]:
@@ -186,9 +357,14 @@ def _check_numeric_dtypes(frame: pd.DataFrame) -> None:
 
 
 def _numeric_block(frame: pd.DataFrame, cols: list[str], what: str) -> np.ndarray:
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"The {what} must be a pandas DataFrame, got {type(frame).__name__}.")
     absent = [c for c in cols if c not in frame.columns]
     if absent:
         raise ValueError(f"The {what} lack the model variable(s) {', '.join(absent)}.")
+    check_unique_columns(frame, cols, what)
+    if len(frame) == 0:
+        raise ValueError(f"The {what} have no rows.")
     sub = frame.loc[:, cols]
     _check_numeric_dtypes(sub)
     values = sub.to_numpy(dtype=float)

@@ -47,7 +47,7 @@ from medflow.model import _truncated_normal
 from medflow.results import MONOTONE_ASSUMPTION, EffectsResult, effect_row
 
 __all__ = ["effects", "path_effects", "decompose", "dose_response", "unit_effects",
-           "default_contrast", "mediator_sets", "mc_draws", "MC_TARGET_SD"]
+           "default_contrast", "mediator_sets", "mc_draws", "MC_TARGET_SD", "MAX_STRATA"]
 
 Path = tuple[str, ...]
 
@@ -62,10 +62,12 @@ AT_REMOVED = ("at= is no longer supported: it set the variables after abduction,
 
 # ==================================================================== contrasts and inputs
 def default_contrast(values: np.ndarray, discrete: bool) -> tuple[float, float, str]:
-    """Default (a, a_ref): 1 vs 0 for a binary treatment, else the 75th vs 25th percentile."""
+    """Default (a, a_ref): the higher vs the lower value of a two-valued treatment (1 vs 0),
+    else the 75th vs 25th percentile."""
     uniq = np.unique(values)
-    if len(uniq) == 2 and set(uniq) <= {0.0, 1.0}:
-        return 1.0, 0.0, "1 vs 0"
+    if len(uniq) == 2:
+        hi, lo = float(uniq[1]), float(uniq[0])
+        return hi, lo, "1 vs 0" if (hi, lo) == (1.0, 0.0) else "higher vs lower value of a binary treatment"
     method = "nearest" if discrete else "linear"
     hi, lo = (float(np.quantile(values, q, method=method)) for q in (0.75, 0.25))
     if hi == lo:
@@ -391,14 +393,16 @@ def _check_query(fit, treatment: str, outcome: str) -> None:
                          f"of {treatment} on {outcome} is zero by assumption.")
 
 
-def _contrast(fit, treatment, a, a_ref, extrapolate) -> tuple[float, float, str]:
+def _contrast(fit, treatment, a, a_ref, extrapolate, data=None) -> tuple[float, float, str]:
     j = fit.variables.index(treatment)
     if (a is None) != (a_ref is None):
         raise ValueError("Give both a and a_ref, or neither (for the default contrast).")
     if a is None:
-        a, a_ref, how = default_contrast(fit.data[treatment].to_numpy(), treatment in fit.encoding.discrete)
+        frame = _reference_frame(fit, data, "the default contrast (or give a and a_ref)")
+        a, a_ref, how = default_contrast(frame[treatment].to_numpy(dtype=float),
+                                         treatment in fit.encoding.discrete)
     else:
-        a, a_ref, how = float(a), float(a_ref), "given"
+        a, a_ref, how = _number(a, "a"), _number(a_ref, "a_ref"), "given"
     lo, hi = fit.encoding.lower[j], fit.encoding.upper[j]
     for name, v in (("a", a), ("a_ref", a_ref)):
         if not extrapolate and not lo <= v <= hi:
@@ -412,6 +416,8 @@ def _contrast(fit, treatment, a, a_ref, extrapolate) -> tuple[float, float, str]
 def _units(fit, flow, n_mc, data, where, generator, weights) -> _Units:
     """Abducted observed units (default), or ``n_mc`` draws from each member's model."""
     E = flow.E
+    if data is None and n_mc is None:
+        _reference_frame(fit, None, "the units to average over")
     if n_mc is not None:
         if data is not None:
             raise ValueError("Give either n_mc (fresh draws) or data (units to average over), not both.")
@@ -430,15 +436,139 @@ def _units(fit, flow, n_mc, data, where, generator, weights) -> _Units:
     if where is not None:
         if frame is None:
             raise ValueError("where= selects observed units; it cannot be combined with n_mc.")
-        mask = frame.eval(where) if isinstance(where, str) else np.asarray(where, dtype=bool)
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != (len(frame),):
-            raise ValueError(f"where= must select among the {len(frame)} units (a boolean vector or "
-                             "a query string such as 'V >= 4').")
-        if not mask.any():
-            raise ValueError("where= selects no units.")
-        w = w * torch.tensor(mask, dtype=torch.float64)
+        w = w * torch.tensor(_where_mask(frame, where), dtype=torch.float64)
     return _Units(x=x, eps=eps, weights=w, drawn=drawn)
+
+
+#: Most strata ``by=`` makes (one per value of the variable).
+MAX_STRATA = 20
+_OPTIONS = ("a", "a_ref", "n_boot", "level", "seed", "n_mc", "data", "where", "at", "by",
+            "extrapolate", "verbose", "boot_options")
+
+
+def _number(value, arg: str) -> float:
+    """A finite float, or a ValueError naming the argument."""
+    if isinstance(value, bool):
+        raise ValueError(f"{arg} must be a number, got {value!r}.")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{arg} must be a number, got {value!r}.") from None
+    if not np.isfinite(out):
+        raise ValueError(f"{arg} must be a finite number, got {out:g}.")
+    return out
+
+
+def _whole(value, arg: str, minimum: int) -> int:
+    """A whole number of at least ``minimum``, or a ValueError naming the argument."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, np.integer, float, np.floating))
+    if not ok or not float(value).is_integer() or value < minimum:
+        raise ValueError(f"{arg} must be a whole number of at least {minimum}, got {value!r}.")
+    return int(value)
+
+
+def _reference_frame(fit, data, purpose: str) -> pd.DataFrame:
+    """``data`` if given, else the fitted rows; an error naming the purpose when neither exists."""
+    if data is not None:
+        return data
+    if fit.data is None:
+        raise ValueError(f"This model was saved without its data (save(include_data=False)), so it "
+                         f"has no rows for {purpose}: pass the rows as data=, or load a model saved "
+                         "with include_data=True.")
+    return fit.data
+
+
+def _where_mask(frame: pd.DataFrame, where) -> np.ndarray:
+    """A boolean mask over ``frame``'s rows from a query string, a boolean Series (aligned on
+    the index) or a boolean vector of the frame's length."""
+    n = len(frame)
+    if isinstance(where, str):
+        try:
+            mask = frame.eval(where)
+        except Exception as err:  # noqa: BLE001 - pandas raises many kinds
+            raise ValueError(f"where={where!r} could not be evaluated on the data "
+                             f"({type(err).__name__}: {err}); write a condition on its columns "
+                             f"({', '.join(map(str, frame.columns))}), e.g. "
+                             f"'{frame.columns[0]} >= 1'.") from None
+        if not isinstance(mask, pd.Series):
+            raise ValueError(f"where={where!r} is not a condition on the rows (it gives "
+                             f"{type(mask).__name__}); write e.g. '{frame.columns[0]} >= 1'.")
+    elif isinstance(where, pd.Series):
+        if not where.index.is_unique or set(where.index) != set(frame.index):
+            raise ValueError(f"where= is a pandas Series whose index does not match the {n} units' "
+                             "index; give a Series with the same index as the data (it is aligned "
+                             "on it) or a plain boolean vector in row order.")
+        mask = where.reindex(frame.index)
+    else:
+        mask = np.asarray(where)
+    if np.asarray(mask).dtype != bool:
+        raise ValueError("where= must be a boolean vector (True for the units to keep) or a query "
+                         f"string such as 'V >= 4'; got values of type {np.asarray(mask).dtype}.")
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != (n,):
+        raise ValueError(f"where= must select among the {n} units (a boolean vector or "
+                         "a query string such as 'V >= 4').")
+    if not mask.any():
+        raise ValueError("where= selects no units.")
+    return mask
+
+
+def _check_options(fit, treatment: str, function: str, options: dict) -> dict:
+    """Validate the options of an effect query; returns them with ``where`` as a boolean mask."""
+    unknown = [k for k in options if k not in _OPTIONS]
+    if unknown:
+        raise ValueError(f"{function}() has no option {', '.join(unknown)}; its options are "
+                         f"{', '.join(_OPTIONS)}.")
+    out = dict(options)
+    for arg in ("a", "a_ref"):
+        if out.get(arg) is not None:
+            out[arg] = _number(out[arg], arg)
+    extrapolate = out.get("extrapolate", False)
+    if not isinstance(extrapolate, (bool, np.bool_)):
+        raise ValueError(f"extrapolate must be True or False, got {extrapolate!r}.")
+    level = out.get("level", 0.90)
+    if not 0 < _number(level, "level") < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}.")
+    out["seed"] = _whole(out.get("seed", 0), "seed", 0)
+    n_boot = out["n_boot"] = _whole(out.get("n_boot", 0), "n_boot", 0)
+    if n_boot == 1:
+        raise ValueError("n_boot must be 0 (no bootstrap) or at least 2, got 1.")
+    if n_boot and fit.data is None:
+        _reference_frame(fit, None, "the bootstrap (it refits the model on resampled rows)")
+    n_mc, data = out.get("n_mc"), out.get("data")
+    if n_mc is not None:
+        out["n_mc"] = _whole(n_mc, "n_mc", 1)
+    if data is not None:
+        if not isinstance(data, pd.DataFrame):
+            raise ValueError(f"data= must be a pandas DataFrame of units, got {type(data).__name__}.")
+        if len(data) == 0:
+            raise ValueError("data= has no rows; give the units to average over.")
+        if n_mc is not None:
+            raise ValueError("Give either n_mc (fresh draws) or data (units to average over), not both.")
+    if n_mc is None and data is None:
+        _reference_frame(fit, None, "the units to average over")
+    if out.get("at") is not None:
+        raise ValueError(AT_REMOVED)
+    frame = None if n_mc is not None else (data if data is not None else fit.data)
+    where = out.get("where")
+    if where is not None:
+        if frame is None:
+            raise ValueError("where= selects observed units; it cannot be combined with n_mc.")
+        out["where"] = _where_mask(frame, where)
+    by = out.get("by")
+    if by is not None:
+        if not isinstance(by, str) or by not in fit.variables:
+            raise ValueError(f"by= must name a variable of the model ({', '.join(fit.variables)}), "
+                             f"got {by!r}.")
+        _check_pretreatment(fit, treatment, [by], "by=")
+        if frame is None:
+            raise ValueError("by= makes strata of observed units; it cannot be combined with n_mc.")
+        levels = len(pd.unique(frame[by]))
+        if levels > MAX_STRATA:
+            raise ValueError(f"by={by!r} has {levels} distinct values; by= estimates effects within "
+                             f"each value and allows at most {MAX_STRATA}. Use where= for ranges "
+                             "(e.g. where='V >= 4').")
+    return out
 
 
 def _check_pretreatment(fit, treatment, names, arg) -> None:
@@ -452,7 +582,7 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
          n_mc=None, data=None, where=None, at=None, by=None, extrapolate=False, verbose=True,
          boot_options=None, notes=()) -> EffectsResult:
     _check_query(fit, treatment, outcome)
-    a, a_ref, how = _contrast(fit, treatment, a, a_ref, extrapolate)
+    a, a_ref, how = _contrast(fit, treatment, a, a_ref, extrapolate, data)
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}.")
     if at is not None:
@@ -495,8 +625,8 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
                 estimates.setdefault(s.label, []).append(est.numpy())
                 if k == 0:
                     mc[s.label] = err
-    sd_y = float(fit.data[outcome].std())
-    n_units = int(n_mc) if n_mc is not None else len(fit.data if data is None else data)
+    sd_y = float(_reference_frame(fit, data, "SD of the outcome")[outcome].std())
+    n_units = int(n_mc) if n_mc is not None else len(_reference_frame(fit, data, "the units"))
     rows, draw_cols = [], {}
     alpha = (1 - level) / 2
     for s in specs:
@@ -559,6 +689,9 @@ def effects(fit, treatment: str, outcome: str, mediators=None, *, interventional
     """
     dag = fit.dag
     _check_query(fit, treatment, outcome)
+    if not isinstance(interventional, (bool, np.bool_)):
+        raise ValueError(f"interventional must be True or False, got {interventional!r}.")
+    options = _check_options(fit, treatment, "effects", options)
     groups = mediator_sets(mediators, dag, treatment, outcome)
     for g in groups:
         identification.paths_through(dag, treatment, outcome, g)  # validates the names
@@ -574,7 +707,11 @@ def path_effects(fit, treatment: str, outcome: str, paths, **options) -> Effects
             to the outcome); other arguments as in :func:`effects`.
     """
     _check_query(fit, treatment, outcome)
+    options = _check_options(fit, treatment, "path_effects", options)
     chosen = tuple(dict.fromkeys(parse_path(p) for p in ([paths] if isinstance(paths, str) else paths)))
+    if not chosen:
+        raise ValueError(f"paths= must name at least one directed path from {treatment} to "
+                         f"{outcome}, e.g. paths=['{format_path(fit.dag.paths(treatment, outcome)[0])}'].")
     ident = identification.check(fit.dag, treatment, outcome, chosen)
     text = _paths_text(chosen)
 
@@ -590,8 +727,10 @@ def decompose(fit, treatment: str, outcome: str, order, **options) -> EffectsRes
     of the first ``k`` mediators; the last part ("direct") adds the remaining paths.
     """
     _check_query(fit, treatment, outcome)
+    options = _check_options(fit, treatment, "decompose", options)
     dag = fit.dag
     groups = mediator_sets(order, dag)
+    identification.check_order(groups)
     every = tuple(dag.paths(treatment, outcome))
 
     def specs():
@@ -616,20 +755,34 @@ def decompose(fit, treatment: str, outcome: str, order, **options) -> EffectsRes
 
 def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int = 0, level: float = 0.95,
                   seed: int = 0, n_mc=None, extrapolate: bool = False, verbose: bool = True,
-                  boot_options=None) -> pd.DataFrame:
+                  boot_options=None, data: pd.DataFrame | None = None) -> pd.DataFrame:
     """``E[Y(a)]`` over a grid of treatment values (default: 5th to 95th percentile, 19 points).
+
+    Args:
+        data: average over these rows instead of the fitted data (needed for a model saved
+            without its data, unless ``n_mc`` is given with a ``grid``).
 
     Returns:
         A DataFrame with ``a``, ``estimate``, ``std_error``, ``ci_lower``, ``ci_upper`` and the
         same in SD(Y) units (``*_sd``), one row per grid value.
     """
     _check_query(fit, treatment, outcome)
-    vals = fit.data[treatment].to_numpy()
+    checked = _check_options(fit, treatment, "dose_response", dict(
+        n_boot=n_boot, level=level, seed=seed, n_mc=n_mc, extrapolate=extrapolate, data=data))
+    n_boot, seed, n_mc = checked["n_boot"], checked["seed"], checked.get("n_mc")
     disc = treatment in fit.encoding.discrete
     if grid is None:
+        vals = _reference_frame(fit, data, "the default grid (or give grid=)")[treatment].to_numpy()
         grid = np.quantile(vals, np.linspace(0.05, 0.95, 19), method="nearest" if disc else "linear")
         grid = np.unique(grid)
-    grid = np.asarray(grid, dtype=float)
+    try:
+        grid = np.asarray(grid, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("grid= must be a list of numbers (treatment values).") from None
+    if grid.ndim != 1 or grid.size == 0:
+        raise ValueError("grid= must be a non-empty list of treatment values, e.g. grid=[0, 1, 2].")
+    if not np.isfinite(grid).all():
+        raise ValueError("grid= must hold finite numbers only.")
     j = fit.variables.index(treatment)
     if not extrapolate and (grid.min() < fit.encoding.lower[j] or grid.max() > fit.encoding.upper[j]):
         raise ValueError(f"The grid leaves the observed range of {treatment} "
@@ -638,14 +791,14 @@ def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int =
     flows, per = _flows(fit, n_boot, seed, verbose, boot_options)
     means = []
     for flow, weights in flows:
-        units = _units(fit, flow, n_mc, None, None, gen, weights)
+        units = _units(fit, flow, n_mc, data, None, gen, weights)
         rows = []
         with torch.no_grad():
             for value in grid:
                 eng = _Engine(fit, flow, units, treatment, outcome, value, value, gen)
                 rows.append(eng.mean(eng.path_world(())).numpy())
         means.append(np.stack(rows, axis=-1))  # (E, G)
-    sd_y = float(fit.data[outcome].std())
+    sd_y = float(_reference_frame(fit, data, "SD of the outcome")[outcome].std())
     out = pd.DataFrame({"a": grid, "estimate": means[0].mean(0)})
     alpha = (1 - level) / 2
     if n_boot:
@@ -675,7 +828,10 @@ def unit_effects(fit, treatment: str, outcome: str, data: pd.DataFrame, mediator
     noise. The result says so in ``attrs``: ``identified=False`` and ``assumption``.
     """
     _check_query(fit, treatment, outcome)
-    a, a_ref, _ = _contrast(fit, treatment, a, a_ref, extrapolate)
+    if not isinstance(data, pd.DataFrame) or len(data) == 0:
+        raise ValueError("data= must be a pandas DataFrame with at least one row (the units).")
+    a, a_ref, _ = _contrast(fit, treatment, a, a_ref, extrapolate, data)
+    seed = _whole(seed, "seed", 0)
     gen = torch.Generator().manual_seed(int(seed))
     flow = fit._require_fitted()
     units = _units(fit, flow, None, data, None, gen, None)

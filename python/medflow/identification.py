@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from medflow.dag import DAG, as_dag, format_path, parse_path
 from medflow.results import MONOTONE_ASSUMPTION
 
-__all__ = ["Identification", "check", "check_mediators", "paths_through", "paths_avoiding"]
+__all__ = ["Identification", "check", "check_mediators", "check_order", "paths_through", "paths_avoiding"]
 
 Path = tuple[str, ...]
 
@@ -147,9 +147,24 @@ def paths_avoiding(dag, treatment: str, outcome: str, mediators: str | Iterable[
     return [p for p in everything if not meds.intersection(p[1:-1])]
 
 
+def check_order(groups: Sequence[Sequence[str]]) -> None:
+    """Raise if a mediator appears in more than one element of a decomposition order."""
+    if not groups:
+        raise ValueError("order needs at least one mediator.")
+    seen: set[str] = set()
+    for g in groups:
+        twice = [m for m in g if m in seen]
+        if twice:
+            raise ValueError(f"order= names {', '.join(twice)} more than once; each mediator may "
+                             "appear once in a sequential decomposition (the parts would count "
+                             "its paths twice).")
+        seen.update(g)
+
+
+
 # ---------------------------------------------------------------------- helpers
 def _setup(dag, treatment: str, outcome: str) -> DAG:
-    g = as_dag(dag)
+    g = dag if isinstance(dag, DAG) else as_dag(dag)  # a graph, not necessarily a model
     for role, node in (("treatment", treatment), ("outcome", outcome)):
         if node not in g.parents:
             raise ValueError(f"The {role} '{node}' is not a variable of the model; its variables "

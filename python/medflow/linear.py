@@ -52,7 +52,8 @@ import statsmodels.api as sm
 from scipy import stats
 
 from medflow.dag import DAG, as_dag, format_path, parse_path
-from medflow.identification import check, paths_through
+from medflow.data import check_extremes, check_unique_columns
+from medflow.identification import check, check_order, paths_through
 from medflow.results import EffectsResult, effect_row
 
 __all__ = ["LinearSEM", "LinearSEMResults", "LINEAR_ASSUMPTION"]
@@ -91,6 +92,7 @@ class LinearSEM:
         if absent:
             raise ValueError(f"The model variable(s) {', '.join(absent)} are not columns of the data "
                              f"(columns: {', '.join(map(str, data.columns))}).")
+        check_unique_columns(data, names)
         frame = data.loc[:, names]
         bad = [c for c in names if not (pd.api.types.is_numeric_dtype(frame[c])
                                         or pd.api.types.is_bool_dtype(frame[c]))]
@@ -98,6 +100,8 @@ class LinearSEM:
             kinds = ", ".join(f"{c} ({frame[c].dtype})" for c in bad)
             raise ValueError(f"Model variables must be numeric; not numeric: {kinds}.")
         values = frame.to_numpy(dtype=float)
+        if len(values) == 0:
+            raise ValueError("The data have no rows.")
         nonfinite = ~np.isfinite(values)
         if nonfinite.any():
             listing = ", ".join(f"{c}: {int(k)}" for c, k in zip(names, nonfinite.sum(axis=0)) if k)
@@ -110,6 +114,7 @@ class LinearSEM:
         self.data = pd.DataFrame(values, columns=names, index=frame.index)
         self.n = len(values)
         _check_n(self.dag, self.n)
+        check_extremes(self.data, stacklevel=3)
         self.cov = self.data.cov()
         _check_matrix(self.cov, "The covariance matrix of the data")
         self.means: pd.Series | None = self.data.mean()
@@ -215,17 +220,39 @@ class _Equation:
 
 
 def _ols_statsmodels(data: pd.DataFrame, lhs: str, rhs: Sequence[str], df_correction: bool) -> _Equation:
-    exog = sm.add_constant(data.loc[:, list(rhs)].to_numpy(), has_constant="add")
-    res = sm.OLS(data[lhs].to_numpy(), exog).fit()
+    """OLS of ``lhs`` on ``rhs``, solved on centred and scaled variables and mapped back.
+
+    Centring and scaling make the solution invariant to offsets and units (a column in
+    cents beside a 0/1 column, or a constant 3e7 added to every value, is no harder than
+    the same data in dollars); the map back to the data's units is exact and linear, so
+    the coefficient covariance is transformed with it.
+    """
+    cols = [lhs, *rhs]
+    values = data.loc[:, cols].to_numpy(dtype=float)
+    mean, sd = values.mean(axis=0), values.std(axis=0, ddof=1)
+    z = (values - mean) / sd
+    res = sm.OLS(z[:, 0], sm.add_constant(z[:, 1:], has_constant="add")).fit()
+    # (intercept, slopes) in data units = T @ (intercept, slopes) in standard units + c
+    k = len(rhs)
+    T = np.zeros((k + 1, k + 1))
+    T[0, 0] = sd[0]
+    T[0, 1:] = -sd[0] * mean[1:] / sd[1:]
+    T[1:, 1:] = np.diag(sd[0] / sd[1:])
+    params = T @ np.asarray(res.params)
+    params[0] += mean[0]
     scale = 1.0 if df_correction else res.df_resid / res.nobs
-    return _Equation(lhs, tuple(rhs), float(res.params[0]), np.asarray(res.params[1:]),
-                     np.asarray(res.cov_params()) * scale, float(res.scale * scale),
-                     float(res.rsquared), int(res.df_resid if df_correction else res.nobs))
+    cov = T @ np.asarray(res.cov_params()) @ T.T * scale
+    return _Equation(lhs, tuple(rhs), float(params[0]), params[1:], cov,
+                     float(res.scale * scale * sd[0] ** 2), float(res.rsquared),
+                     int(res.df_resid if df_correction else res.nobs))
 
 
 def _slopes(cov: np.ndarray, lhs: int, rhs: list[int]) -> np.ndarray:
-    factor = scipy.linalg.cho_factor(cov[np.ix_(rhs, rhs)])
-    return scipy.linalg.cho_solve(factor, cov[rhs, lhs])
+    """Regression slopes from a covariance matrix, solved on the correlation scale."""
+    sd = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(sd, sd)
+    factor = scipy.linalg.cho_factor(corr[np.ix_(rhs, rhs)])
+    return scipy.linalg.cho_solve(factor, corr[rhs, lhs]) * sd[lhs] / sd[rhs]
 
 
 def _ols_moments(cov: pd.DataFrame, n: int, lhs: str, rhs: Sequence[str],
@@ -239,7 +266,10 @@ def _ols_moments(cov: pd.DataFrame, n: int, lhs: str, rhs: Sequence[str],
     dof = n - k if df_correction else n
     sigma2 = rss / dof
     # (X_c' X_c)^{-1} for centred regressors, X_c' X_c = (N − 1) S_xx.
-    xtx_inv = scipy.linalg.cho_solve(scipy.linalg.cho_factor(s[np.ix_(ix, ix)]), np.eye(len(ix))) / (n - 1)
+    sd_x = np.sqrt(np.diag(s)[ix])
+    r_xx = s[np.ix_(ix, ix)] / np.outer(sd_x, sd_x)
+    xtx_inv = (scipy.linalg.cho_solve(scipy.linalg.cho_factor(r_xx), np.eye(len(ix)))
+               / np.outer(sd_x, sd_x) / (n - 1))
     full = np.full((k, k), np.nan)
     full[1:, 1:] = sigma2 * xtx_inv
     intercept = math.nan
@@ -434,7 +464,8 @@ class LinearSEMResults:
             if path not in chosen:
                 chosen.append(path)
         if not chosen:
-            raise ValueError("Give at least one path, e.g. paths=['X -> M -> Y'].")
+            raise ValueError(f"paths= must name at least one directed path from {treatment} to "
+                             f"{outcome}, e.g. paths=['{format_path(everything[0])}'].")
         label = "PSE: " + "; ".join(map(format_path, chosen))
         return self._report([_Spec("PSE", label, "", tuple(chosen))], treatment, outcome,
                             a, a_ref, se, n_boot, level, seed, [])
@@ -454,8 +485,7 @@ class LinearSEMResults:
         """
         everything = self._paths(treatment, outcome)
         groups = self._mediator_groups(treatment, outcome, order, everything, sort=False)
-        if not groups:
-            raise ValueError("order needs at least one mediator.")
+        check_order(groups)
         specs = [_Spec("TE", "TE", "", tuple(everything))]
         before: tuple[Path, ...] = ()
         for meds in groups:
@@ -537,12 +567,13 @@ class LinearSEMResults:
         if (a is None) != (a_ref is None):
             raise ValueError("Give both a and a_ref, or neither (to use the default contrast).")
         if a is not None:
-            a, a_ref = float(a), float(a_ref)
+            a, a_ref = _finite(a, "a"), _finite(a_ref, "a_ref")
             how = "given"
         elif self._model.data is not None:
             x = self._model.data[treatment].to_numpy()
-            if set(np.unique(x)) == {0.0, 1.0}:
-                a, a_ref, how = 1.0, 0.0, "binary treatment"
+            uniq = np.unique(x)
+            if len(uniq) == 2:
+                a, a_ref, how = float(uniq[1]), float(uniq[0]), "binary treatment"
             else:
                 a_ref, a = (float(q) for q in np.percentile(x, [25, 75]))
                 how = "75th vs 25th percentile of the data"
@@ -651,6 +682,18 @@ def _as_paths(paths) -> list[Path]:
     return [tuple(p) for p in paths]
 
 
+def _finite(value, arg: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{arg} must be a number, got {value!r}.")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{arg} must be a number, got {value!r}.") from None
+    if not math.isfinite(out):
+        raise ValueError(f"{arg} must be a finite number, got {out:g}.")
+    return out
+
+
 def _checked_dag(model) -> DAG:
     dag = as_dag(model)
     if not any(dag.parents[n] for n in dag.order):
@@ -668,8 +711,17 @@ def _check_n(dag: DAG, n: int) -> None:
 
 
 def _check_matrix(cov: pd.DataFrame, what: str) -> None:
-    """Raise unless the covariance matrix of the model variables is positive definite."""
-    eig = np.linalg.eigvalsh(cov.to_numpy())
+    """Raise unless the covariance matrix of the model variables is positive definite.
+
+    The check is made on the correlation scale, so that variables in very different units
+    (cents beside a 0/1 indicator) are not mistaken for a singular matrix.
+    """
+    c = cov.to_numpy()
+    diag = np.diag(c)
+    if not (diag > 0).all():
+        bad = [str(n) for n, v in zip(cov.columns, diag) if not v > 0]
+        raise ValueError(f"{what} has a zero or negative variance for {', '.join(bad)}.")
+    eig = np.linalg.eigvalsh(c / np.sqrt(np.outer(diag, diag)))
     tol = 1e-10 * max(abs(eig).max(), 1e-300)
     if eig[0] < -tol:
         raise ValueError(f"{what} is not positive definite (smallest eigenvalue {eig[0]:.3g}); it "

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import warnings
@@ -37,9 +38,11 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from medflow.training import TrainSettings, log_interval_mass
 
-__all__ = ["CausalFlow", "FittedFlow", "load"]
+__all__ = ["CausalFlow", "FittedFlow", "load", "FORMAT_VERSION"]
 
-_FORMAT = "medflow-flow/1"
+_FORMAT = "medflow-flow"
+#: Version of the saved-model format written by :meth:`FittedFlow.save`.
+FORMAT_VERSION = 2
 
 
 class CausalFlow:
@@ -49,8 +52,9 @@ class CausalFlow:
         model: lavaan-style syntax (``"U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X"``),
             a list of ``(parent, child)`` edges, an adjacency DataFrame or a :class:`DAG`.
         data: a DataFrame with one numeric column per model variable.
-        discrete: variables to treat as discrete (default: every integer-valued column).
-        continuous: integer-valued variables to treat as continuous.
+        discrete: variables to treat as discrete (default: every few-valued column, whatever
+            its coding; see :mod:`medflow.data`).
+        continuous: few-valued variables to treat as continuous.
         missing: ``"error"`` (default) or ``"drop"``.
         **flow_config: architecture (``hidden=16, depth=2, bins=8, layers=1, bound=5.0,
             learn_linear=True``; see :mod:`medflow.flow`).
@@ -172,7 +176,7 @@ class FittedFlow:
                 mask[j, self.variables.index(p)] = 1.0
         self.mask = mask
         self.disc_step = torch.as_tensor(
-            np.where(encoding.is_discrete, 1.0 / np.asarray(encoding.scale), 0.0), dtype=dtype)
+            np.asarray(encoding.step) / np.asarray(encoding.scale), dtype=dtype)
         self.flow: NodeFlows | None = None
         self.history = pd.DataFrame(columns=["epoch", "train_nll", "val_nll", "lr"])
         self.data = pd.DataFrame(columns=list(self.variables))
@@ -184,23 +188,24 @@ class FittedFlow:
         return torch.as_tensor(self.encoding.standardize(np.asarray(values, dtype=float)), dtype=self.dtype)
 
     def _frame(self, x: Tensor, index=None) -> pd.DataFrame:
-        vals = self.encoding.destandardize(x.detach().double().cpu().numpy())
-        vals[:, self.encoding.is_discrete] = np.round(vals[:, self.encoding.is_discrete])
+        vals = self.encoding.snap(self.encoding.destandardize(x.detach().double().cpu().numpy()))
         return pd.DataFrame(vals, columns=list(self.variables), index=index)
 
     def _discretize(self, j: int, v: Tensor) -> Tensor:
-        """Floor a generated value of a discrete node onto its integer grid (observed range)."""
-        loc, scale = self.encoding.loc[j], self.encoding.scale[j]
-        k = torch.floor(v * scale + loc + 1e-6).clamp(self.encoding.lower[j], self.encoding.upper[j])
-        return (k - loc) / scale
+        """Floor a generated value of a discrete node onto its grid (observed range)."""
+        enc = self.encoding
+        loc, scale, lo, step = enc.loc[j], enc.scale[j], enc.lower[j], enc.step[j]
+        k = torch.floor((v * scale + loc - lo) / step + 1e-6)
+        value = (lo + k * step).clamp(lo, enc.upper[j])
+        return (value - loc) / scale
 
     def _rows(self, data: pd.DataFrame, what: str = "data") -> Tensor:
         values = self.encoding.check_frame(data, what=what)
-        disc = self.encoding.is_discrete
-        if disc.any() and not np.all(values[:, disc] == np.round(values[:, disc])):
-            bad = [v for v, dcol in zip(self.variables, disc) if dcol]
-            raise ValueError(f"The {what} have non-integer values in the discrete variable(s) "
-                             f"{', '.join(bad)}.")
+        bad = self.encoding.off_grid(values)
+        if bad:
+            grids = "; ".join(f"{b} takes {self.encoding.grid_text(b)}" for b in bad)
+            raise ValueError(f"The {what} have values off the grid of the discrete variable(s) "
+                             f"{', '.join(bad)} ({grids}).")
         return self._to_tensor(values)
 
     def _index(self, name: str) -> int:
@@ -209,17 +214,37 @@ class FittedFlow:
                              f"{', '.join(self.variables)}.")
         return self.variables.index(name)
 
-    def _do(self, do: Mapping[str, float] | None, extrapolate: bool = True) -> dict[int, float]:
+    def _do(self, do: Mapping[str, float] | None, extrapolate: bool = True,
+            arg: str = "do") -> dict[int, float]:
+        """Interventions ``{name: value}`` (original units) → ``{index: standardized value}``.
+
+        Raises:
+            ValueError: for an unknown variable, a value that is not a finite number, a value
+                outside the observed range (unless ``extrapolate``) or off a discrete grid.
+        """
+        if do is None:
+            return {}
+        if not isinstance(do, Mapping):
+            raise ValueError(f"{arg}= must be a dict of variable names and values, e.g. "
+                             f"{{'{self.variables[0]}': 1}}; got {type(do).__name__}.")
         out = {}
-        for name, value in (do or {}).items():
+        for name, value in do.items():
             j = self._index(name)
-            value = float(value)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{arg}= gives {name} the value {value!r}; it must be a "
+                                 "number.") from None
+            if not math.isfinite(value):
+                raise ValueError(f"{arg}= gives {name} the value {value:g}; it must be a finite "
+                                 "number.")
             lo, hi = self.encoding.lower[j], self.encoding.upper[j]
             if not extrapolate and not lo <= value <= hi:
-                raise ValueError(f"do({name} = {value:g}) is outside the observed range of {name} "
+                raise ValueError(f"{arg}= sets {name} = {value:g}, outside its observed range "
                                  f"[{lo:g}, {hi:g}]; pass extrapolate=True to allow it.")
-            if self.variables[j] in self.encoding.discrete and value != round(value):
-                raise ValueError(f"{name} is discrete: do({name} = {value:g}) must be an integer.")
+            if self.encoding.off_grid(np.array([value]), [name]):
+                raise ValueError(f"{name} is discrete and takes {self.encoding.grid_text(name)}: "
+                                 f"{arg}= cannot set it to {value:g}.")
             out[j] = (value - self.encoding.loc[j]) / self.encoding.scale[j]
         return out
 
@@ -321,51 +346,69 @@ class FittedFlow:
         """The noise ``eps_j`` of every node for each row (standard-normal scale), averaged
         over the ensemble's members."""
         flow = self._require_fitted()
-        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        gen = _generator(seed)
         eps = self._abduct(self._rows(data), flow, gen).mean(0)
         return pd.DataFrame(eps.double().numpy(), columns=list(self.variables), index=data.index)
 
-    def sample(self, n: int, do: Mapping[str, float] | None = None, seed: int | None = 0) -> pd.DataFrame:
+    def sample(self, n: int, do: Mapping[str, float] | None = None, seed: int | None = 0,
+               extrapolate: bool = False) -> pd.DataFrame:
         """Draw ``n`` units from the fitted model, optionally under ``do={"X": value}``.
 
         Under an intervention every unit is first drawn from the observational model and
-        then intervened on, so correlated roots (``~~``) keep their marginal law. Each draw
-        comes from one member of the ensemble, chosen at random (the members' mixture).
+        then intervened on, so correlated roots (``~~``) keep their marginal law. A fitted
+        ensemble pools its members' draws (unit ``i`` comes from member ``i mod E``).
+
+        Args:
+            n: number of units.
+            do: interventions, e.g. ``{"X": 1}``.
+            seed: seed of the draws; ``None`` for torch's global generator.
+            extrapolate: allow ``do`` values outside the observed range.
         """
         flow = self._require_fitted()
-        if int(n) < 1:
-            raise ValueError(f"n must be a positive integer, got {n}.")
-        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        d = len(self.variables)
-        eps = torch.randn(1, int(n), d, generator=gen, dtype=self.dtype).expand(flow.E, -1, -1)
-        member = torch.randint(flow.E, (int(n),), generator=gen)
+        n = _count(n, "n", 1)
+        gen = _generator(seed)
+        dj = self._do(do, extrapolate=extrapolate)
+        d, E = len(self.variables), flow.E
+        per_member = -(-n // E)  # draws pooled across ensemble members, unit i from member i % E
+        eps = torch.randn(E, per_member, d, generator=gen, dtype=self.dtype)
         x = self._generate(eps, torch.zeros_like(eps), {}, range(d), flow)
         if do:
-            dj = self._do(do)
             x = self._generate(eps, x, dj, self._causal_descendants(dj), flow)
-        return self._frame(x[member, torch.arange(int(n))])
+        return self._frame(x.transpose(0, 1).reshape(-1, d)[:n])
 
-    def counterfactual(self, data: pd.DataFrame, do: Mapping[str, float], seed: int | None = 0) -> pd.DataFrame:
+    def counterfactual(self, data: pd.DataFrame, do: Mapping[str, float], seed: int | None = 0,
+                       extrapolate: bool = False) -> pd.DataFrame:
         """Unit-level counterfactuals by abduction, action and prediction.
 
         Args:
             data: observed rows (all model variables).
             do: interventions, e.g. ``{"X": 60}``.
-            seed: for the interval abduction of discrete nodes.
+            seed: for the interval abduction of discrete nodes (``None``: torch's global generator).
+            extrapolate: allow ``do`` values outside the observed range.
 
         Returns:
-            The rows as they would have been under ``do`` (same index as ``data``): the
-            average over the ensemble's members (discrete variables rounded to integers).
+            The rows as they would have been under ``do`` (same index as ``data``). For a
+            fitted ensemble each continuous value is the average over the members and each
+            discrete value the most frequent one (the smallest on a tie).
         """
         flow = self._require_fitted()
         if not do:
             raise ValueError("counterfactual() needs at least one intervention, e.g. do={'X': 1}.")
-        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        x = self._rows(data).unsqueeze(0)
+        dj = self._do(do, extrapolate=extrapolate)
+        gen = _generator(seed)
+        x = self._rows(data).unsqueeze(0).expand(flow.E, -1, -1)
         eps = self._abduct(x, flow, gen)
-        dj = self._do(do)
         out = self._generate(eps, x, dj, self._causal_descendants(dj), flow)
-        return self._frame(out.mean(0), index=data.index)
+        frame = self._frame(out.mean(0), index=data.index)
+        if flow.E > 1 and self.encoding.discrete:
+            from scipy import stats
+
+            values = self.encoding.destandardize(out.double().numpy())  # (E, N, d)
+            for name in self.encoding.discrete:
+                j = self.variables.index(name)
+                frame[name] = self.encoding.snap(stats.mode(values[..., j], axis=0).mode[:, None],
+                                                 [name])[:, 0]
+        return frame
 
     # effect queries live in medflow.effects; thin delegates keep the fitted-model API flat.
     def effects(self, treatment: str, outcome: str, mediators=None, **kwargs):
@@ -401,37 +444,67 @@ class FittedFlow:
                               **kwargs)
 
     def fair(self, sensitive: str, outcome: str, paths=None, **kwargs):
-        """Refit with a path-specific effect within bounds; see :func:`medflow.fair.fair`."""
-        from medflow.fair import fair
+        """Refit with a path-specific effect within bounds; see :func:`medflow.fairness.fair`."""
+        from medflow.fairness import fair
         return fair(self, sensitive, outcome, paths, **kwargs)
 
     def predict(self, new_data: pd.DataFrame, outcome: str, keep=None, **kwargs) -> np.ndarray:
         """``E[Y | keep]`` for new rows (default ``keep``: the outcome's parents); see
-        :func:`medflow.fair.predict`."""
-        from medflow.fair import predict
+        :func:`medflow.fairness.predict`."""
+        from medflow.fairness import predict
         return predict(self, new_data, outcome, keep=keep, **kwargs)
 
     # ---------------------------------------------------------------- persistence
-    def save(self, path: str | Path) -> Path:
-        """Save to a folder: ``weights.pt`` (tensors only) and ``model.json`` (metadata)."""
+    def save(self, path: str | Path, include_data: bool = False) -> Path:
+        """Save to a folder: ``weights.pt`` (tensors only) and ``model.json`` (metadata).
+
+        The metadata record the format version and a SHA-256 checksum over the weights
+        file and the metadata; :func:`load` checks both.
+
+        Args:
+            path: the folder (created if needed; ``weights.pt`` and ``model.json`` in it are
+                replaced).
+            include_data: also store the rows the model was fitted on. By default they are
+                not stored (microdata often may not be redistributed); a model loaded without
+                them answers effect queries given ``data=`` (or ``n_mc=``).
+        """
+        import io
+
         import medflow
         import zuko
 
         flow = self._require_fitted()
+        if not isinstance(include_data, bool):
+            raise ValueError(f"include_data must be True or False, got {include_data!r}.")
+        if include_data and self.data is None:
+            raise ValueError("include_data=True, but this model holds no data (it was loaded from "
+                             "a folder saved without them).")
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"Cannot save the model to '{path}': it is a file, not a folder.")
+        # Everything is prepared in memory first: nothing is written if a step fails.
         state = {k: v.detach().cpu().clone() for k, v in flow.state_dict().items()}
-        state["__data__"] = torch.tensor(self.data.to_numpy(dtype=float), dtype=torch.float64)
-        torch.save(state, path / "weights.pt")
-        meta = dict(
-            format=_FORMAT, model=self.dag.to_syntax(), encoding=self.encoding.to_dict(),
-            config=dict(self.config), dtype=str(self.dtype).replace("torch.", ""),
+        if include_data:
+            state["__data__"] = torch.tensor(self.data.to_numpy(dtype=float), dtype=torch.float64)
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        weights = buffer.getvalue()
+        meta = _jsonable(dict(
+            format=_FORMAT, format_version=FORMAT_VERSION, model=self.dag.to_syntax(),
+            encoding=self.encoding.to_dict(), config=dict(self.config),
+            dtype=str(self.dtype).replace("torch.", ""), ensemble=int(flow.E),
+            includes_data=include_data, n_rows=None if self.data is None else int(len(self.data)),
             history=self.history.to_dict(orient="list"), fit_info=self.fit_info,
             versions=dict(medflow=medflow.__version__, torch=torch.__version__,
                           zuko=getattr(zuko, "__version__", "unknown"),
                           numpy=np.__version__, pandas=pd.__version__),
-        )
-        (path / "model.json").write_text(json.dumps(meta, indent=2))
+            weights_sha256=hashlib.sha256(weights).hexdigest(),
+        ))
+        meta["checksum"] = _checksum(weights, meta)
+        text = json.dumps(meta, indent=2)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "weights.pt").write_bytes(weights)
+        (path / "model.json").write_text(text + "\n", encoding="utf-8")
         return path
 
     # ---------------------------------------------------------------- reporting
@@ -497,28 +570,76 @@ class FittedFlow:
 
     def __repr__(self) -> str:
         state = "fitted" if self.flow is not None else "not fitted"
+        rows = "data not stored" if self.data is None else f"n={len(self.data)}"
         return (f"<FittedFlow {state}: {'; '.join(self.dag.to_syntax().splitlines())}; "
-                f"n={len(self.data)}, discrete={list(self.encoding.discrete)}>")
+                f"{rows}, discrete={list(self.encoding.discrete)}>")
 
 
 def load(path: str | Path) -> FittedFlow:
-    """Load a model saved with :meth:`FittedFlow.save` (no code is executed)."""
+    """Load a model saved with :meth:`FittedFlow.save` (no code is executed).
+
+    The format version and the checksum over ``weights.pt`` and ``model.json`` are checked
+    first, so a damaged, edited or newer-format model is refused with one error naming the
+    file.
+
+    Raises:
+        FileNotFoundError: if the folder lacks ``model.json`` or ``weights.pt``.
+        ValueError: for a damaged or edited file, a newer format or invalid weights.
+    """
     path = Path(path)
-    if not (path / "model.json").exists() or not (path / "weights.pt").exists():
+    if not (path / "model.json").is_file() or not (path / "weights.pt").is_file():
         raise FileNotFoundError(f"{path} is not a saved medflow model (model.json and weights.pt expected).")
-    meta = json.loads((path / "model.json").read_text())
-    if meta.get("format") != _FORMAT:
-        raise ValueError(f"{path} has format {meta.get('format')!r}; this medflow reads {_FORMAT!r}.")
-    state = torch.load(path / "weights.pt", weights_only=True, map_location="cpu")
-    dtype = _dtype(meta["dtype"])
-    fitted = FittedFlow(as_dag(meta["model"]), Encoding.from_dict(meta["encoding"]), meta["config"], dtype)
-    data = state.pop("__data__")
-    flow = NodeFlows(fitted.mask, ensemble=int(state["weight"].shape[0]), dtype=dtype, **fitted.config)
-    flow.load_state_dict(state)
+    meta_file, weights_file = path / "model.json", path / "weights.pt"
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{meta_file} is damaged: it is not valid JSON ({err}).") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{meta_file} is damaged: it does not hold a model description.")
+    version = meta.get("format_version")
+    if meta.get("format") not in (_FORMAT, "medflow-flow/1") or (
+            version is not None and not isinstance(version, int)):
+        raise ValueError(f"{meta_file} is not a medflow model description (format "
+                         f"{meta.get('format')!r}); this medflow reads {_FORMAT!r}.")
+    if version is None:
+        raise ValueError(f"{meta_file} was written by an older medflow (format "
+                         f"{meta.get('format')!r}) without a checksum; refit the model and save it "
+                         "again.")
+    saved_by = (meta.get("versions") or {}).get("medflow", "unknown")
+    if version > FORMAT_VERSION:
+        import medflow
+        raise ValueError(f"{meta_file} has format version {version} (written by medflow {saved_by}); "
+                         f"this medflow {medflow.__version__} reads format versions up to "
+                         f"{FORMAT_VERSION}. Update medflow to load it.")
+    weights = weights_file.read_bytes()
+    if hashlib.sha256(weights).hexdigest() != meta.get("weights_sha256"):
+        raise ValueError(f"{weights_file} does not match the checksum recorded in model.json: the "
+                         "weights were damaged or changed after saving.")
+    if _checksum(weights, {k: v for k, v in meta.items() if k != "checksum"}) != meta.get("checksum"):
+        raise ValueError(f"{meta_file} does not match its checksum: the model description was "
+                         "edited or damaged after saving.")
+    try:
+        import io
+        state = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
+        dtype = _dtype(meta["dtype"])
+        fitted = FittedFlow(as_dag(meta["model"]), Encoding.from_dict(meta["encoding"]),
+                            meta["config"], dtype)
+        data = state.pop("__data__", None)
+        flow = NodeFlows(fitted.mask, ensemble=int(meta["ensemble"]), dtype=dtype, **fitted.config)
+        flow.load_state_dict(state)
+        history = pd.DataFrame(meta["history"])
+        fit_info = meta["fit_info"]
+    except Exception as err:  # noqa: BLE001 - any failure here means a damaged folder
+        raise ValueError(f"The model in {path} could not be rebuilt from weights.pt and model.json "
+                         f"({type(err).__name__}: {' '.join(str(err).split())[:300]}).") from None
+    if not all(torch.isfinite(v).all() for v in state.values()):
+        raise ValueError(f"{weights_file} holds non-finite weights (NaN or infinity); the model "
+                         "cannot be used.")
+    _warn_if_newer(saved_by, meta_file)
     fitted.flow = flow
-    fitted.data = pd.DataFrame(data.numpy(), columns=list(fitted.variables))
-    fitted.history = pd.DataFrame(meta["history"])
-    fitted.fit_info = meta["fit_info"]
+    fitted.data = None if data is None else pd.DataFrame(data.numpy(), columns=list(fitted.variables))
+    fitted.history = history
+    fitted.fit_info = fit_info
     return fitted
 
 
@@ -572,6 +693,53 @@ def _linear_nodes(spec, fitted: FittedFlow) -> list[str] | None:
     return list(dict.fromkeys(names))
 
 
+def _warn_if_newer(saved_by: str, where: Path) -> None:
+    """Warn when a model of a readable format was written by a newer medflow."""
+    import warnings
+
+    import medflow
+
+    def parts(text):
+        try:
+            return tuple(int(p) for p in str(text).split("+")[0].split(".")[:3])
+        except ValueError:
+            return None
+
+    saved, here = parts(saved_by), parts(medflow.__version__)
+    if saved and here and saved > here:
+        warnings.warn(f"{where} was written by medflow {saved_by}, newer than this medflow "
+                      f"{medflow.__version__}; its format is readable, but results may differ "
+                      "from the version that wrote it.", UserWarning, stacklevel=3)
+
+
+def _jsonable(obj):
+    """Plain JSON types for metadata (numpy scalars and arrays, tuples, paths, NaN kept)."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, torch.Tensor):
+        return _jsonable(obj.detach().cpu().tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer, int)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return float(obj)
+    if obj is None or isinstance(obj, str):
+        return obj
+    return str(obj)
+
+
+def _checksum(weights: bytes, meta: Mapping) -> str:
+    """SHA-256 over the weights file and the canonical JSON of the metadata (no checksum)."""
+    canonical = json.dumps({k: v for k, v in meta.items() if k != "checksum"}, sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(weights + b"\n" + canonical.encode("ascii")).hexdigest()
+
+
 # -------------------------------------------------------------------- numerics
 def _truncated_normal(lo: Tensor, hi: Tensor, w: Tensor) -> Tensor:
     """Inverse-CDF draw from N(0, 1) truncated to [lo, hi); stable in both tails."""
@@ -584,6 +752,21 @@ def _truncated_normal(lo: Tensor, hi: Tensor, w: Tensor) -> Tensor:
     return torch.where(flip, -z, z)
 
 
+def _count(value, arg: str, minimum: int) -> int:
+    """A whole number of at least ``minimum``, or a ValueError naming the argument."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, np.integer, float, np.floating))
+    if not ok or not float(value).is_integer() or value < minimum:
+        raise ValueError(f"{arg} must be a whole number of at least {minimum}, got {value!r}.")
+    return int(value)
+
+
+def _generator(seed) -> torch.Generator | None:
+    """A seeded generator, or None (torch's global generator) for ``seed=None``."""
+    if seed is None:
+        return None
+    return torch.Generator().manual_seed(_count(seed, "seed", 0))
+
+
 def _dtype(name: str) -> torch.dtype:
     table = {"float32": torch.float32, "float64": torch.float64}
     if name not in table:
@@ -592,7 +775,10 @@ def _dtype(name: str) -> torch.dtype:
 
 
 def _device(name: str) -> torch.device:
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {name!r}.") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was requested but torch sees no CUDA device; use device='cpu'.")
     if dev.type not in ("cpu", "cuda"):

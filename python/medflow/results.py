@@ -150,8 +150,7 @@ class EffectsResult:
                 validation study (benchmarks/results/README.md) percentile intervals covered
                 better at N = 2,000; compare both before relying on either.
         """
-        if scale not in ("raw", "sd"):
-            raise ValueError("scale must be 'raw' or 'sd'.")
+        _check_scale(scale)
         if method not in ("percentile", "basic"):
             raise ValueError(f"method must be 'percentile' or 'basic', got {method!r}.")
         sfx = "" if scale == "raw" else "_sd"
@@ -205,6 +204,7 @@ class EffectsResult:
     def summary(self, scale: str = "raw") -> str:
         """A printable table: label, estimate, std. error, interval, identified, and the
         Monte Carlo error where it is not negligible (:meth:`mc_relevant`)."""
+        _check_scale(scale)
         sfx = "" if scale == "raw" else "_sd"
         t = self.table
         lvl = t["level"].dropna()
@@ -259,6 +259,7 @@ def forest_plot(results: Sequence[EffectsResult], ax=None, scale: str = "sd"):
     """Forest plot of one or several results (one marker per method)."""
     import matplotlib.pyplot as plt
 
+    _check_scale(scale)
     sfx = "" if scale == "raw" else "_sd"
     frame = pd.concat([r.table for r in results], ignore_index=True)
     labels = list(dict.fromkeys(frame["label"]))
@@ -295,6 +296,7 @@ def compare(*results: EffectsResult, names: Sequence[str] | None = None, scale: 
         ", ".join(dict.fromkeys(r.table["method"])) for r in results]
     if len(names) != len(results) or len(set(names)) != len(names):
         raise ValueError("compare() needs one distinct name per result (pass names=[...]).")
+    _check_scale(scale)
     sfx = "" if scale == "raw" else "_sd"
     parts = []
     for name, r in zip(names, results):
@@ -303,3 +305,9 @@ def compare(*results: EffectsResult, names: Sequence[str] | None = None, scale: 
         part.columns = pd.MultiIndex.from_product([[name], ["estimate", "ci_lower", "ci_upper", "identified"]])
         parts.append(part)
     return pd.concat(parts, axis=1, join="outer")
+
+
+def _check_scale(scale) -> None:
+    if scale not in ("raw", "sd"):
+        raise ValueError(f"scale must be 'raw' (outcome units) or 'sd' (SD of the outcome), "
+                         f"got {scale!r}.")

@@ -662,6 +662,10 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
     """
     fit._require_fitted()
     _check_query(fit, treatment, outcome)
+    if fit.data is None:
+        raise ValueError("sensitivity() refits the model on its data, and this model was saved "
+                         "without them (save(include_data=False)); load a model saved with "
+                         "include_data=True.")
     groups = mediator_sets(mediators, fit.dag, treatment, outcome)  # None: as in effects()
     for g in groups:
         identification.paths_through(fit.dag, treatment, outcome, g)  # validates the names

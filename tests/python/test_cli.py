@@ -53,6 +53,9 @@ def test_blau_duncan_writes_the_report(bd_run):
     for name in ("dag.png", "forest.png", "dose_response.png", "training_curves.png", "sensitivity.png"):
         assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
     assert (out / "flow_model" / "model.json").is_file()
+    import torch
+    weights = torch.load(out / "flow_model" / "weights.pt", weights_only=True)
+    assert "__data__" not in weights                      # no microdata unless --save-data
     effects = pd.read_csv(out / "effects.csv")
     assert list(effects.columns) == list(EFFECT_COLUMNS)
     labels = ["TE", "NDE via W", "NIE via W", "rNDE via W", "rNIE via W", "NDE via U", "NIE via U",
@@ -139,9 +142,9 @@ def test_fit_command_with_bootstrap(tmp_path, capsys):
 def test_missing_file_is_one_line(capsys):
     err = _error(capsys, ["fit", "--csv", "no/such.csv", "--model", "Y ~ X", "--treatment", "X",
                           "--outcome", "Y"])
-    assert err == "medflow: error: No such file: 'no/such.csv'.\n"
+    assert err == "medflow: error: --csv 'no/such.csv': no such file.\n"
     err = _error(capsys, ["blau-duncan", "--ocg", "no/ocg.txt"])
-    assert err == "medflow: error: No OCG 1962 file at 'no/ocg.txt'.\n"
+    assert err == "medflow: error: --ocg 'no/ocg.txt': no such file.\n"
 
 
 def test_bad_column_is_one_line(capsys, tiny_csv):

@@ -43,7 +43,7 @@ def test_correlated_roots_become_a_chain_for_the_flow():
     ("A ~ B; B ~ C; C ~ A", r"The model has a cycle: A -> C -> B -> A\."),
     ("A ~ A", r"Self-loop: A cannot cause itself"),
     ("Y ~ X; Y ~ Z", r"'Y' has two equations"),
-    ("U ~ X; Y ~ U; U ~~ Y", r"'U ~~ Y': correlated errors are only supported between exogenous .*U and Y has parents.*sensitivity"),
+    ("U ~ X; Y ~ U; U ~~ Y", r"'U ~~ Y': correlated errors are only supported between exogenous .*U and Y have parents.*sensitivity"),
     ("Y ~ 2*X", r"'2\*X' in 'Y ~ 2\*X' is not a variable name"),
     ("Y =~ X", r"Cannot read the statement 'Y =~ X'"),
     ("  # nothing\n", r"The model is empty"),
@@ -68,3 +68,32 @@ def test_parse_path():
     assert parse_path("X -> U -> Y") == ("X", "U", "Y")
     with pytest.raises(ValueError, match="at least two nodes"):
         parse_path("X")
+
+
+@pytest.mark.parametrize("model, message", [
+    ("A ~~ X; X ~~ A; Y ~ A + X", r"^'X ~~ A' repeats 'A ~~ X': declare each correlated pair once\.$"),
+    ("Y ~ A + X; A ~~ X; A ~~ X", r"^'A ~~ X' repeats 'A ~~ X': declare each correlated pair once\.$"),
+    ("M ~ X; Y ~ M + X; M ~~ X", r"and M has parents\."),
+    ([], r"^The model is empty: give at least one edge"),
+])
+def test_graph_errors_are_clear(model, message):
+    with pytest.raises(ValueError, match=message):
+        as_dag(model)
+
+
+def test_isolated_nodes_and_bad_adjacency_entries_are_refused():
+    adj = pd.DataFrame([[0, 1, 0], [0, 0, 0], [0, 0, 0]], index=list("XYZ"), columns=list("XYZ"))
+    with pytest.raises(ValueError, match=r"^The variable Z has no edge: every model variable needs a "
+                                         r"parent, a child or a '~~' correlation\. Remove it"):
+        DAG.from_adjacency(adj)
+    with pytest.raises(ValueError, match=r"^The variables Z, W have no edge"):
+        as_dag(DAG.from_edges([("X", "Y")], nodes=["X", "Y", "Z", "W"]))
+    nan_adj = adj.iloc[:2, :2].astype(float)
+    nan_adj.loc["Y", "X"] = float("nan")
+    with pytest.raises(ValueError, match=r"entry nan at \[Y, X\]; entries must be 1 .* or 0"):
+        DAG.from_adjacency(nan_adj)
+    two = adj.iloc[:2, :2].copy()
+    two.loc["X", "Y"] = 2
+    with pytest.raises(ValueError, match=r"entry 2 at \[X, Y\]"):
+        DAG.from_adjacency(two)
+    assert DAG.from_adjacency(adj.iloc[:2, :2].astype(bool)).edges == (("X", "Y"),)

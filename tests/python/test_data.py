@@ -23,7 +23,8 @@ def test_types_and_overrides():
     assert list(clean.columns) == ["X", "M", "Y"]          # unused column ignored
     enc2, _ = prepare(G, frame(), continuous=["X"])
     assert enc2.discrete == ()
-    with pytest.raises(ValueError, match="discrete= names M, but they have non-integer values"):
+    with pytest.raises(ValueError, match=r"discrete= names M, but their values do not lie on an "
+                                         r"equally spaced grid \(such as 0, 1, 2 or -0.5, 0.5\)"):
         prepare(G, frame(), discrete=["M"])
     with pytest.raises(ValueError, match="continuous= names Z, which are not model variables"):
         prepare(G, frame(), continuous=["Z"])
@@ -63,3 +64,73 @@ def test_bad_data(mutate, message):
 def test_model_variable_missing_from_data_through_the_model_api():
     with pytest.raises(ValueError, match=r"The model variable\(s\) Z are not columns of the data"):
         CausalFlow("Y ~ X + Z", frame())
+
+
+# ------------------------------------------------------------------ few-valued variables
+def test_few_valued_variables_are_discrete_whatever_their_coding():
+    df = frame()
+    recoded = df.assign(X=df["X"] - 0.5, Y=np.round(df["Y"], 1))
+    enc, _ = prepare(G, recoded)
+    assert enc.discrete == ("X", "Y")                    # -0.5/0.5 and a 0.1 grid
+    assert enc.step[0] == 1.0 and enc.lower[0] == -0.5 and abs(enc.step[2] - 0.1) < 1e-12
+    z = df.assign(X=(df["X"] - df["X"].mean()) / df["X"].std())
+    enc_z, _ = prepare(G, z)
+    enc_01, _ = prepare(G, df)
+    assert enc_z.discrete == enc_01.discrete == ("X",)
+    # the z-scored and the 0/1 coding give the same flow-scale data and the same grid
+    assert np.allclose(enc_z.standardize(z[["X", "M", "Y"]].to_numpy()),
+                       enc_01.standardize(df[["X", "M", "Y"]].to_numpy()), atol=1e-12)
+    assert np.isclose(enc_z.step[0] / enc_z.scale[0], enc_01.step[0] / enc_01.scale[0])
+    # discrete= accepts a non-integer grid; the few-valued rule is affine invariant
+    enc2, _ = prepare(G, recoded, discrete=["X"], continuous=["Y"])
+    assert enc2.discrete == ("X",)
+    wide = df.assign(Y=np.round(df["Y"] * 1e4))          # integers on ~60,000 grid points
+    assert prepare(G, wide)[0].discrete == ("X",)
+    assert prepare(G, wide.assign(Y=wide["Y"] * 100 + 3e6))[0].discrete == ("X",)
+
+
+def test_find_grid():
+    from medflow.data import find_grid
+    assert find_grid(np.array([0.0, 2.0, 3.0])) == 1.0
+    assert find_grid((np.arange(9) - 4.1) / 2.7) == pytest.approx(1 / 2.7)
+    assert find_grid(np.random.default_rng(0).normal(size=50)) is None
+    assert find_grid(np.array([1.0, 1.0])) is None
+
+
+# ------------------------------------------------------------------ duplicated, empty, extreme
+def test_duplicated_and_empty_data():
+    df = frame()
+    dup = pd.concat([df, df[["M"]]], axis=1)
+    with pytest.raises(ValueError, match=r"^The data have more than one column named M; rename or "
+                                         r"drop the duplicates"):
+        prepare(G, dup)
+    with pytest.raises(ValueError, match=r"^The data have no rows\.$"):
+        prepare(G, df.iloc[:0])
+
+
+def test_extreme_values_warn_naming_the_column():
+    from medflow.data import ExtremeValueWarning
+    df = frame()
+    df.loc[[3, 7, 9], "Y"] = [1e6, -1e6, 1e6]
+    with pytest.warns(ExtremeValueWarning, match=r"^The variable Y has 3 extreme value\(s\), up to "
+                                                 r"7\.\d+e\+05 interquartile ranges from its median"):
+        prepare(G, df)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prepare(G, frame(n=5000))                        # normal data: no warning
+
+
+def test_few_off_grid_values_warn_that_they_are_continuous():
+    from medflow.data import CodingWarning
+    df = frame()
+    odd = df.assign(M=np.array([0.0, 1.0, 2.5001])[np.arange(100) % 3])
+    with pytest.warns(CodingWarning, match=r"^The variable M has only 3 distinct values, which do not "
+                                           r"lie on an equally spaced grid, so it is treated as "
+                                           r"continuous\."):
+        enc, _ = prepare(G, odd)
+    assert enc.discrete == ("X",)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prepare(G, odd, continuous=["M"])

@@ -1,4 +1,4 @@
-"""Fair inference on outcomes (medflow.fair): constrained fits, fair-world prediction,
+"""Fair inference on outcomes (medflow.fairness): constrained fits, fair-world prediction,
 the linear box constraint and the refusal of non-identified path-specific effects."""
 
 import numpy as np

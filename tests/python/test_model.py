@@ -149,16 +149,18 @@ def test_sample_and_interventions(fitted):
     do1 = fitted.sample(3000, do={"X": 1}, seed=0)
     assert (do1["X"] == 1).all()
     assert fitted.sample(5, seed=4).equals(fitted.sample(5, seed=4))
-    with pytest.raises(ValueError, match=r"X is discrete: do\(X = 0.5\) must be an integer"):
+    with pytest.raises(ValueError, match=r"^X is discrete and takes whole numbers: do= cannot set "
+                                         r"it to 0.5\.$"):
         fitted.sample(5, do={"X": 0.5})
     with pytest.raises(ValueError, match=r"'Z' is not a variable of the model"):
         fitted.counterfactual(fitted.data.head(), do={"Z": 1})
 
 
 def test_save_load_round_trip(fitted, tmp_path):
-    path = fitted.save(tmp_path / "model")
+    path = fitted.save(tmp_path / "model", include_data=True)
     meta = json.loads((path / "model.json").read_text())
-    assert meta["format"] == "medflow-flow/1" and meta["encoding"]["discrete"] == ["X", "M"]
+    assert meta["format"] == "medflow-flow" and meta["format_version"] == 2
+    assert meta["encoding"]["discrete"] == ["X", "M"]
     torch.load(path / "weights.pt", weights_only=True)      # plain tensors only
     back = mf.load(path)
     rows = fitted.data.head(100)

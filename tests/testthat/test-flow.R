@@ -118,18 +118,34 @@ test_that("dose_response(), counterfactual() and simulate() return data.frames",
   expect_identical(dim(sims), c(50L, 5L))
   expect_equal(sims$X, rep(0.5, 50), tolerance = 1e-6)
   expect_identical(simulate(fit, nsim = 20, seed = 2), simulate(fit, nsim = 20, seed = 2))
+  expect_error(counterfactual(fit, rows, do = list(X = 1e9)),
+               "outside its observed range", fixed = TRUE)
+  expect_identical(dim(counterfactual(fit, rows, do = list(X = 1e9), extrapolate = TRUE)), c(4L, 5L))
 })
 
 test_that("save_medflow() and load_medflow() round-trip; saveRDS() leaves a clear message", {
   skip_if_no_medflow()
   x <- fit_once()
   dir <- file.path(tempdir(), "medflow-fit")
-  expect_identical(save_medflow(x$fit, dir), dir)
+  expect_identical(save_medflow(x$fit, dir, include_data = TRUE), dir)
   back <- load_medflow(dir)
   expect_s3_class(back, "medflow_fit")
   expect_identical(back$history, x$fit$history)
   expect_identical(coef(effects(back, "X", "Y", mediators = "W")),
                    coef(effects(x$fit, "X", "Y", mediators = "W")))
+  # by default no data are saved: effects need data =, and say so
+  dir2 <- file.path(tempdir(), "medflow-fit-nodata")
+  save_medflow(x$fit, dir2)
+  lean <- load_medflow(dir2)
+  expect_true(is.na(lean$n))
+  expect_error(effects(lean, "X", "Y", mediators = "W"),
+               "This model was saved without its data", fixed = TRUE)
+  expect_equal(coef(effects(lean, "X", "Y", mediators = "W", data = x$sim$data)),
+               coef(effects(x$fit, "X", "Y", mediators = "W")), tolerance = 1e-10)
+  expect_error(save_medflow(x$fit, dir2, include_data = NA), "include_data = must be TRUE or FALSE")
+  json <- file.path(dir2, "model.json")
+  writeLines(sub("\"bins\": 8", "\"bins\": 9", readLines(json, warn = FALSE)), json)
+  expect_error(load_medflow(dir2), "model.json does not match its checksum", fixed = TRUE)
   rds <- tempfile(fileext = ".rds")
   saveRDS(x$fit, rds)
   dead <- readRDS(rds)

@@ -37,7 +37,7 @@ box constraint on one coefficient and the constrained least squares fit is exact
 Example:
     >>> import numpy as np, pandas as pd
     >>> import medflow as mf
-    >>> from medflow.fair import fair
+    >>> from medflow.fairness import fair
     >>> rng = np.random.default_rng(0)
     >>> a = rng.integers(0, 2, 200); m = a + rng.normal(size=200); y = m + a + rng.normal(size=200)
     >>> df = pd.DataFrame(dict(A=a, M=m, Y=y))
@@ -632,7 +632,7 @@ def fair_linear(sem, sensitive: str, outcome: str, bounds: Sequence[float] = (0.
     Example:
         >>> import numpy as np, pandas as pd
         >>> import medflow as mf
-        >>> from medflow.fair import fair_linear
+        >>> from medflow.fairness import fair_linear
         >>> rng = np.random.default_rng(0)
         >>> a = rng.integers(0, 2, 300); m = a + rng.normal(size=300); y = m + 2 * a + rng.normal(size=300)
         >>> df = pd.DataFrame(dict(A=a, M=m, Y=y))

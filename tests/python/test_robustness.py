@@ -1,0 +1,378 @@
+"""Robustness (issue 16): codings, bad queries, saved-model integrity and privacy.
+
+Flow fits here are tiny (N <= 500, a few epochs): they check behaviour, not accuracy.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import medflow as mf
+from medflow.model import load
+
+
+def binary_data(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    m = (x + rng.normal(size=n) > 0).astype(float)
+    y = (0.5 * x + m + rng.normal(size=n) > 0.5).astype(float)
+    return pd.DataFrame({"X": x, "M": m, "Y": y})
+
+
+def fit_of(data, model="M ~ X; Y ~ X + M", epochs=3, **kw):
+    return mf.CausalFlow(model, data, **kw).fit(seed=0, verbose=False, epochs=epochs)
+
+
+# ------------------------------------------------------------------ codings
+def test_effects_are_invariant_to_affine_recoding_of_binary_variables():
+    df = binary_data()
+    base = fit_of(df)
+    recoded = df.assign(M=df["M"] - 0.5, Y=(df["Y"] - df["Y"].mean()) / df["Y"].std())
+    other = fit_of(recoded)
+    assert base.encoding.discrete == other.encoding.discrete == ("M", "Y")
+    opts = dict(mediators=["M"], a=1.0, a_ref=0.0, interventional=False)
+    e0 = base.effects("X", "Y", **opts).params
+    e1 = other.effects("X", "Y", **opts).params
+    assert np.allclose(e1 * df["Y"].std(), e0, atol=2e-3)
+    # counterfactual mediators stay on the data's two values
+    cf = other.counterfactual(recoded.head(50), do={"X": 1.0})
+    assert set(np.unique(cf["M"])) <= {-0.5, 0.5}
+    assert set(np.round(np.unique(cf["Y"]), 12)) <= set(np.round(np.unique(recoded["Y"]), 12))
+    with pytest.raises(ValueError, match=r"^M is discrete and takes the grid -0.5 \+ k \* 1: do= "
+                                         r"cannot set it to 0\.$"):
+        other.sample(5, do={"M": 0.0})
+
+
+# ------------------------------------------------------------------ queries
+def mediation_data(n=300, seed=1):
+    rng = np.random.default_rng(seed)
+    v = rng.integers(0, 3, n).astype(float)
+    x = v + rng.normal(size=n)
+    m = x + rng.normal(size=n)
+    y = m + 0.5 * x + rng.normal(size=n)
+    return pd.DataFrame({"V": v, "X": x, "M": m, "Y": y})
+
+
+@pytest.fixture(scope="module")
+def small_fit():
+    return fit_of(mediation_data(), "X ~ V; M ~ X + V; Y ~ X + M + V", epochs=2)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda f: f.decompose("X", "Y", order=["M", "M"]),
+     r"^order= names M more than once; each mediator may appear once"),
+    (lambda f: f.effects("X", "Y", n_mc=0), r"^n_mc must be a whole number of at least 1, got 0\."),
+    (lambda f: f.effects("X", "Y", n_mc=-5), r"^n_mc must be a whole number of at least 1, got -5\."),
+    (lambda f: f.effects("X", "Y", data=f.data.iloc[:0]), r"^data= has no rows"),
+    (lambda f: f.effects("X", "Y", a=float("inf"), a_ref=0.0, extrapolate=True),
+     r"^a must be a finite number, got inf\."),
+    (lambda f: f.effects("X", "Y", a=1.0, a_ref=float("nan")), r"^a_ref must be a finite number"),
+    (lambda f: f.path_effects("X", "Y", paths=[]),
+     r"^paths= must name at least one directed path from X to Y, e\.g\. paths=\['X -> M -> Y'\]\."),
+    (lambda f: f.effects("X", "Y", at={"V": 1e6}), r"^at= is no longer supported"),
+    (lambda f: f.counterfactual(f.data.head(), do={"X": 1e9}),
+     r"^do= sets X = 1e\+09, outside its observed range .*; pass extrapolate=True"),
+    (lambda f: f.effects("X", "Y", estimand="ATE"),
+     r"^effects\(\) has no option estimand; its options are a, a_ref, n_boot"),
+    (lambda f: f.effects("X", "Y", where="Z > 1"), r"^where='Z > 1' could not be evaluated on the data"),
+    (lambda f: f.effects("X", "Y", by="M"), r"^by= may only name pre-treatment variables"),
+    (lambda f: f.effects("X", "Y", seed=None), r"^seed must be a whole number of at least 0, got None"),
+    (lambda f: f.dose_response("X", "Y", grid=[]),
+     r"^grid= must be a non-empty list of treatment values"),
+])
+def test_bad_queries_give_one_clear_error(small_fit, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(small_fit)
+
+
+def test_by_refuses_many_strata_and_where_series_is_aligned(small_fit):
+    data = small_fit.data.assign(C=np.arange(len(small_fit.data)) % 30)
+    fit = fit_of(data[["V", "X", "M", "Y"]].assign(V=data["C"]), "X ~ V; M ~ X + V; Y ~ X + M + V",
+                 epochs=1)
+    with pytest.raises(ValueError, match=r"^by='V' has 30 distinct values; by= estimates effects "
+                                         r"within each value and allows at most 20\."):
+        fit.effects("X", "Y", by="V")
+    # a boolean Series is aligned on the data's index, not read in row order
+    sel = small_fit.data["V"] == 2
+    shuffled = sel.sample(frac=1.0, random_state=0)
+    opts = dict(mediators=["M"], a=1.0, a_ref=0.0, interventional=False)
+    e1 = small_fit.effects("X", "Y", where=sel, **opts).params
+    e2 = small_fit.effects("X", "Y", where=shuffled, **opts).params
+    e3 = small_fit.effects("X", "Y", where="V == 2", **opts).params
+    pd.testing.assert_series_equal(e1, e2)
+    pd.testing.assert_series_equal(e1, e3)
+    with pytest.raises(ValueError, match=r"^where= is a pandas Series whose index does not match"):
+        small_fit.effects("X", "Y", where=sel.reset_index(drop=True).rename(lambda i: i + 1000))
+
+
+def test_sample_accepts_seed_none(small_fit):
+    assert small_fit.sample(7, seed=None).shape == (7, 4)
+
+
+# ------------------------------------------------------------------ saved models
+def test_saved_model_holds_no_data_unless_asked(small_fit, tmp_path):
+    path = small_fit.save(tmp_path / "m")
+    state = torch.load(path / "weights.pt", weights_only=True)
+    assert "__data__" not in state
+    meta = json.loads((path / "model.json").read_text())
+    assert meta["format_version"] == 2 and meta["includes_data"] is False
+    assert meta["ensemble"] == small_fit.flow.E
+    back = load(path)
+    assert back.data is None and "data not stored" in repr(back)
+    rows = small_fit.data
+    opts = dict(mediators=["M"], a=1.0, a_ref=0.0, interventional=False)
+    pd.testing.assert_frame_equal(back.effects("X", "Y", data=rows, **opts).to_frame(),
+                                  small_fit.effects("X", "Y", **opts).to_frame())
+    with pytest.raises(ValueError, match=r"^This model was saved without its data \(save\(include_data="
+                                         r"False\)\), so it has no rows for the units to average over: "
+                                         r"pass the rows as data="):
+        back.effects("X", "Y", **opts)
+    with pytest.raises(ValueError, match=r"saved without its data .* no rows for the bootstrap"):
+        back.effects("X", "Y", data=rows, n_boot=2, **opts)
+    full = load(small_fit.save(tmp_path / "full", include_data=True))
+    pd.testing.assert_frame_equal(full.data, small_fit.data.reset_index(drop=True))
+
+
+def test_ensembles_and_nested_fit_info_round_trip(small_fit, tmp_path):
+    from medflow.flow import NodeFlows
+    from medflow.model import FittedFlow
+    two = FittedFlow(small_fit.dag, small_fit.encoding, small_fit.config)
+    two.flow = NodeFlows.replicate(small_fit.flow, 2)
+    with torch.no_grad():
+        two.flow.b_out[1] += 0.01
+    two.data = small_fit.data
+    two.fit_info = dict(seed=0, members=[dict(best_epoch=np.int64(3), val=np.float32(1.5))],
+                        split=dict(val_index=np.arange(5)), converged=np.bool_(True))
+    back = load(two.save(tmp_path / "two"))
+    assert back.flow.E == 2
+    for name, p in two.flow.state_dict().items():
+        assert torch.equal(p, back.flow.state_dict()[name]), name
+    assert back.fit_info == dict(seed=0, members=[dict(best_epoch=3, val=1.5)],
+                                 split=dict(val_index=[0, 1, 2, 3, 4]), converged=True)
+
+
+def _edit_json(path, change):
+    meta = json.loads((path / "model.json").read_text())
+    change(meta)
+    (path / "model.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: (p / "weights.pt").write_bytes((p / "weights.pt").read_bytes()[:100]),
+     r"weights\.pt does not match the checksum recorded in model\.json"),
+    (lambda p: (p / "model.json").write_text("{ not json"), r"model\.json is damaged: it is not valid JSON"),
+    (lambda p: _edit_json(p, lambda m: m["encoding"].update(scale=[2 * s for s in m["encoding"]["scale"]])),
+     r"model\.json does not match its checksum: the model description was edited"),
+    (lambda p: _edit_json(p, lambda m: m.update(model="Y ~ X + M + V; M ~ X + V; X ~ V")),
+     r"model\.json does not match its checksum"),
+    (lambda p: _edit_json(p, lambda m: m.pop("history")), r"model\.json does not match its checksum"),
+    (lambda p: _edit_json(p, lambda m: m.update(format_version=3, versions={"medflow": "9.9.9"})),
+     r"model\.json has format version 3 \(written by medflow 9\.9\.9\); this medflow .* reads format "
+     r"versions up to 2\. Update medflow to load it\."),
+    (lambda p: _edit_json(p, lambda m: (m.pop("format_version"), m.update(format="medflow-flow/1"))),
+     r"model\.json was written by an older medflow .* refit the model and save it again"),
+    (lambda p: (p / "weights.pt").unlink(), r"is not a saved medflow model"),
+])
+def test_damaged_or_edited_models_are_refused_naming_the_file(small_fit, tmp_path, damage, message):
+    path = small_fit.save(tmp_path / "m")
+    damage(path)
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        load(path)
+
+
+def test_nan_weights_are_refused(small_fit, tmp_path):
+    from medflow.model import FittedFlow
+    bad = FittedFlow(small_fit.dag, small_fit.encoding, small_fit.config)
+    bad.flow = small_fit.flow.members(slice(0, 1))
+    with torch.no_grad():
+        bad.flow.b_out.fill_(float("nan"))
+    bad.data = small_fit.data
+    path = bad.save(tmp_path / "nan")
+    with pytest.raises(ValueError, match=r"weights\.pt holds non-finite weights \(NaN or infinity\)"):
+        load(path)
+
+
+def test_save_to_a_file_path_writes_nothing(small_fit, tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    with pytest.raises(ValueError, match=r"it is a file, not a folder"):
+        small_fit.save(target)
+    assert target.read_text() == "x"
+
+
+# ------------------------------------------------------------------ linear SEM
+def test_linear_sem_is_invariant_to_offsets_and_units():
+    df = mediation_data(n=400)
+    model = "X ~ V; M ~ X + V; Y ~ X + M + V"
+    base = mf.LinearSEM(model, df).fit()
+    e0 = base.effects("X", "Y", mediators=["M"], a=1.0, a_ref=0.0).table
+    for offset in (3e7, 1e8, 1e9):
+        shifted = df + offset
+        res = mf.LinearSEM(model, shifted).fit()
+        e1 = res.effects("X", "Y", mediators=["M"], a=1.0 + offset, a_ref=offset).table
+        assert np.allclose(e1["estimate"], e0["estimate"], rtol=1e-6, atol=1e-7), offset
+        assert np.allclose(e1["std_error"], e0["std_error"], rtol=1e-6), offset
+        assert np.allclose(res.rsquared, base.rsquared, atol=1e-9), offset
+    # a mediator in cents beside a binary treatment: no false singularity, same effect in cents
+    rng = np.random.default_rng(3)
+    t = rng.integers(0, 2, 500).astype(float)
+    dollars = 20000 + 5000 * t + rng.normal(0, 20000, 500)
+    y = 0.001 * dollars + t + rng.normal(size=500)
+    d = pd.DataFrame({"T": t, "M": dollars, "Y": y})
+    te_dollars = mf.LinearSEM("M ~ T; Y ~ T + M", d).fit().effects("T", "Y").params["TE"]
+    cents = d.assign(M=np.round(d["M"] * 100))
+    te_cents = mf.LinearSEM("M ~ T; Y ~ T + M", cents).fit().effects("T", "Y").params["TE"]
+    assert te_cents == pytest.approx(te_dollars, rel=1e-6)
+
+
+def test_linear_sem_refuses_what_the_flow_refuses():
+    df = mediation_data()
+    model = "X ~ V; M ~ X + V; Y ~ X + M + V"
+    res = mf.LinearSEM(model, df).fit()
+    with pytest.raises(ValueError, match=r"^a_ref must be a finite number, got nan\."):
+        res.effects("X", "Y", a=1.0, a_ref=float("nan"))
+    with pytest.raises(ValueError, match=r"^order= names M more than once"):
+        res.decompose("X", "Y", order=["M", "M"])
+    with pytest.raises(ValueError, match=r"^paths= must name at least one directed path from X to Y"):
+        res.path_effects("X", "Y", paths=[])
+    with pytest.raises(ValueError, match=r"^The data have more than one column named M"):
+        mf.LinearSEM(model, pd.concat([df, df[["M"]]], axis=1))
+    with pytest.raises(ValueError, match=r"^The data have no rows\."):
+        mf.LinearSEM(model, df.iloc[:0])
+    with pytest.raises(ValueError, match=r"^'X ~~ V' repeats 'V ~~ X'"):
+        mf.LinearSEM("Y ~ X + V; V ~~ X; X ~~ V", df)
+    from medflow.data import ExtremeValueWarning
+    with pytest.warns(ExtremeValueWarning, match=r"^The variable Y has 3 extreme value"):
+        mf.LinearSEM(model, df.assign(Y=np.where(np.arange(len(df)) < 3, 1e6, df["Y"])))
+
+
+# ------------------------------------------------------------------ command line
+@pytest.mark.parametrize("make_out, message", [
+    (lambda tmp: (tmp / "f.txt").write_text("x") and tmp / "f.txt",
+     r"^medflow: error: --out '.*f\.txt' is an existing file; give a folder for the report\.$"),
+    (lambda tmp: (tmp / "g.txt").write_text("x") and tmp / "g.txt" / "report",
+     r"^medflow: error: --out '.*report' cannot be created: '.*g\.txt' is a file, not a folder\.$"),
+])
+def test_command_line_checks_out_before_any_work(tmp_path, capsys, make_out, message):
+    from medflow import cli
+    csv = tmp_path / "d.csv"
+    mediation_data().to_csv(csv, index=False)
+    out = make_out(tmp_path)
+    code = cli.main(["fit", "--csv", str(csv), "--model", "M ~ X; Y ~ X + M", "--treatment", "X",
+                     "--outcome", "Y", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert pytest.importorskip("re").match(message, err.strip())
+
+
+def test_command_line_checks_inputs(tmp_path, capsys):
+    from medflow import cli
+    empty = tmp_path / "header.csv"
+    empty.write_text("X,M,Y\n")
+    code = cli.main(["fit", "--csv", str(tmp_path / "none.csv"), "--model", "M ~ X; Y ~ X + M",
+                     "--treatment", "X", "--outcome", "Y", "--out", str(tmp_path / "r")])
+    assert code == 2 and "--csv '" in capsys.readouterr().err
+    code = cli.main(["fit", "--csv", str(empty), "--model", "M ~ X; Y ~ X + M",
+                     "--treatment", "X", "--outcome", "Y", "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert capsys.readouterr().err.strip().endswith("header.csv' has a header but no data rows.")
+
+
+def test_result_scale_must_be_raw_or_sd():
+    res = mf.LinearSEM("M ~ X; Y ~ X + M", mediation_data()).fit().effects("X", "Y")
+    for call in (lambda: res.summary(scale="bogus"), lambda: res.conf_int(scale="bogus"),
+                 lambda: mf.results.compare(res, scale="bogus")):
+        with pytest.raises(ValueError, match=r"^scale must be 'raw' \(outcome units\) or 'sd' \(SD of "
+                                             r"the outcome\), got 'bogus'\.$"):
+            call()
+
+
+def test_device_names_are_checked():
+    from medflow.model import _device
+    with pytest.raises(ValueError, match=r"^device must be 'cpu' or 'cuda', got 'gpu'\.$"):
+        _device("gpu")
+
+
+def test_command_line_path_checks_create_nothing(tmp_path, monkeypatch, capsys):
+    from medflow import cli
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["fit", "--csv", "absent.csv", "--model", "Y ~ X", "--treatment", "X",
+                     "--outcome", "Y"])
+    assert code == 2 and list(tmp_path.iterdir()) == []
+    assert capsys.readouterr().err == "medflow: error: --csv 'absent.csv': no such file.\n"
+
+
+def test_model_from_a_newer_medflow_warns(small_fit, tmp_path, monkeypatch):
+    monkeypatch.setattr(mf, "__version__", "9.9.9")
+    path = small_fit.save(tmp_path / "new")
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match=r"model\.json was written by medflow 9\.9\.9, newer than "
+                                         r"this medflow"):
+        load(path)
+
+
+def test_sensitivity_needs_the_data(small_fit, tmp_path):
+    back = load(small_fit.save(tmp_path / "m"))
+    with pytest.raises(ValueError, match=r"^sensitivity\(\) refits the model on its data, and this "
+                                         r"model was saved without them"):
+        mf.sensitivity(back, pairs=[("M", "Y")], treatment="X", outcome="Y", mediators=["M"])
+
+
+def test_command_line_refuses_an_unwritable_out(tmp_path, monkeypatch, capsys):
+    import os
+
+    from medflow import cli
+    csv = tmp_path / "d.csv"
+    mediation_data().to_csv(csv, index=False)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(locked) else real(p, mode))
+    code = cli.main(["fit", "--csv", str(csv), "--model", "M ~ X; Y ~ X + M", "--treatment", "X",
+                     "--outcome", "Y", "--out", str(locked / "report")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == (f"medflow: error: --out '{locked / 'report'}' cannot be written (its parent "
+                   f"'{locked}' is not writable); give a folder you can write to.\n")
+    assert list(locked.iterdir()) == []
+
+
+def test_sample_and_counterfactual_pool_ensemble_members(small_fit):
+    from medflow.flow import NodeFlows
+    from medflow.model import FittedFlow
+    data = binary_data()
+    one = fit_of(data, epochs=1)
+    two = FittedFlow(one.dag, one.encoding, one.config)
+    two.flow = NodeFlows.replicate(one.flow, 2)
+    with torch.no_grad():
+        two.flow.bias[1] += 0.3
+    two.data = one.data
+    members = []
+    for k in range(2):
+        m = FittedFlow(one.dag, one.encoding, one.config)
+        m.flow = two.flow.member(k)
+        members.append(m)
+    rows = data.head(40)
+    cf = two.counterfactual(rows, do={"X": 1.0}, seed=3)
+    # a continuous variable: X is set; M and Y are binary here, so check their modes are on the grid
+    assert set(np.unique(cf["M"])) <= {0.0, 1.0} and set(np.unique(cf["Y"])) <= {0.0, 1.0}
+    draws = two.sample(7, seed=0)
+    assert draws.shape == (7, 3)
+    # with a continuous outcome the counterfactual is the members' average
+    cont = mediation_data()
+    fit = fit_of(cont, "X ~ V; M ~ X + V; Y ~ X + M + V", epochs=1)
+    ens = FittedFlow(fit.dag, fit.encoding, fit.config)
+    ens.flow = NodeFlows.replicate(fit.flow, 2)
+    with torch.no_grad():
+        ens.flow.bias[1] += 0.2
+    single = []
+    for k in range(2):
+        m = FittedFlow(fit.dag, fit.encoding, fit.config)
+        m.flow = ens.flow.member(k)
+        single.append(m.counterfactual(cont.head(20), do={"X": 0.5}))
+    pooled = ens.counterfactual(cont.head(20), do={"X": 0.5})
+    assert np.allclose(pooled["Y"], (single[0]["Y"] + single[1]["Y"]) / 2, atol=1e-5)
+    assert np.allclose(pooled["M"], (single[0]["M"] + single[1]["M"]) / 2, atol=1e-5)
