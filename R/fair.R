@@ -131,10 +131,9 @@ as.data.frame.medflow_fair <- function(x, ...) x$table
 #' with `keep` defaulting to the outcome's parents. A 0/1 outcome gives
 #' probabilities.
 #'
-#' @param object A `medflow_fair` object from [fair()] or a `medflow_fit`
-#'   from [medflow()].
+#' @param object A `medflow_fair` object from [fair()] (for a fitted flow's
+#'   `E[Y | parents]` see [predict.medflow_fit()]).
 #' @param newdata A data.frame with (at least) the columns in `keep`.
-#' @param outcome (fitted flows only) Name of the outcome.
 #' @param keep Variables taken from the rows (default: see above).
 #' @param n_samples Draws of the other variables per row.
 #' @param seed Seed (a whole number) of the draws.
@@ -144,19 +143,12 @@ as.data.frame.medflow_fair <- function(x, ...) x$table
 #' @examples
 #' \dontrun{
 #' head(predict(fr, compas))                       # fair world, E*[Y | race, age, sex]
-#' head(predict(fit, compas, "two_year_recid"))    # E[Y | its parents]
+#' head(predict(fit, compas, "two_year_recid"))    # E[Y | its parents], predict.medflow_fit()
 #' }
 #' @export
 predict.medflow_fair <- function(object, newdata, keep = NULL, n_samples = 200, seed = 0, ...) {
   keep <- if (is.null(keep)) object$keep else keep
   predict_py(object$py$fit, object$fit$variables, newdata, object$outcome, keep, n_samples, seed)
-}
-
-#' @rdname predict.medflow_fair
-#' @export
-predict.medflow_fit <- function(object, newdata, outcome, keep = NULL, n_samples = 200, seed = 0, ...) {
-  check_variable(outcome, "outcome", object$variables)
-  predict_py(live_py(object), object$variables, newdata, outcome, keep, n_samples, seed)
 }
 
 predict_py <- function(py, vars, newdata, outcome, keep, n_samples, seed) {

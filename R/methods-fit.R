@@ -107,7 +107,7 @@ predict.medflow_fit <- function(object, newdata = NULL, node = NULL, n_mc = 256,
     check_data(newdata, cols, arg = "newdata")
     data <- r_frame_to_py(newdata, cols)
   }
-  pred <- reticulate::import("medflow.predict", convert = FALSE)
+  pred <- reticulate::import("medflow.conditional", convert = FALSE)
   out <- py_try(pred$conditional_mean(py, node, data, n_mc = n_mc, seed = seed))
   as.numeric(unlist(py_value(out$tolist())))
 }

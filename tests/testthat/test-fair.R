@@ -48,5 +48,5 @@ test_that("fair() keeps the direct effect within its bounds and predict() works 
   expect_identical(q[1], q[2])                      # E*[Y | C, A] ignores M
   p_fit <- predict(fit, d, "Y")
   expect_lt(sqrt(mean((p_fit - (A + 0.7 * M + 0.4 * C))^2)), 0.3)
-  expect_error(predict(fit, d[, c("C", "A")], "Y"), "lacks the column")
+  expect_error(predict(fit, d[, c("C", "A")], "Y"), "has no column M")
 })

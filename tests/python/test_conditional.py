@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import medflow as mf
-from medflow.predict import conditional_mean
+from medflow.conditional import conditional_mean
 
 
 @pytest.fixture(scope="module")
