@@ -31,7 +31,8 @@
 #'   a model variable.
 #' @param members Number of flows in the cross-fitted ensemble (each is
 #'   trained on all rows but one of `members` folds; effects average over
-#'   them). `NULL` (default) uses the Python package's choice (5); `1` fits a
+#'   them). `NULL` (default) uses the Python package's choice (5, or 10 below
+#'   5,000 rows); `1` fits a
 #'   single flow, faster but its effects move with `seed`.
 #' @param epochs,batch_size,lr Passes over the data, minibatch size and
 #'   learning rate; `NULL` (default) lets the Python package choose them from

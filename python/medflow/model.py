@@ -83,7 +83,7 @@ class CausalFlow:
 
         Args:
             seed: seeds every random choice (folds, initial weights, minibatch order).
-            members: ``K``, flows in the ensemble (default 5); ``1`` fits a single flow
+            members: ``K``, flows in the ensemble (default 5, 10 below 5,000 rows); ``1`` fits a single flow
                 with a fifth of the rows held out (faster, but its effects move with ``seed``).
             epochs: passes over the data (the cosine learning-rate schedule spans them).
             batch_size: rows per minibatch. lr: AdamW learning rate.

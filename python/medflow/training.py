@@ -23,11 +23,11 @@ from medflow.progress import progress_bar
 from medflow.flow import NodeFlows
 
 __all__ = ["TrainSettings", "train", "fit_linear_part", "node_log_lik", "log_interval_mass",
-           "LARGE_DATA_ROWS"]
+           "SMALL_DATA_ROWS"]
 
 
-#: Rows from which a bootstrap warm-starts its replicates by default (:mod:`medflow.bootstrap`).
-LARGE_DATA_ROWS = 10_000
+#: Below this many rows the fit's ensemble has twice as many members (:meth:`TrainSettings.auto`).
+SMALL_DATA_ROWS = 5_000
 
 
 @dataclass
@@ -76,7 +76,8 @@ class TrainSettings:
 
     @classmethod
     def auto(cls, n: int, **overrides) -> TrainSettings:
-        """Settings for ``n`` rows: about four minibatches per epoch and per member.
+        """Settings for ``n`` rows: five members (ten below 5,000 rows) and about four
+        minibatches per epoch and per member.
 
         The batch is a fifth of the rows (a power of two, 64 to 4,096), so each member's
         training part (four fifths) takes about four steps per epoch whatever ``n``; the
@@ -90,8 +91,8 @@ class TrainSettings:
         Example:
             >>> s = TrainSettings.auto(20700); (s.members, s.epochs, s.batch_size, s.lr)
             (5, 40, 4096, 0.03)
-            >>> s = TrainSettings.auto(2000); (s.epochs, s.batch_size, round(s.lr, 4))
-            (51, 512, 0.0106)
+            >>> s = TrainSettings.auto(2000); (s.members, s.epochs, s.batch_size, round(s.lr, 4))
+            (10, 51, 512, 0.0106)
             >>> TrainSettings.auto(2000, epochs=10).patience
             10
         """
@@ -106,7 +107,10 @@ class TrainSettings:
         if unknown:
             raise ValueError(f"Unknown training setting(s): {', '.join(sorted(unknown))}; known: "
                              f"{', '.join(vars(base))}.")
-        chosen = dict(vars(base), batch_size=batch, lr=lr, epochs=epochs)
+        # Below 5,000 rows a fit is cheap and the optimiser's spread large next to a member's
+        # sampling error: ten members (benchmarks/results/seed_stability_gss*.md).
+        members = base.members * 2 if n < SMALL_DATA_ROWS else base.members
+        chosen = dict(vars(base), members=members, batch_size=batch, lr=lr, epochs=epochs)
         chosen.update(given)
         if "patience" not in given:
             chosen["patience"] = chosen["epochs"]

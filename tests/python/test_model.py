@@ -43,12 +43,12 @@ def test_history_and_fit_info(fitted):
     assert list(h.columns) == ["epoch", "train_nll", "val_nll", "lr", "members"]
     assert h["epoch"].tolist() == list(range(1, len(h) + 1)) and len(h) <= 15
     info = fitted.fit_info
-    # 5 members, each leaving out one of 5 folds of the 1,500 rows
-    assert info["members"] == 5 == info["folds"] and fitted.flow.E == 5
-    assert info["fold_sizes"] == [300] * 5 and len(info["folds_of_rows"]) == 1500
-    assert np.bincount(info["folds_of_rows"]).tolist() == [300] * 5
-    assert len(info["best_epochs"]) == 5 and all(1 <= e <= 15 for e in info["best_epochs"])
-    assert len(info["grad_norm"]) == 5 and all(np.isfinite(info["grad_norm"]))
+    # below 5,000 rows: 10 members, each leaving out one of 10 folds of the 1,500 rows
+    assert info["members"] == 10 == info["folds"] and fitted.flow.E == 10
+    assert info["fold_sizes"] == [150] * 10 and len(info["folds_of_rows"]) == 1500
+    assert np.bincount(info["folds_of_rows"]).tolist() == [150] * 10
+    assert len(info["best_epochs"]) == 10 and all(1 <= e <= 15 for e in info["best_epochs"])
+    assert len(info["grad_norm"]) == 10 and all(np.isfinite(info["grad_norm"]))
     assert info["settings"] == vars(TrainSettings.auto(1500, epochs=15))
     assert fitted.encoding.discrete == ("X", "M")
     assert h["val_nll"].iloc[0] > h["val_nll"].min()
@@ -58,6 +58,7 @@ def test_settings_come_from_one_place():
     s = TrainSettings.auto(20700)
     assert (s.members, s.batch_size, s.lr, s.epochs, s.patience) == (5, 4096, 0.03, 40, 40)
     small = TrainSettings.auto(2000)
+    assert small.members == 10 and TrainSettings.auto(4999).members == 10 and TrainSettings.auto(5000).members == 5
     assert small.batch_size == 512 and small.lr == pytest.approx(0.03 * (512 / 4096) ** 0.5)
     assert small.epochs == 51 and small.patience == 51
     # about four steps per epoch at every size below the batch cap; epochs shrink above it

@@ -263,8 +263,9 @@ def test_default_grid_and_warm_start_only(small):
     assert res.table["rho"].unique().tolist() == [-0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4]
     # mediators=None: every variable on a path, as in effects() (it gave the TE only before)
     assert res.labels == ["TE", "NDE via M", "NIE via M"]
-    # 9 rho values, each refitted from every one of the fit's 5 members
-    assert res.fit_info["members"] == 45 and res.fit_info["kept_warm_start"] == 45
+    # 9 rho values, each refitted from every one of the fit's members
+    K = small.flow.E
+    assert res.fit_info["members"] == 9 * K and res.fit_info["kept_warm_start"] == 9 * K
     # at rho = 0 the warm start is the fit itself: the effects of fit.effects()
     ref = small.effects("X", "Y", interventional=False).params
     np.testing.assert_allclose(res.at(0.0).params.to_numpy(), ref.to_numpy(), atol=1e-6)
@@ -287,7 +288,7 @@ def test_bootstrap_intervals_n_mc_interventional_and_reproducibility(small):
     t = res.table
     assert t["ci_lower"].notna().all() and (t["ci_lower"] <= t["ci_upper"]).all()
     assert (t["n_boot"] == 2).all() and (t["level"] == 0.95).all()
-    assert res.fit_info["members"] == 2 * (5 + 2)   # per rho: the fit's 5 members, 2 replicates
+    assert res.fit_info["members"] == 2 * (small.flow.E + 2)   # per rho: the fit's members, 2 replicates
     again = sensitivity(small, n_boot=2, seed=5, epochs=1, **kw)
     pd.testing.assert_frame_equal(res.table, again.table)
     mc = sensitivity(small, n_mc=500, epochs=0, **kw)
@@ -345,7 +346,7 @@ BAD = [
     (dict(n_boot=1), "n_boot must be 0 or an integer of at least 2, got 1."),
     (dict(epochs=-1), "epochs must be a non-negative integer, got -1."),
     (dict(n_mc=0), "n_mc must be a positive integer, got 0."),
-    (dict(chunks=11), "chunks must be between 1 and the number of refits (10), got 11."),
+    (dict(chunks=21), "chunks must be between 1 and the number of refits (20), got 21."),
 ]
 
 
