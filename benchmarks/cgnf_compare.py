@@ -15,7 +15,7 @@ Same data, same machine, same run. For each N in ``--sizes`` (default 2,000 and 
   (``benchmarks/.venv-cgnf``: torch==2.13.0 installed first, then ``cgnf==1.0.0``), which
   this script creates when it is missing;
 * medflow: ``CausalFlow(...).fit(...)`` with the settings given (default: what ``medflow
-  fit`` uses for N rows, ``medflow.cli.default_fit_settings`` and ``default_flow_config``) and ``fit.effects(..., mediators=...)`` (natural effects only);
+  fit`` uses for N rows, the library's automatic settings) and ``fit.effects(..., mediators=...)`` (natural effects only);
 * both: training time, end-to-end time, held-out NLL per row in the data's original units,
   and the error of TE and NDE/NIE via each mediator against the simulation's truths
   (population SD(Y) units), at the truths' contrast (X's 75th vs 25th percentile).
@@ -48,7 +48,6 @@ import numpy as np
 import pandas as pd
 
 import medflow as mf
-from medflow.cli import default_fit_settings, default_flow_config
 from _common import effect_errors, environment, heldout_nll, markdown_table, set_threads, timed, write_results
 
 HERE = Path(__file__).resolve().parent
@@ -116,7 +115,7 @@ def main(argv=None) -> dict:
     p.add_argument("--batch-size", type=int, default=None, help="default: the command line's for N")
     p.add_argument("--lr", type=float, default=None, help="default: the command line's for N")
     p.add_argument("--patience", type=int, default=None, help="default: the command line's for N")
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--hidden", type=int, default=None, help="default: the command line's for N")
     p.add_argument("--keep", action="store_true", help="keep cGNF's working folder")
     p.add_argument("--quick", action="store_true", help="smoke run: N=2000, 2 cGNF epochs, 2000 draws")
@@ -145,10 +144,9 @@ def main(argv=None) -> dict:
         # ---- medflow
         set_threads(args.threads)
         t: dict = {}
-        settings = default_fit_settings(n, args.epochs)
-        settings.update({k: v for k, v in dict(batch_size=args.batch_size, lr=args.lr,
-                                              patience=args.patience).items() if v is not None})
-        flow_config = default_flow_config(n) if args.hidden is None else dict(hidden=args.hidden)
+        settings = {k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                          patience=args.patience).items() if v is not None}
+        flow_config = {} if args.hidden is None else dict(hidden=args.hidden)
         with timed(t, "train"):
             fit = mf.CausalFlow(sim.model, sim.data, **flow_config).fit(seed=args.seed, verbose=False,
                                                                         **settings)

@@ -1,7 +1,7 @@
 """Effect-query time and bootstrap time on a fitted Blau–Duncan-size model.
 
-1. Fits the flow to ``simulate(dgp, 20700, seed)`` (settings below; by default
-   ``medflow.training.LARGE_DATA_SETTINGS`` with ``hidden=16``, what the command line uses).
+1. Fits the flow to ``simulate(dgp, 20700, seed)`` (the library's automatic settings unless
+   overridden below: what the command line and R use).
 2. Times the effect queries (best and median of ``--repeats``): TE + NDE/NIE via W and via
    U (natural only), the same plus the interventional rNDE/rNIE (the target query, ≤ 1 s),
    and the sequential decomposition over (U, W).
@@ -9,11 +9,9 @@
    training the batched ensemble (``medflow.bootstrap.bootstrap_ensemble``) and the effect
    query over the ensemble (``fit.effects(..., n_boot=...)``, which reuses the cached
    ensemble), and records the interval of each effect and whether it covers the truth.
-4. Bootstrap throughput (replicates per minute) for ``--throughput-reps`` replicates:
-   the batched warm ensemble vs the same fine-tuning one replicate after another
-   (``boot_options={"chunks": R, "n_jobs": 1}``), and a batched cold ensemble
-   (``start="cold"``) vs cold refits from scratch on resampled rows, one after another
-   (what a refit-per-replicate bootstrap does); all in one process.
+4. Bootstrap throughput (replicates per minute) for ``--throughput-reps`` replicates: the
+   replicates trained as one batched ensemble vs one after another
+   (``boot_options={"chunks": R, "n_jobs": 1}``); all in one process.
 
 Usage::
 
@@ -34,8 +32,7 @@ import pandas as pd
 
 import medflow as mf
 from _common import effect_errors, environment, markdown_table, peak_rss_mb, timed, write_results
-from medflow.bootstrap import bootstrap_ensemble, bootstrap_weights
-from medflow.training import LARGE_DATA_FLOW, LARGE_DATA_SETTINGS
+from medflow.bootstrap import bootstrap_ensemble
 
 
 def time_query(fn, repeats: int) -> tuple[list[float], list[float], object]:
@@ -54,22 +51,19 @@ def main(argv=None) -> dict:
     p.add_argument("--n", type=int, default=20700)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    p.add_argument("--batch-size", type=int, default=LARGE_DATA_SETTINGS["batch_size"])
-    p.add_argument("--lr", type=float, default=LARGE_DATA_SETTINGS["lr"])
-    p.add_argument("--patience", type=int, default=LARGE_DATA_SETTINGS["patience"])
-    p.add_argument("--epochs", type=int, default=LARGE_DATA_SETTINGS["epochs"])
-    p.add_argument("--hidden", type=int, default=LARGE_DATA_FLOW["hidden"])
+    # fit settings: default None = the library's automatic choice (TrainSettings.auto)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--patience", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--members", type=int, default=None)
+    p.add_argument("--hidden", type=int, default=None)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--n-boot", type=int, default=200)
-    p.add_argument("--boot-epochs", type=int, default=None, help="boot_options epochs (default: library's)")
-    p.add_argument("--boot-patience", type=int, default=None)
-    p.add_argument("--boot-batch-size", type=int, default=None)
+    p.add_argument("--boot-members", type=int, default=None, help="members per replicate (default 1)")
     p.add_argument("--boot-chunks", type=int, default=None)
     p.add_argument("--boot-n-jobs", type=int, default=None, help="joblib workers for the chunks")
-    p.add_argument("--boot-start", default=None, choices=["auto", "warm", "cold"],
-                   help="boot_options start (default: library's, auto)")
     p.add_argument("--throughput-reps", type=int, default=10)
-    p.add_argument("--cold-reps", type=int, default=3)
     p.add_argument("--skip-bootstrap", action="store_true")
     p.add_argument("--target-effects", type=float, default=1.0)
     p.add_argument("--target-bootstrap", type=float, default=600.0)
@@ -79,23 +73,23 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     if args.quick:
         args.n, args.repeats, args.n_boot, args.epochs = 4000, 2, 10, 10
-        args.boot_epochs, args.throughput_reps, args.cold_reps = 3, 4, 2
+        args.throughput_reps = 4
         args.name = args.name + "_quick" if args.name == "effects_speed" else args.name
     env = environment(args.threads)
-    boot_options = {k: v for k, v in dict(epochs=args.boot_epochs, patience=args.boot_patience,
-                                          batch_size=args.boot_batch_size, chunks=args.boot_chunks,
-                                          n_jobs=args.boot_n_jobs, start=args.boot_start).items()
-                    if v is not None}
-    fit_args = dict(batch_size=args.batch_size, lr=args.lr, patience=args.patience, epochs=args.epochs)
+    boot_options = {k: v for k, v in dict(members=args.boot_members, chunks=args.boot_chunks,
+                                          n_jobs=args.boot_n_jobs).items() if v is not None}
+    fit_args = {k: v for k, v in dict(batch_size=args.batch_size, lr=args.lr, patience=args.patience,
+                                      epochs=args.epochs, members=args.members).items() if v is not None}
+    flow_args = {} if args.hidden is None else {"hidden": args.hidden}
 
     sim = mf.datasets.simulate(args.dgp, args.n, args.seed)
     truth = sim.truth.set_index("label")
     a, a_ref = float(truth["a"].iloc[0]), float(truth["a_ref"].iloc[0])
     # warm-up: one tiny fit pays the one-time costs (lazy imports, first kernel calls)
-    mf.CausalFlow(sim.model, sim.data.iloc[:200], hidden=args.hidden).fit(epochs=1, verbose=False)
+    mf.CausalFlow(sim.model, sim.data.iloc[:200], **flow_args).fit(epochs=1, members=1, verbose=False)
     tf: dict = {}
     with timed(tf, "fit"):
-        fit = mf.CausalFlow(sim.model, sim.data, hidden=args.hidden).fit(seed=args.seed, verbose=False, **fit_args)
+        fit = mf.CausalFlow(sim.model, sim.data, **flow_args).fit(seed=args.seed, verbose=False, **fit_args)
     fit_s = tf["fit_s"]
     print(f"[effects_speed] fit {fit_s:.1f} s ({fit.fit_info['epochs_run']} epochs)", flush=True)
     rows: list[dict] = []
@@ -153,34 +147,21 @@ def main(argv=None) -> dict:
                                   covers=bool(frame.loc[lab, "ci_lower"] <= t <= frame.loc[lab, "ci_upper"])))
         extra["bootstrap_intervals"] = cover
 
-        # 2. throughput, all in this process (one chunk, no workers, so CPU times compare):
-        # the batched ensemble vs the same refits one after another, warm and cold.
-        R, C = args.throughput_reps, args.cold_reps
-        one = {**boot_options, "chunks": 1, "n_jobs": 1}
+        # 2. throughput, all in this process (no workers, so CPU times compare): R replicates
+        # trained as one batched ensemble vs the same R replicates one chunk after another.
+        R = args.throughput_reps
+        one = {**boot_options, "n_jobs": 1}
         tp: dict = {}
-        with timed(tp, "batched warm ensemble"):
-            bootstrap_ensemble(fit, R, seed=args.seed + 1, verbose=False, **{**one, "start": "warm"})
-        with timed(tp, "sequential warm refits"):
-            bootstrap_ensemble(fit, R, seed=args.seed + 1, verbose=False, **{**one, "start": "warm", "chunks": R})
-        with timed(tp, "batched cold ensemble"):
-            bootstrap_ensemble(fit, C, seed=args.seed + 2, verbose=False, **{**one, "start": "cold"})
-        w = bootstrap_weights(len(sim.data), C, seed=args.seed + 2).long().numpy()
-        with timed(tp, "sequential cold refits"):
-            for r in range(C):
-                rows_r = np.repeat(np.arange(len(sim.data)), w[r])
-                mf.CausalFlow(sim.model, sim.data.iloc[rows_r].reset_index(drop=True), hidden=args.hidden).fit(
-                    seed=args.seed + r, verbose=False, **fit_args)
-        # members trained: a warm chunk adds its control member, so R one-replicate chunks train 2R
-        reps = {"batched warm ensemble": (R, R + 1), "sequential warm refits": (R, 2 * R),
-                "batched cold ensemble": (C, C), "sequential cold refits": (C, C)}
-        for name, (k, members) in reps.items():
+        with timed(tp, "batched ensemble"):
+            bootstrap_ensemble(fit, R, seed=args.seed + 1, verbose=False, **{**one, "chunks": 1})
+        with timed(tp, "one replicate at a time"):
+            bootstrap_ensemble(fit, R, seed=args.seed + 1, verbose=False, **{**one, "chunks": R})
+        for name in ("batched ensemble", "one replicate at a time"):
             secs, cpu = tp[f"{name}_s"], tp[f"{name}_cpu_s"]
-            rows.append(dict(kind="throughput", what=name, best_s=secs, cpu_s=cpu, n_boot=k,
-                             members_trained=members, s_per_member=secs / members,
-                             replicates_per_min=60.0 * k / secs, replicates_per_cpu_min=60.0 * k / cpu))
-        per = {name: tp[f"{name}_s"] / m for name, (_, m) in reps.items()}  # wall s per member trained
-        extra["throughput_speedup_warm"] = per["sequential warm refits"] / per["batched warm ensemble"]
-        extra["throughput_speedup_cold"] = per["sequential cold refits"] / per["batched cold ensemble"]
+            rows.append(dict(kind="throughput", what=name, best_s=secs, cpu_s=cpu, n_boot=R,
+                             s_per_member=secs / R, replicates_per_min=60.0 * R / secs,
+                             replicates_per_cpu_min=60.0 * R / cpu))
+        extra["throughput_speedup"] = tp["one replicate at a time_s"] / tp["batched ensemble_s"]
 
     df = pd.DataFrame(rows)
     md = [f"Model fitted to simulate({args.dgp!r}, {args.n}, {args.seed}) in {fit_s:.1f} s "
@@ -195,11 +176,9 @@ def main(argv=None) -> dict:
               + ", ".join(f"{k} {v:+.3f}" for k, v in errs.items()) + ".")
     if "bootstrap_intervals" in extra:
         cov = pd.DataFrame(extra["bootstrap_intervals"])
-        md += ["", f"Bootstrap intervals (90%) against the truth:", "", markdown_table(cov, 4)]
-        md.append(f"\nBatched ensemble vs the same refits one after another (wall seconds per member trained, "
-                  f"one process): {extra['throughput_speedup_warm']:.2f}× (warm-started fine-tuning), "
-                  f"{extra['throughput_speedup_cold']:.2f}× (cold refits; the sequential ones are "
-                  f"CausalFlow.fit on the resampled rows).")
+        md += ["", "Bootstrap intervals against the truth:", "", markdown_table(cov, 4)]
+        md.append(f"\nBatched ensemble vs the same replicates one after another (wall seconds, one "
+                  f"process): {extra['throughput_speedup']:.2f}x.")
     return write_results(args.name, env, rows, "\n".join(md), extra=extra)
 
 

@@ -196,7 +196,7 @@ def worker(cfg: dict) -> dict:
         timings[f"{name}_s"], timings[f"{name}_cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
     out = dict(n=cfg["n"], d=cfg["d"], edges=len(scm.edges), treatment=treatment, outcome=outcome,
                mediator=mediator, threads=torch.get_num_threads(), epochs_run=fit.fit_info["epochs_run"],
-               best_epoch=fit.fit_info["best_epoch"], fit_s=fit_s, fit_cpu_s=fit_cpu_s,
+               best_epoch=max(fit.fit_info["best_epochs"]), fit_s=fit_s, fit_cpu_s=fit_cpu_s,
                s_per_epoch=fit_s / fit.fit_info["epochs_run"], heldout_nll=nll, oracle_nll=oracle,
                nll_gap=nll - oracle, **timings, rss_start_mb=rss_start, rss_after_data_mb=rss_data,
                rss_after_fit_mb=rss_fit, peak_rss_mb=rss(),
