@@ -313,8 +313,19 @@ summary.medflow_effects <- function(object, scale = c("raw", "sd"), ...) {
 print.summary.medflow_effects <- function(x, digits = max(3L, getOption("digits") - 3L), ...) {
   cat(wrap_lines(x$header), sep = "\n")
   cat("\n")
-  stats::printCoefmat(x$coefficients, digits = digits, cs.ind = seq_len(ncol(x$coefficients)),
-                      tst.ind = integer(0), has.Pvalue = FALSE, P.values = FALSE, na.print = ".")
+  m <- x$coefficients
+  ci <- grep("% (lower|upper)$", colnames(m))
+  if ("MC error" %in% colnames(m) && length(ci)) {
+    # shorter headers so that five columns fit in 80 characters; the level goes above them
+    cat(sprintf("(%s intervals)\n", sub(" lower$", "", colnames(m)[ci[1]])))
+    colnames(m) <- sub("^.*% ", "", sub("MC error", "MC err", sub("Std. Error", "Std.Err", colnames(m))))
+  }
+  # one number of decimals for the whole table (a small Monte Carlo error would otherwise
+  # widen every column): enough for `digits` significant digits of the largest estimate
+  dec <- max(0L, digits - 1L - floor(log10(max(abs(m[, 1]), 1e-12, na.rm = TRUE))))
+  shown <- matrix(ifelse(is.na(m), ".", formatC(m, format = "f", digits = dec)), nrow(m),
+                  dimnames = dimnames(m))
+  print(noquote(shown), right = TRUE)
   cat("\n")
   cat(wrap_lines(x$footer), sep = "\n")
   invisible(x)

@@ -32,7 +32,9 @@ test_that("medflow() returns a fitted flow with plain R information", {
   expect_true(all(c("epoch", "train_nll", "val_nll") %in% names(fit$history)))
   expect_lte(nrow(fit$history), 3L)
   expect_output(print(fit), "N = 1000; variables: V, X, U, W, Y")
-  expect_output(print(summary(fit)), "N = 1000 (training 900, validation 100)", fixed = TRUE)
+  expect_output(print(summary(fit)), "medflow (ended normally|did NOT converge) after 3 epochs")
+  expect_output(print(summary(fit)), "Linearity check: held-out log-likelihood per row", fixed = TRUE)
+  expect_identical(fit$linearity$node, c("X", "U", "W", "Y"))
 })
 
 test_that("R and Python give identical numbers for the same seed", {
@@ -181,7 +183,7 @@ test_that("medflow() passes architecture settings by name and fit settings throu
   expect_identical(as.integer(unlist(fit$fit_info$fold_sizes)), c(150L, 150L))
   expect_identical(fit$fit_info$linear_nodes, list())
   # NULL settings are chosen by Python from the data (the one source of defaults)
-  auto <- reticulate::py_to_r(reticulate::import("medflow.training")$TrainSettings$auto(300L)$batch_size)
+  auto <- reticulate::import("medflow.training")$TrainSettings$auto(300L)$batch_size
   fit2 <- medflow(bd_model, d, members = 1L, epochs = 1, seed = 1, verbose = FALSE)
   expect_identical(fit2$settings$batch_size, auto)
   expect_identical(reticulate::py_to_r(fit$py$config$get("hidden")), 8L)

@@ -91,7 +91,7 @@ test_that("effect queries check their arguments before Python", {
   expect_error(effects(fit, "X", "Y", at = list(V = 4)),
                "at = is no longer supported: it set the variables after abduction", fixed = TRUE)
   expect_error(effects(fit, "X", "Y", at = list(V = 4)), "where = \"V == 4\"", fixed = TRUE)
-  for (f in list(effects.medflow_fit, path_effects.medflow_fit, decompose.medflow_fit,
+  for (f in list(effects.medflow_fit, path_effects.medflow_fit, decompose_effect.medflow_fit,
                  dose_response.medflow_fit, sensitivity)) {
     expect_identical(formals(f)$level, 0.95)
   }
