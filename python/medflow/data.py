@@ -39,8 +39,8 @@ import pandas as pd
 
 from medflow.dag import DAG
 
-__all__ = ["Encoding", "prepare", "check_extremes", "find_grid", "MIN_ROWS", "FEW_LEVELS",
-           "FEW_DISTINCT", "EXTREME_IQR", "ExtremeValueWarning", "CodingWarning"]
+__all__ = ["Encoding", "prepare", "finite_number", "check_extremes", "find_grid", "MIN_ROWS",
+           "FEW_LEVELS", "FEW_DISTINCT", "EXTREME_IQR", "ExtremeValueWarning", "CodingWarning"]
 
 #: Fewest rows a flow is fitted on.
 MIN_ROWS = 50
@@ -333,6 +333,24 @@ def check_extremes(frame: pd.DataFrame, limit: float = EXTREME_IQR, stacklevel: 
                 "or transform the variable (e.g. log).",
                 ExtremeValueWarning, stacklevel=stacklevel)
     return flagged
+
+
+def finite_number(value, arg: str) -> float:
+    """A finite float, or one ValueError naming the argument ``arg``.
+
+    Example:
+        >>> finite_number("2.5", "a")
+        2.5
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{arg} must be a number, got {value!r}.")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{arg} must be a number, got {value!r}.") from None
+    if not np.isfinite(out):
+        raise ValueError(f"{arg} must be a finite number, got {out:g}.")
+    return out
 
 
 def _known(names: Iterable[str] | None, variables: list[str], arg: str) -> list[str]:

@@ -43,6 +43,7 @@ from torch import Tensor
 from medflow import identification
 from medflow.bootstrap import bootstrap_ensemble
 from medflow.dag import format_path, parse_path
+from medflow.data import finite_number as _number
 from medflow.model import _truncated_normal
 from medflow.results import MONOTONE_ASSUMPTION, EffectsResult, effect_row
 
@@ -444,19 +445,6 @@ def _units(fit, flow, n_mc, data, where, generator, weights) -> _Units:
 MAX_STRATA = 20
 _OPTIONS = ("a", "a_ref", "n_boot", "level", "seed", "n_mc", "data", "where", "at", "by",
             "extrapolate", "verbose", "boot_options")
-
-
-def _number(value, arg: str) -> float:
-    """A finite float, or a ValueError naming the argument."""
-    if isinstance(value, bool):
-        raise ValueError(f"{arg} must be a number, got {value!r}.")
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{arg} must be a number, got {value!r}.") from None
-    if not np.isfinite(out):
-        raise ValueError(f"{arg} must be a finite number, got {out:g}.")
-    return out
 
 
 def _whole(value, arg: str, minimum: int) -> int:

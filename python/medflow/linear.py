@@ -53,6 +53,7 @@ from scipy import stats
 
 from medflow.dag import DAG, as_dag, format_path, parse_path
 from medflow.data import check_extremes, check_unique_columns
+from medflow.data import finite_number as _finite
 from medflow.identification import check, check_order, paths_through
 from medflow.results import EffectsResult, effect_row
 
@@ -680,18 +681,6 @@ def _join(paths: Iterable[Path]) -> str:
 
 def _as_paths(paths) -> list[Path]:
     return [tuple(p) for p in paths]
-
-
-def _finite(value, arg: str) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{arg} must be a number, got {value!r}.")
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{arg} must be a number, got {value!r}.") from None
-    if not math.isfinite(out):
-        raise ValueError(f"{arg} must be a finite number, got {out:g}.")
-    return out
 
 
 def _checked_dag(model) -> DAG:
