@@ -181,11 +181,15 @@ class _Engine:
             if k == self.A:
                 x[..., k] = self.a if (self.A, j) in P else self.a_ref
             elif k in self.desc:
-                x[..., k] = self._value(k, frozenset(q[:-1] for q in P if q[-2] == k))
-        v = self.flow.inverse_node(j, self.units.eps[..., j], x)
-        out = self.fit._discretize(j, v) if self.fit.disc_step[j] > 0 else v
+                x[..., k] = self._value(k, frozenset(q[:-1] for q in P if q[-2] == k)).to(x.dtype)
+        out = self._node(j, x)
         self._memo[key] = out
         return out
+
+    def _node(self, j: int, x: Tensor) -> Tensor:
+        """Node ``j``'s value from its unit's noise, given the parents' values in ``x``."""
+        v = self.flow.inverse_node(j, self.units.eps[..., j], x)
+        return self.fit._discretize(j, v) if self.fit.disc_step[j] > 0 else v
 
     # ---- randomized interventional worlds
     def randomized_world(self, a_outcome: str, a_mediator: str, mediators: Sequence[str]) -> Tensor:

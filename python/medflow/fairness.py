@@ -154,27 +154,13 @@ def _conditional_mean(fit: FittedFlow, flow, j: int, x: Tensor) -> Tensor:
 class _MeanEngine(_Engine):
     """The effects engine's path-specific recursion, ending in the outcome's conditional mean."""
 
-    def _value(self, j: int, P: frozenset) -> Tensor:
-        key = (j, P)
-        if key in self._memo:
-            return self._memo[key]
-        x = self.units.x.clone()
-        for p in self.fit.flow_dag.parents[self.var[j]]:
-            k = self.var.index(p)
-            if k == self.A:
-                x[..., k] = self.a if (self.A, j) in P else self.a_ref
-            elif k in self.desc:
-                x[..., k] = self._value(k, frozenset(q[:-1] for q in P if q[-2] == k)).to(x.dtype)
+    def _node(self, j: int, x: Tensor) -> Tensor:
         if j == self.Y and self.fit.disc_step[j] > 0:
-            out = _conditional_mean(self.fit, self.flow, j, x)
-        elif j == self.Y:  # the unit's own noise, as the effects engine does
+            return _conditional_mean(self.fit, self.flow, j, x)
+        if j == self.Y:  # the unit's own noise, as the effects engine does
             v = self.flow.inverse_node(j, self.units.eps[..., j], x).double()
-            out = v * self.fit.encoding.scale[j] + self.fit.encoding.loc[j]
-        else:
-            v = self.flow.inverse_node(j, self.units.eps[..., j], x)
-            out = self.fit._discretize(j, v) if self.fit.disc_step[j] > 0 else v
-        self._memo[key] = out
-        return out
+            return v * self.fit.encoding.scale[j] + self.fit.encoding.loc[j]
+        return super()._node(j, x)
 
 
 def _abduct(fit: FittedFlow, flow, x: Tensor, w: Tensor) -> Tensor:

@@ -150,13 +150,9 @@ def test_ensemble_members_stop_on_their_own_and_leave_the_batch():
     assert len(set(stops)) > 1                       # the members did stop at different epochs
     assert len(hist) == max(stops)                   # the ensemble ran until its last member stopped
     assert hist["members"].iloc[0] == 4 and hist["members"].is_monotonic_decreasing
-    for k, stop in enumerate(stops):                 # members still training per epoch
-        assert all((hist["epoch"] <= stop) <= (hist["members"] >= 1))
-    assert [int((hist["epoch"] > s).sum()) for s in sorted(stops)][-1] == 0
-    # restored weights: each member's validation NLL equals its best epoch's
-    from medflow.training import _nll
-    with torch.no_grad():
-        xv_ = x[va].expand(4, -1, -1)
-        val = (_nll(ens, xv_, torch.zeros_like(xv_), step) * weights[:, va]).sum(1) / weights[:, va].sum(1)
-    assert val.min() > 0 or val.max() < 0 or True   # finite
-    assert torch.isfinite(val).all()
+    # members still training in each epoch: those whose stop epoch has not passed
+    expected = [sum(stop >= e for stop in stops) for e in hist["epoch"]]
+    assert hist["members"].tolist() == expected
+    # every member moved from the common start, each to its own weights
+    assert all(not torch.equal(ens.w_out[k], start.w_out[0]) for k in range(4))
+    assert not torch.equal(ens.w_out[0], ens.w_out[3])
