@@ -11,6 +11,7 @@ import pytest
 
 import medflow as mf
 from medflow import cli
+from medflow.analysis import analyse
 from medflow.results import EFFECT_COLUMNS
 
 BD = mf.datasets.MODEL
@@ -317,7 +318,7 @@ def test_command_line_fits_with_the_librarys_settings(monkeypatch):
     x = rng.normal(size=200)
     data = pd.DataFrame({"X": x, "M": x + rng.normal(size=200), "Y": x + rng.normal(size=200)})
     data["Y"] += data["M"]
-    cli.analyse(data, "M ~ X; Y ~ X + M", "X", "Y", ["M"], epochs=2, seed=4, progress=False)
+    analyse(data, "M ~ X; Y ~ X + M", "X", "Y", ["M"], epochs=2, seed=4, progress=False)
     assert seen == {"seed": 4, "verbose": False, "epochs": 2}
 
 
