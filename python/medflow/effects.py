@@ -32,7 +32,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +44,7 @@ from medflow import identification
 from medflow.bootstrap import bootstrap_ensemble
 from medflow.dag import format_path, parse_path
 from medflow.data import finite_number as _number
-from medflow.model import _truncated_normal
+from medflow.training import truncated_normal as _truncated_normal
 from medflow.results import MONOTONE_ASSUMPTION, EffectsResult, effect_row
 
 __all__ = ["effects", "path_effects", "decompose", "dose_response", "unit_effects",

@@ -67,8 +67,8 @@ from torch import Tensor
 from medflow import identification
 from medflow.dag import format_path
 from medflow.effects import _check_query, _contrast, _Engine, _Units
-from medflow.model import FittedFlow, _truncated_normal
-from medflow.training import _nll, log_interval_mass
+from medflow.model import FittedFlow
+from medflow.training import _nll, log_interval_mass, truncated_normal
 
 __all__ = ["fair", "FairFit", "predict", "fair_linear", "LinearFairFit", "SCALES"]
 
@@ -171,7 +171,7 @@ def _abduct(fit: FittedFlow, flow, x: Tensor, w: Tensor) -> Tensor:
     if disc.any():
         with torch.no_grad():
             lo, hi = fit._interval(flow, x, eps)
-            draw = _truncated_normal(lo, hi, w).to(eps.dtype)
+            draw = truncated_normal(lo, hi, w).to(eps.dtype)
         eps = torch.where(disc, draw, eps)
     return eps
 

@@ -23,7 +23,7 @@ from medflow.progress import progress_bar
 from medflow.flow import NodeFlows
 
 __all__ = ["TrainSettings", "train", "fit_linear_part", "node_log_lik", "log_interval_mass",
-           "SMALL_DATA_ROWS"]
+           "truncated_normal", "SMALL_DATA_ROWS"]
 
 
 #: Below this many rows the fit's ensemble has twice as many members (:meth:`TrainSettings.auto`).
@@ -204,6 +204,17 @@ def _nll(flow: NodeFlows, x: Tensor, u: Tensor, disc_step: Tensor,
 
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def truncated_normal(lo: Tensor, hi: Tensor, w: Tensor) -> Tensor:
+    """Inverse-CDF draw from N(0, 1) truncated to [lo, hi); stable in both tails."""
+    flip = lo > 0  # work in the lower tail, where ndtr has full relative precision
+    a = torch.where(flip, -hi, lo)
+    b = torch.where(flip, -lo, hi)
+    pa, pb = torch.special.ndtr(a), torch.special.ndtr(b)
+    z = torch.special.ndtri((pa + w * (pb - pa)).clamp(1e-300, 1 - 1e-16))
+    z = torch.minimum(torch.maximum(z, a), b)
+    return torch.where(flip, -z, z)
 
 
 def log_interval_mass(lo: Tensor, hi: Tensor) -> Tensor:

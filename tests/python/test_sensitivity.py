@@ -26,8 +26,8 @@ from scipy import stats
 import medflow as mf
 from medflow.flow import NodeFlows
 from medflow.results import EFFECT_COLUMNS, EffectsResult
-from medflow.sensitivity import (SENSITIVITY_COLUMNS, SensitivityResult, _Copula, copula_linear_part,
-                                 noise_correlation, sensitivity)
+from medflow.copula import _Copula, copula_linear_part, noise_correlation
+from medflow.sensitivity import SENSITIVITY_COLUMNS, SensitivityResult, sensitivity
 from medflow.training import TrainSettings, fit_linear_part, train
 
 matplotlib.use("Agg")
@@ -395,7 +395,7 @@ def discrete():
 def test_copula_abduction_has_the_fits_tails(discrete):
     # at rho = 0 the copula's abduction is the fit's: same law, same draws for the same seed
     # (without the tails, rows at the lowest/highest observed value got the wrong interval)
-    from medflow.sensitivity import _Copula
+    from medflow.copula import _Copula
 
     _, fit = discrete
     flow = fit._require_fitted()
@@ -410,7 +410,7 @@ def test_copula_abduction_has_the_fits_tails(discrete):
 
 
 def test_copula_interval_likelihood_at_identity_is_the_fits(discrete):
-    from medflow.sensitivity import _Copula, _CopulaLikelihood
+    from medflow.copula import _Copula, _CopulaLikelihood
     from medflow.training import _nll
 
     _, fit = discrete
@@ -430,7 +430,7 @@ def test_copula_interval_likelihood_at_identity_is_the_fits(discrete):
 def test_copula_interval_likelihood_against_scipy(disc):
     # identity flow T(v) = v: a continuous node has density phi, a discrete node the interval
     # [v, v + 1); correlated pair rho
-    from medflow.sensitivity import _Copula, _CopulaLikelihood
+    from medflow.copula import _Copula, _CopulaLikelihood
 
     rho = 0.45
     flow = NodeFlows(torch.zeros(2, 2, dtype=torch.float64), ensemble=1, dtype=torch.float64)
@@ -471,7 +471,8 @@ def test_rho0_refit_on_discrete_data_reproduces_the_fit(discrete):
 def test_three_jointly_correlated_discrete_nodes_fall_back_to_dequantization(discrete):
     # U ~~ Y and W ~~ Y jointly: U, W and Y (all discrete) are linked; bivariate masses do not
     # cover that, so those refits use the dequantized likelihood and the notes say so
-    from medflow.sensitivity import _Copula, _CopulaLikelihood, _likelihood
+    from medflow.copula import _Copula, _CopulaLikelihood
+    from medflow.sensitivity import _likelihood
 
     _, fit = discrete
     sigma = noise_correlation(list(fit.variables), [("U", "Y"), ("W", "Y")], 0.2)[None]
