@@ -36,13 +36,15 @@ from medflow.data import Encoding, prepare
 from medflow.flow import FlowConfig, NodeFlows
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from medflow.training import TrainSettings, log_interval_mass
+from medflow.training import TrainSettings, log_interval_mass, truncated_normal
 
 __all__ = ["CausalFlow", "FittedFlow", "load", "FORMAT_VERSION"]
 
 _FORMAT = "medflow-flow"
-#: Version of the saved-model format written by :meth:`FittedFlow.save`.
-FORMAT_VERSION = 2
+#: Version of the saved-model format written by :meth:`FittedFlow.save` (3: the fold of every
+#: row, ``fit_info["folds_of_rows"]``, is stored in ``weights.pt`` instead of ``model.json``;
+#: :func:`load` reads versions 2 and 3).
+FORMAT_VERSION = 3
 
 
 class CausalFlow:
@@ -268,7 +270,7 @@ class FittedFlow:
         if disc.any():
             lo, hi = self._interval(flow, xe, eps)
             w = torch.rand(lo.shape, generator=generator, dtype=torch.float64)
-            draw = _truncated_normal(lo, hi, w).to(eps.dtype)
+            draw = truncated_normal(lo, hi, w).to(eps.dtype)
             eps = torch.where(disc, draw, eps)
         return eps
 
@@ -458,6 +460,10 @@ class FittedFlow:
     def save(self, path: str | Path, include_data: bool = False) -> Path:
         """Save to a folder: ``weights.pt`` (tensors only) and ``model.json`` (metadata).
 
+        ``weights.pt`` also holds the fold of every row (``fit_info["folds_of_rows"]``, one
+        small integer per row and no data), which later steps such as
+        :func:`medflow.sensitivity.sensitivity` use to hold out the rows the fit held out.
+
         The metadata record the format version and a SHA-256 checksum over the weights
         file and the metadata; :func:`load` checks both.
 
@@ -486,6 +492,12 @@ class FittedFlow:
         state = {k: v.detach().cpu().clone() for k, v in flow.state_dict().items()}
         if include_data:
             state["__data__"] = torch.tensor(self.data.to_numpy(dtype=float), dtype=torch.float64)
+        # The fold of every row (one small integer per row, no data) goes into the weights file,
+        # not model.json, which it would swell to the size of the data.
+        fit_info = dict(self.fit_info)
+        folds = fit_info.pop("folds_of_rows", None)
+        if folds is not None:
+            state["__folds__"] = torch.as_tensor(np.asarray(folds, dtype=np.int64)).to(torch.int16)
         buffer = io.BytesIO()
         torch.save(state, buffer)
         weights = buffer.getvalue()
@@ -494,7 +506,7 @@ class FittedFlow:
             encoding=self.encoding.to_dict(), config=dict(self.config),
             dtype=str(self.dtype).replace("torch.", ""), ensemble=int(flow.E),
             includes_data=include_data, n_rows=None if self.data is None else int(len(self.data)),
-            history=self.history.to_dict(orient="list"), fit_info=self.fit_info,
+            history=self.history.to_dict(orient="list"), fit_info=fit_info,
             versions=dict(medflow=medflow.__version__, torch=torch.__version__,
                           zuko=getattr(zuko, "__version__", "unknown"),
                           numpy=np.__version__, pandas=pd.__version__),
@@ -536,7 +548,7 @@ class FittedFlow:
                 f"medflow {medflow.__version__} did NOT converge in {info['epochs_run']} epochs "
                 f"(see the warning; refit with more epochs)")
         fold_text = (f"each leaves out one of {info['folds']} folds" if k > 1
-                     else f"one fifth of the rows held out")
+                     else "one fifth of the rows held out")
         disc = ", ".join(self.encoding.discrete) or "none"
         lines = [
             head,
@@ -625,10 +637,13 @@ def load(path: str | Path) -> FittedFlow:
         fitted = FittedFlow(as_dag(meta["model"]), Encoding.from_dict(meta["encoding"]),
                             meta["config"], dtype)
         data = state.pop("__data__", None)
+        folds = state.pop("__folds__", None)
         flow = NodeFlows(fitted.mask, ensemble=int(meta["ensemble"]), dtype=dtype, **fitted.config)
         flow.load_state_dict(state)
         history = pd.DataFrame(meta["history"])
         fit_info = meta["fit_info"]
+        if folds is not None:
+            fit_info["folds_of_rows"] = folds.to(torch.int64).tolist()
     except Exception as err:  # noqa: BLE001 - any failure here means a damaged folder
         raise ValueError(f"The model in {path} could not be rebuilt from weights.pt and model.json "
                          f"({type(err).__name__}: {' '.join(str(err).split())[:300]}).") from None
@@ -741,17 +756,6 @@ def _checksum(weights: bytes, meta: Mapping) -> str:
 
 
 # -------------------------------------------------------------------- numerics
-def _truncated_normal(lo: Tensor, hi: Tensor, w: Tensor) -> Tensor:
-    """Inverse-CDF draw from N(0, 1) truncated to [lo, hi); stable in both tails."""
-    flip = lo > 0  # work in the lower tail, where ndtr has full relative precision
-    a = torch.where(flip, -hi, lo)
-    b = torch.where(flip, -lo, hi)
-    pa, pb = torch.special.ndtr(a), torch.special.ndtr(b)
-    z = torch.special.ndtri((pa + w * (pb - pa)).clamp(1e-300, 1 - 1e-16))
-    z = torch.minimum(torch.maximum(z, a), b)
-    return torch.where(flip, -z, z)
-
-
 def _count(value, arg: str, minimum: int) -> int:
     """A whole number of at least ``minimum``, or a ValueError naming the argument."""
     ok = not isinstance(value, bool) and isinstance(value, (int, np.integer, float, np.floating))

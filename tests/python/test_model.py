@@ -160,7 +160,7 @@ def test_sample_and_interventions(fitted):
 def test_save_load_round_trip(fitted, tmp_path):
     path = fitted.save(tmp_path / "model", include_data=True)
     meta = json.loads((path / "model.json").read_text())
-    assert meta["format"] == "medflow-flow" and meta["format_version"] == 2
+    assert meta["format"] == "medflow-flow" and meta["format_version"] == 3
     assert meta["encoding"]["discrete"] == ["X", "M"]
     torch.load(path / "weights.pt", weights_only=True)      # plain tensors only
     back = mf.load(path)
@@ -168,8 +168,40 @@ def test_save_load_round_trip(fitted, tmp_path):
     assert np.array_equal(back.log_prob(rows), fitted.log_prob(rows))
     assert back.counterfactual(rows, do={"X": 0}).equals(fitted.counterfactual(rows, do={"X": 0}))
     assert back.history.equals(fitted.history)
+    # the fold of every row travels in weights.pt, not in model.json, and comes back unchanged
+    assert "folds_of_rows" not in meta["fit_info"]
+    assert back.fit_info == fitted.fit_info
     e1 = back.effects("X", "Y", mediators=["M"]).to_frame()
     e2 = fitted.effects("X", "Y", mediators=["M"]).to_frame()
     pd.testing.assert_frame_equal(e1, e2)
     with pytest.raises(FileNotFoundError, match="is not a saved medflow model"):
         mf.load(tmp_path / "nothing")
+
+
+def test_saved_folds_are_compact_and_format_2_still_loads(fitted, tmp_path):
+    import hashlib
+    import io
+
+    from medflow.model import _checksum
+
+    path = fitted.save(tmp_path / "model")
+    state = torch.load(path / "weights.pt", weights_only=True)
+    folds = state["__folds__"]
+    assert folds.dtype == torch.int16 and folds.tolist() == fitted.fit_info["folds_of_rows"]
+    meta = json.loads((path / "model.json").read_text())
+    assert "folds_of_rows" not in (path / "model.json").read_text()   # no per-row list in the JSON
+    # a format-2 folder (folds in model.json, none in weights.pt) is read as before
+    del state["__folds__"]
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    weights = buffer.getvalue()
+    meta.pop("checksum")
+    meta.update(format_version=2, weights_sha256=hashlib.sha256(weights).hexdigest())
+    meta["fit_info"]["folds_of_rows"] = folds.tolist()
+    meta["checksum"] = _checksum(weights, meta)
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "weights.pt").write_bytes(weights)
+    (old / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    back = mf.load(old)
+    assert back.fit_info["folds_of_rows"] == fitted.fit_info["folds_of_rows"]

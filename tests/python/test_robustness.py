@@ -118,7 +118,7 @@ def test_saved_model_holds_no_data_unless_asked(small_fit, tmp_path):
     state = torch.load(path / "weights.pt", weights_only=True)
     assert "__data__" not in state
     meta = json.loads((path / "model.json").read_text())
-    assert meta["format_version"] == 2 and meta["includes_data"] is False
+    assert meta["format_version"] == 3 and meta["includes_data"] is False
     assert meta["ensemble"] == small_fit.flow.E
     back = load(path)
     assert back.data is None and "data not stored" in repr(back)
@@ -169,9 +169,9 @@ def _edit_json(path, change):
     (lambda p: _edit_json(p, lambda m: m.update(model="Y ~ X + M + V; M ~ X + V; X ~ V")),
      r"model\.json does not match its checksum"),
     (lambda p: _edit_json(p, lambda m: m.pop("history")), r"model\.json does not match its checksum"),
-    (lambda p: _edit_json(p, lambda m: m.update(format_version=3, versions={"medflow": "9.9.9"})),
-     r"model\.json has format version 3 \(written by medflow 9\.9\.9\); this medflow .* reads format "
-     r"versions up to 2\. Update medflow to load it\."),
+    (lambda p: _edit_json(p, lambda m: m.update(format_version=4, versions={"medflow": "9.9.9"})),
+     r"model\.json has format version 4 \(written by medflow 9\.9\.9\); this medflow .* reads format "
+     r"versions up to 3\. Update medflow to load it\."),
     (lambda p: _edit_json(p, lambda m: (m.pop("format_version"), m.update(format="medflow-flow/1"))),
      r"model\.json was written by an older medflow .* refit the model and save it again"),
     (lambda p: (p / "weights.pt").unlink(), r"is not a saved medflow model"),
