@@ -4,7 +4,7 @@ One flow fit (default settings) on the "nonlinear" validation design at N = 20,7
 effects (q = .1, .25, .5, .75, .9) of TE, NDE/NIE via W and U, rNDE/rNIE, and the
 counterfactual mobility table of X -> Y with U held at its value under X's 25th percentile,
 all compared with the truths computed from the simulated units' own noise
-(medflow.datasets._distributional_truth, _mobility_truth).
+(medflow.oracle._distributional_truth, _mobility_truth).
 
     PYTHONPATH=python python benchmarks/distributional_accuracy.py [--dgp nonlinear] [--n 20700] [--seed 0]
 
@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 import medflow as mf
 from medflow import datasets
+from medflow.simulation import designs
+from medflow.simulation import truth as oracle
 from medflow.distributional import _mobility
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -37,7 +38,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     sim = datasets.simulate(args.dgp, args.n, seed=args.seed)
-    scm = datasets._SCMS[args.dgp]
+    scm = designs._SCMS[args.dgp]
     a, a_ref = (float(v) for v in sim.truth[["a", "a_ref"]].iloc[0])
     t0 = time.perf_counter()
     opts = {} if args.epochs is None else {"epochs": args.epochs}
@@ -49,7 +50,7 @@ def main() -> None:
     t_eff = time.perf_counter() - t0
     eps = sim.noise.to_numpy()
     fresh = np.random.default_rng(args.seed).standard_normal((len(eps), 2))
-    truth = datasets._distributional_truth(scm, eps, fresh, a, a_ref).set_index("label")
+    truth = oracle._distributional_truth(scm, eps, fresh, a, a_ref).set_index("label")
     tab = res.to_frame().dropna(subset=["quantile"]).set_index("label")
     tab = tab.join(truth[["truth_sd"]], how="inner")
     tab["error_sd"] = tab["estimate_sd"] - tab["truth_sd"]
@@ -58,7 +59,7 @@ def main() -> None:
     t0 = time.perf_counter()
     mob = fit.mobility_table("X", "Y", bins=5, mediators="U", a_ref=x25)
     t_mob = time.perf_counter() - t0
-    cf_true = datasets._mobility_truth(scm, eps, x25, "U")
+    cf_true = oracle._mobility_truth(scm, eps, x25, "U")
     true_tab = _mobility(sim.data["X"].to_numpy(float), sim.data["Y"].to_numpy(float), cf_true[None],
                          np.ones((1, len(eps))), 5, "X", "Y", ("U",), x25, "truth", [], "")
     cell_err = (mob.counterfactual.to_numpy() - true_tab.counterfactual.to_numpy())

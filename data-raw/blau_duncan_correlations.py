@@ -2,7 +2,7 @@
 
 Source: Blau, P. M. and Duncan, O. D. (1967). The American Occupational
 Structure. New York: Wiley, p. 169 (OCG 1962, N = 20,700 men). The lower
-triangle below is typed from that table (also DESIGN.md §1).
+triangle below is typed from that table (also docs/design.md §1).
 
 The CSV is the single source of these numbers: Python reads it in
 ``medflow.datasets.blau_duncan_correlations()`` and the R package builds its

@@ -22,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from medflow.datasets import (_BUNDLED_N, _BUNDLED_SEED, _SCMS, _draw, _mc_truth, _sample_truth,
-                              blau_duncan_correlations)
+from medflow.datasets import _BUNDLED_N, _BUNDLED_SEED, blau_duncan_correlations
+from medflow.simulation import _draw
+from medflow.simulation.designs import _SCMS
+from medflow.simulation.truth import _mc_truth, _sample_truth
 
 OUT = Path(__file__).resolve().parents[1] / "python" / "medflow" / "data"
 N_MC = 4_000_000

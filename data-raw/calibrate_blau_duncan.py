@@ -30,7 +30,8 @@ import math
 import numpy as np
 from scipy import optimize, stats
 
-from medflow.datasets import _BlauDuncanSCM, blau_duncan_correlations
+from medflow.datasets import blau_duncan_correlations
+from medflow.simulation.designs import _BlauDuncanSCM
 
 #: Sons' education shares for codes 0-8 (plausible for men aged 20-64 in 1962).
 U_SHARES = (0.01, 0.03, 0.07, 0.13, 0.18, 0.30, 0.11, 0.10, 0.07)

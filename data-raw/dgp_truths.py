@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from medflow.datasets import _MONOTONE_TWIN, _SCMS, _mc_truth
+from medflow.simulation.designs import _MONOTONE_TWIN, _SCMS
+from medflow.simulation.truth import _mc_truth
 
 OUT = Path(__file__).resolve().parents[1] / "python" / "medflow" / "data" / "dgp_truths.csv"
 N_MC = 4_000_000

@@ -287,6 +287,8 @@ def distributional_section(analysis: Analysis, *, quantiles: Sequence[float] = (
         ``quantile_effects`` and ``mobility``.
     """
     from medflow import datasets
+    from medflow.simulation import designs
+    from medflow.simulation import truth as oracle
     from medflow.distributional import _mobility, plot_quantile_effects
 
     say = console or (lambda text="": None)
@@ -315,10 +317,10 @@ def distributional_section(analysis: Analysis, *, quantiles: Sequence[float] = (
     if bundled:
         sim = datasets.simulate("blau_duncan", len(a.data), seed=1967)
         if sim.data[list(a.data.columns)].equals(a.data.astype(sim.data.dtypes.to_dict())):
-            scm = datasets._SCMS["blau_duncan"]
+            scm = designs._SCMS["blau_duncan"]
             truth_noise = sim.noise.to_numpy()
             fresh = np.random.default_rng(seed).standard_normal((len(truth_noise), 2))
-            truth = datasets._distributional_truth(scm, truth_noise, fresh, a.a, a.a_ref, quantiles)
+            truth = oracle._distributional_truth(scm, truth_noise, fresh, a.a, a.a_ref, quantiles)
             tables["distributional_truth"] = truth
             t = truth.set_index("label")["truth_sd"]
             est = flow.table.set_index("label")["estimate_sd"]
@@ -342,7 +344,7 @@ def distributional_section(analysis: Analysis, *, quantiles: Sequence[float] = (
     mobility_tables = [mob.to_frame(), lin_mob.to_frame()]
     indices = [mob.indices.assign(method="flow"), lin_mob.indices.assign(method="linear SEM")]
     if truth_noise is not None:
-        cf = datasets._mobility_truth(datasets._SCMS["blau_duncan"], truth_noise, x25, "+".join(meds))
+        cf = oracle._mobility_truth(designs._SCMS["blau_duncan"], truth_noise, x25, "+".join(meds))
         true = _mobility(a.data[a.treatment].to_numpy(float), a.data[a.outcome].to_numpy(float), cf[None],
                          np.ones((1, len(cf))), bins, a.treatment, a.outcome, tuple(meds), x25, "truth", [], "")
         cells = np.abs(mob.counterfactual.to_numpy() - true.counterfactual.to_numpy())

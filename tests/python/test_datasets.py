@@ -1,7 +1,7 @@
 """Tests of medflow.datasets: published numbers, the OCG reader, the bundled data and the truths.
 
 The truths are checked against things computed another way: path tracing for the
-linear model (DESIGN §1 numbers), exact enumeration for the discrete model, closed
+linear model (docs/design.md §1 numbers), exact enumeration for the discrete model, closed
 forms for the rdiff and nonmonotone gaps, and fresh Monte Carlo runs for the
 shipped tables.
 """
@@ -9,7 +9,6 @@ shipped tables.
 from __future__ import annotations
 
 import importlib.util
-import math
 import warnings
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import pytest
 import statsmodels.formula.api as smf
 
 from medflow import datasets as ds
+from medflow.simulation import designs
+from medflow.simulation import truth as oracle
 from medflow.dag import DAG
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +63,7 @@ def test_published_correlations_file_is_written_by_data_raw_script():
 
 
 def test_standardized_ols_on_published_matrix_gives_design_coefficients():
-    # DESIGN §1: U = .309 V + .278 X; W = .440 U + .224 X; Y = .394 U + .115 X + .281 W.
+    # docs/design.md §1: U = .309 V + .278 X; W = .440 U + .224 X; Y = .394 U + .115 X + .281 W.
     r = ds.blau_duncan_correlations()
     for child, parents, expected in [("U", ["V", "X"], [0.309, 0.278]), ("W", ["U", "X"], [0.440, 0.224]),
                                      ("Y", ["U", "X", "W"], [0.394, 0.115, 0.281])]:
@@ -205,8 +206,8 @@ def test_bundled_truth_table(bundled):
 
 def test_bundled_truth_matches_fresh_monte_carlo():
     shipped = _by_label(ds.blau_duncan_truth())
-    scm = ds._SCMS["blau_duncan"]
-    fresh = _by_label(ds._mc_truth(scm, 33.0, 11.0, n_mc=150_000, seed=7))
+    scm = designs._SCMS["blau_duncan"]
+    fresh = _by_label(oracle._mc_truth(scm, 33.0, 11.0, n_mc=150_000, seed=7))
     se = np.hypot(fresh["mc_error"], shipped["mc_error"])
     assert ((fresh["truth"] - shipped["truth"]).abs() < 4.5 * se + 1e-9).all()
 
@@ -221,7 +222,7 @@ def test_bundled_sample_truth_is_reproduced():
 # ------------------------------------------------------------------ structural equations
 @pytest.mark.parametrize("name", [k for k in ds.DGPS if k != "nonmonotone"])
 def test_structural_equations_are_monotone_in_their_noise(name):
-    scm = ds._SCMS[name]
+    scm = designs._SCMS[name]
     rng = np.random.default_rng(3)
     sim = ds.simulate(name, 60, seed=4).data
     grid = np.linspace(-4, 4, 401)
@@ -240,7 +241,7 @@ def test_structural_equations_are_monotone_in_their_noise(name):
 
 
 def test_nonmonotone_equation_decreases_in_noise_below_zero_and_has_a_monotone_twin():
-    scm, twin = ds._SCMS["nonmonotone"], ds._MONOTONE_TWIN
+    scm, twin = designs._SCMS["nonmonotone"], designs._MONOTONE_TWIN
     grid = np.linspace(-3, 3, 101)
     assert (np.diff(scm.u(0.2, -0.5, grid)) < 0).all() and (np.diff(scm.u(0.2, 0.5, grid)) > 0).all()
     # the same data come from the twin with noise sign(X) * e_U: identical observed law
@@ -252,14 +253,14 @@ def test_nonmonotone_equation_decreases_in_noise_below_zero_and_has_a_monotone_t
 
 # ------------------------------------------------------------------ truths
 def test_linear_monte_carlo_equals_path_tracing_and_design_numbers():
-    scm = ds._SCMS["linear"]
+    scm = designs._SCMS["linear"]
     a, a_ref = scm.default_contrast()
     assert a == pytest.approx(0.6744897501960817) and a_ref == pytest.approx(-a)
-    exact = _by_label(ds._path_tracing_truth(scm, a, a_ref))
-    mc = _by_label(ds._mc_truth(scm, a, a_ref, n_mc=50_000, seed=1))
+    exact = _by_label(oracle._path_tracing_truth(scm, a, a_ref))
+    mc = _by_label(oracle._mc_truth(scm, a, a_ref, n_mc=50_000, seed=1))
     assert ((mc["truth"] - exact["truth"]).abs() <= 3 * mc["mc_error"] + 1e-12).all()
     per_sd = exact["truth"] / (a - a_ref)
-    # DESIGN §1: total .322; through W .097 (.063 + .034); not through W .225 (.115 + .110)
+    # docs/design.md §1: total .322; through W .097 (.063 + .034); not through W .225 (.115 + .110)
     assert per_sd["TE"] == pytest.approx(0.322, abs=5e-4)
     assert per_sd["NIE via W"] == pytest.approx(0.097, abs=5e-4)
     assert per_sd["NDE via W"] == pytest.approx(0.225, abs=5e-4)
@@ -277,14 +278,14 @@ def test_linear_simulation_recovers_the_coefficients():
 
 
 def test_discrete_enumeration_equals_monte_carlo():
-    scm = ds._SCMS["discrete"]
+    scm = designs._SCMS["discrete"]
     truth = ds.simulate("discrete", 10, seed=0).truth
     assert truth.attrs["method"] == "enumeration" and (truth["mc_error"] == 0).all()
     exact = _by_label(truth)
-    mc = _by_label(ds._mc_truth(scm, 1.0, 0.0, n_mc=400_000, seed=8))
+    mc = _by_label(oracle._mc_truth(scm, 1.0, 0.0, n_mc=400_000, seed=8))
     z = (mc["truth"] - exact["truth"]) / mc["mc_error"]
     assert (z.abs() < 4).all(), z
-    assert mc.attrs["sd_y"] == pytest.approx(ds._enumeration_truth(scm, 1.0, 0.0).attrs["sd_y"], abs=2e-3)
+    assert mc.attrs["sd_y"] == pytest.approx(oracle._enumeration_truth(scm, 1.0, 0.0).attrs["sd_y"], abs=2e-3)
     # the cross-world NDE via W differs from the identified interventional analogue
     assert abs(exact.loc["NDE via W", "truth"] - exact.loc["rNDE via W", "truth"]) > 0.005
 
@@ -298,8 +299,8 @@ def test_discrete_data_supports():
 
 @pytest.mark.parametrize("name", ["blau_duncan", "nonlinear", "rdiff", "nonmonotone", "discrete"])
 def test_effects_add_up_exactly_with_shared_noise(name):
-    scm = ds._SCMS[name]
-    t = _by_label(ds._mc_truth(scm, *scm.default_contrast(), n_mc=20_000, seed=9))
+    scm = designs._SCMS[name]
+    t = _by_label(oracle._mc_truth(scm, *scm.default_contrast(), n_mc=20_000, seed=9))
     for total, nde, nie in ADDITIVE:
         assert t.loc[total, "truth"] == pytest.approx(t.loc[nde, "truth"] + t.loc[nie, "truth"], abs=1e-10)
     parts = t.loc[["PART via U", "PART via W", "PART direct"], "truth"].sum()
@@ -310,7 +311,7 @@ def test_effects_add_up_exactly_with_shared_noise(name):
 def test_shipped_truths_match_fresh_monte_carlo(name):
     sim = ds.simulate(name, 10, seed=0)
     shipped = _by_label(sim.truth)
-    a, a_ref = ds._SCMS[name].default_contrast()
+    a, a_ref = designs._SCMS[name].default_contrast()
     assert shipped["a"].iloc[0] == pytest.approx(a) and shipped["a_ref"].iloc[0] == pytest.approx(a_ref)
     fresh = _by_label(sim.truth_at(a, a_ref, n_mc=200_000, seed=11))
     se = np.hypot(fresh["mc_error"], shipped["mc_error"])

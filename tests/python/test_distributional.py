@@ -3,7 +3,7 @@
 The quantile and threshold rows are checked against the flow's own unit-level counterfactuals
 (:func:`medflow.effects.unit_effects`), the ensemble pooling against a hand-made two-member
 ensemble, the linear SEM's simulation against path tracing, the truth oracles against
-:func:`medflow.datasets._world_values` and closed forms, and (slow) the estimates against
+:func:`medflow.oracle._world_values` and closed forms, and (slow) the estimates against
 shared-noise ground truth on the nonlinear design at N = 20,700.
 """
 
@@ -16,7 +16,8 @@ import torch
 from scipy import stats
 
 import medflow as mf
-from medflow import datasets
+from medflow.simulation import designs
+from medflow.simulation import truth as oracle
 from medflow.distributional import (_LinearWorlds, _mobility, _own_origin_world, _pooled,
                                     weighted_quantile)
 from medflow.effects import _units, unit_effects
@@ -307,22 +308,22 @@ def test_linear_threshold_needs_means():
 
 # ---------------------------------------------------------------- the truth oracles
 def test_potential_outcomes_agree_with_the_world_values_oracle():
-    scm = datasets._SCMS["nonlinear"]
+    scm = designs._SCMS["nonlinear"]
     rng = np.random.default_rng(0)
     eps, fresh = rng.standard_normal((3000, 5)), rng.standard_normal((3000, 2))
     a, a_ref = scm.default_contrast()
-    effects = datasets._world_values(scm, eps, fresh, a, a_ref)
-    worlds = datasets._potential_outcomes(scm, eps, fresh, a, a_ref)
+    effects = oracle._world_values(scm, eps, fresh, a, a_ref)
+    worlds = oracle._potential_outcomes(scm, eps, fresh, a, a_ref)
     for label, (hi, lo) in worlds.items():
         assert np.array_equal(hi - lo, effects[label]), label
 
 
 def test_quantile_truth_of_the_linear_model_is_a_shift():
-    scm = datasets._SCMS["linear"]
+    scm = designs._SCMS["linear"]
     rng = np.random.default_rng(1)
     eps, fresh = rng.standard_normal((5000, 5)), rng.standard_normal((5000, 2))
-    truth = datasets._distributional_truth(scm, eps, fresh, 1.0, 0.0, quantiles=Q, thresholds=[0.0])
-    exact = datasets._path_tracing_truth(scm, 1.0, 0.0).set_index("label")["truth"]
+    truth = oracle._distributional_truth(scm, eps, fresh, 1.0, 0.0, quantiles=Q, thresholds=[0.0])
+    exact = oracle._path_tracing_truth(scm, 1.0, 0.0).set_index("label")["truth"]
     t = truth.set_index("label")
     for label in ("TE", "NDE via W", "NIE via W", "NDE via U", "NIE via U"):
         for q in Q:
@@ -333,17 +334,17 @@ def test_quantile_truth_of_the_linear_model_is_a_shift():
 
 
 def test_mobility_truth_of_the_linear_model():
-    scm = datasets._SCMS["linear"]
+    scm = designs._SCMS["linear"]
     eps = np.random.default_rng(2).standard_normal((2000, 5))
     c = scm.coef
     via_u = c["U"]["X"] * (c["Y"]["U"] + c["W"]["U"] * c["Y"]["W"])
     via_w = c["W"]["X"] * c["Y"]["W"] + c["U"]["X"] * c["W"]["U"] * c["Y"]["W"]
     data = scm.solve(eps)
     x, y = data["X"].to_numpy(), data["Y"].to_numpy()
-    assert np.allclose(datasets._mobility_truth(scm, eps, -0.5, "U"), y - via_u * (x + 0.5))
-    assert np.allclose(datasets._mobility_truth(scm, eps, -0.5, "W"), y - via_w * (x + 0.5))
+    assert np.allclose(oracle._mobility_truth(scm, eps, -0.5, "U"), y - via_u * (x + 0.5))
+    assert np.allclose(oracle._mobility_truth(scm, eps, -0.5, "W"), y - via_w * (x + 0.5))
     with pytest.raises(ValueError, match="mediators must be 'U', 'W' or 'U\\+W'"):
-        datasets._mobility_truth(scm, eps, 0.0, "V")
+        oracle._mobility_truth(scm, eps, 0.0, "V")
 
 
 # ---------------------------------------------------------------- accuracy (slow)
@@ -352,20 +353,20 @@ def test_accuracy_against_shared_noise_truth_at_n_20700():
     """Issue 19: quantile effects within 0.04 SD(Y), counterfactual table cells within 0.03."""
     torch.set_num_threads(1)
     sim = mf.datasets.simulate("nonlinear", 20_700, seed=0)
-    scm = datasets._SCMS["nonlinear"]
+    scm = designs._SCMS["nonlinear"]
     a, a_ref = (float(v) for v in sim.truth[["a", "a_ref"]].iloc[0])
     fit = mf.CausalFlow(sim.model, sim.data).fit(seed=0, verbose=False)
     res = fit.distributional_effects("X", "Y", mediators=["W", "U"], a=a, a_ref=a_ref, seed=0)
     eps = sim.noise.to_numpy()
     fresh = np.random.default_rng(0).standard_normal((len(eps), 2))
-    truth = datasets._distributional_truth(scm, eps, fresh, a, a_ref).set_index("label")["truth_sd"]
+    truth = oracle._distributional_truth(scm, eps, fresh, a, a_ref).set_index("label")["truth_sd"]
     est = res.table.dropna(subset=["quantile"]).set_index("label")["estimate_sd"]
     err = (est - truth.reindex(est.index)).dropna()
     assert len(err) == 45  # TE, and NDE/NIE/rNDE/rNIE via W and via U, at five quantiles
     assert (err.abs() < 0.04).all(), err[err.abs() >= 0.04].round(4).to_dict()
     x25 = float(np.quantile(sim.data["X"], 0.25))
     mob = fit.mobility_table("X", "Y", bins=5, mediators="U", a_ref=x25)
-    cf = datasets._mobility_truth(scm, eps, x25, "U")
+    cf = oracle._mobility_truth(scm, eps, x25, "U")
     true = _mobility(sim.data["X"].to_numpy(float), sim.data["Y"].to_numpy(float), cf[None],
                      np.ones((1, len(cf))), 5, "X", "Y", ("U",), x25, "truth", [], "")
     cells = np.abs(mob.counterfactual.to_numpy() - true.counterfactual.to_numpy())
