@@ -31,8 +31,10 @@ def random_flow(ensemble=1, layers=2, seed=0):
 
 def test_identity_start_is_the_linear_sem():
     f = NodeFlows(bd_mask(), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    f.set_linear(torch.full((5, 5), 0.3, dtype=torch.float64), torch.zeros(5, dtype=torch.float64),
-                 torch.zeros(5, dtype=torch.float64))
+    with torch.no_grad():   # the linear SEM part: every slope 0.3 on the graph's edges, unit scale
+        f.weight.copy_((0.3 * bd_mask()).expand_as(f.weight))
+        f.bias.zero_()
+        f.log_scale.zero_()
     v = torch.randn(1, 50, 5, dtype=torch.float64)
     eps, ladj = f(v, v)
     expected = v - v @ (0.3 * bd_mask()).T       # residual of the linear SEM, unit scale
