@@ -6,7 +6,7 @@ Same data, same machine, same run. For each N in ``--sizes`` (default 2,000 and 
   exposure-induced confounder U (X → U → W, U → Y), interactions and skewed noise — plus
   ``--n-test`` held-out rows from the same model; both are written to CSV for cGNF, with
   the DAG as cGNF's adjacency CSV (row = parent, column = child; V ~~ X entered as V → X,
-  which DESIGN §1 notes is equivalent for a flow);
+  which docs/design.md §1 notes is equivalent for a flow);
 * cGNF: ``process`` → ``train`` → ``sim`` with its documented defaults (the defaults of
   ``cGNF.train``: batch 128, lr 1e-4, embedding net [100, 90, 80, 70, 60], integrand net
   [60, 50, 40, 30, 20], early stopping after 50 epochs without improvement, 80/20 split;

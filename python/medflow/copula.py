@@ -14,7 +14,7 @@ engine or the refit loop:
 * :func:`copula_linear_part` is the Gaussian MLE of the linear SEM under ``Sigma_rho``, the
   warm start of each refit.
 
-See ``docs/design.md`` ("Sensitivity to hidden confounding") for the model.
+See ``docs/design.md`` §7 for the model.
 
 Example:
     >>> from medflow.copula import noise_correlation

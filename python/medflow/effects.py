@@ -1,6 +1,6 @@
 """Causal effects from a fitted flow by counterfactual reasoning.
 
-Path-specific counterfactuals follow the recursion of DESIGN §3: the value of
+Path-specific counterfactuals follow the recursion of docs/design.md §3: the value of
 node ``j`` when the treatment acts with ``a`` along the paths in ``P`` and
 with ``a_ref`` along every other path,
 

@@ -6,7 +6,7 @@ variables iff Π has no recanting witness (Avin, Shpitser & Pearl 2005, IJCAI;
 Shpitser 2013, Cognitive Science). For a set of paths (more general than a set
 of edges) a node R ∉ {A, Y} is a recanting witness when some directed path
 q = A ⇝ R has two continuations R ⇝ Y, one making a path in Π and one a path
-not in Π. Then, in the recursion of DESIGN §3, R must take two counterfactual
+not in Π. Then, in the recursion of docs/design.md §3, R must take two counterfactual
 values at once (R with the prefix q active, feeding the Π-continuation, and R
 with q inactive, feeding the other), whose joint law is cross-world. When no
 prefix splits that way every node takes a single counterfactual value and the

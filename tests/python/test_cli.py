@@ -89,7 +89,7 @@ def test_blau_duncan_writes_the_report(bd_run):
 def test_blau_duncan_numbers(bd_run, tiny_csv):
     _, out, stdout = bd_run
     coef = pd.read_csv(out / "coefficients.csv").set_index(["equation", "predictor"])
-    # Standardized OLS on the published matrix (DESIGN §1) and the published values.
+    # Standardized OLS on the published matrix (docs/design.md §1) and the published values.
     assert coef.loc[("U", "V"), "from_correlations"] == pytest.approx(0.309, abs=5e-4)
     assert coef.loc[("Y", "residual"), "from_correlations"] == pytest.approx(0.753, abs=5e-4)
     assert coef.loc[("U", "X"), "published"] == 0.279

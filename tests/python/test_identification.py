@@ -24,7 +24,7 @@ def _paths(*texts):
     return [tuple(p.strip() for p in t.split("->")) for t in texts]
 
 
-# ------------------------------------------------------------------ Blau–Duncan (DESIGN §1, §4)
+# ------------------------------------------------------------------ Blau–Duncan (docs/design.md §1, §4)
 def test_blau_duncan_path_enumeration():
     assert paths_through(BLAU_DUNCAN, "X", "Y", ["W"]) == _paths("X -> U -> W -> Y", "X -> W -> Y")
     assert paths_avoiding(BLAU_DUNCAN, "X", "Y", "W") == _paths("X -> U -> Y", "X -> Y")
@@ -161,9 +161,9 @@ def test_path_set_not_induced_by_edges():
     assert check_mediators(g, "A", "Y", "M1").identified
 
 
-# ------------------------------------------------ cross-check with DESIGN §3's recursion
+# ------------------------------------------------ cross-check with docs/design.md §3's recursion
 def _versions_witnesses(g: DAG, a: str, y: str, pi) -> tuple[str, ...]:
-    """Nodes that DESIGN §3's recursion needs in more than one counterfactual version."""
+    """Nodes that docs/design.md §3's recursion needs in more than one counterfactual version."""
     desc = g.descendants(a)
     versions: dict[str, set] = {}
     seen = set()

@@ -14,7 +14,7 @@ from medflow.results import EFFECT_COLUMNS, compare
 
 BD_MODEL = "U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X"
 NAMES = ["V", "X", "U", "W", "Y"]
-# Blau & Duncan (1967), p. 169 (DESIGN §1).
+# Blau & Duncan (1967), p. 169 (docs/design.md §1).
 BD_CORR = pd.DataFrame(
     [[1, .516, .453, .332, .322],
      [.516, 1, .438, .417, .405],
