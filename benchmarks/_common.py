@@ -5,9 +5,9 @@ load averages at start and end (``os.getloadavg``), the CPU count and torch's
 intra-op thread count. On a shared machine the load average is the first thing
 to read before comparing timings.
 
-Results go to ``benchmarks/results/<name>.json`` (everything), ``<name>.csv``
-(one row per measurement) and ``<name>.md`` (a markdown summary), and the JSON
-is printed to standard output.
+Results go to ``benchmarks/results/<name>.json`` (everything, with one record per
+measurement under ``rows``) and ``<name>.md`` (a markdown summary), and the JSON is
+printed to standard output.
 """
 
 from __future__ import annotations
@@ -158,14 +158,12 @@ def _jsonable(obj):
 
 def write_results(name: str, env: dict, rows: list[dict], summary_md: str,
                   extra: Mapping | None = None, out_dir: Path | None = None) -> dict:
-    """Write ``<name>.json``, ``<name>.csv`` and ``<name>.md``; print the JSON; return it."""
+    """Write ``<name>.json`` and ``<name>.md``; print the JSON; return it."""
     out_dir = Path(out_dir or RESULTS)
     out_dir.mkdir(parents=True, exist_ok=True)
     env = finish_environment(env)
     payload = _jsonable(dict(benchmark=name, environment=env, rows=rows, **(extra or {})))
     (out_dir / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
-    if rows:
-        pd.DataFrame(rows).to_csv(out_dir / f"{name}.csv", index=False)
     load = (f"load average (1/5/15 min) at start {env['loadavg_start']}, at end {env['loadavg_end']}; "
             f"{env['cpu_count']} CPUs; torch {env['torch']} with {env['torch_threads']} intra-op "
             f"thread(s); peak RSS {env['peak_rss_mb']} MB")

@@ -27,7 +27,6 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 import pandas as pd
 
 import medflow as mf

@@ -16,7 +16,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from _common import environment, markdown_table, set_threads, write_results
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every test: set up (R + Python), then the Python suite (pytest, which also
+# Run every test: set up (R + Python), lint the Python code (ruff), then the Python suite (pytest, which also
 # checks the linear SEM against lavaan through rpy2), the Python distributions
 # (scripts/check-dist.sh) and the R side (roxygen up to date, R CMD build,
 # R CMD check, testthat, and a fresh install of the R package with
@@ -12,6 +12,10 @@ echo "== installing the test extra dask[distributed] (the Dask cluster test)"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,dask]" 2>&1 | grep -v "^WARNING: Location" || true
 export RETICULATE_PYTHON="$root/.venv/bin/python"
 export MPLBACKEND=Agg
+echo "== Lint (ruff; the rules are [tool.ruff] in pyproject.toml)"
+.venv/bin/python -m ruff --version >/dev/null 2>&1 \
+  || .venv/bin/python -m pip install -q --disable-pip-version-check "ruff>=0.6" 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -m ruff check --no-cache .
 echo "== Python tests"
 .venv/bin/python -m pytest -q -p no:cacheprovider
 echo "== Python distributions (python -m build; wheel and sdist into clean virtualenvs)"
