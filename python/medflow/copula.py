@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,6 +33,7 @@ from torch import Tensor
 from torch.distributions import MultivariateNormal
 
 from medflow.flow import NodeFlows
+from medflow.ols import node_regressions
 from medflow.training import log_interval_mass, truncated_normal as _truncated_normal
 
 __all__ = ["Pair", "noise_correlation", "copula_linear_part"]
@@ -297,12 +297,8 @@ def copula_linear_part(cov: np.ndarray, mask: np.ndarray, disc_step: np.ndarray,
     extra = np.diag(np.asarray(disc_step, dtype=float) ** 2 / 12.0)
     q = np.linalg.inv(sigma)
     eye = np.eye(d)
-    b0, s0 = np.zeros((d, d)), np.zeros(d)
-    for j in range(d):  # OLS start
-        pa = np.flatnonzero(mask[j])
-        if len(pa):
-            b0[j, pa] = np.linalg.solve(cov[np.ix_(pa, pa)], cov[pa, j])
-        s0[j] = 0.5 * math.log(max(cov[j, j] - b0[j] @ cov[:, j] + extra[j, j], 1e-12))
+    b0, resid = node_regressions(cov, mask, np.diag(extra))  # OLS start
+    s0 = 0.5 * np.log(np.maximum(resid, 1e-12))
 
     def unpack(theta):
         b = np.zeros(d * d)

@@ -55,6 +55,7 @@ from medflow.dag import DAG, as_dag, format_path, parse_path
 from medflow.data import check_extremes, check_unique_columns
 from medflow.data import finite_number as _finite
 from medflow.identification import check, check_order, paths_through
+from medflow.ols import slopes_from_cov as _slopes
 from medflow.results import EffectsResult, effect_row
 
 __all__ = ["LinearSEM", "LinearSEMResults", "LINEAR_ASSUMPTION"]
@@ -246,14 +247,6 @@ def _ols_statsmodels(data: pd.DataFrame, lhs: str, rhs: Sequence[str], df_correc
     return _Equation(lhs, tuple(rhs), float(params[0]), params[1:], cov,
                      float(res.scale * scale * sd[0] ** 2), float(res.rsquared),
                      int(res.df_resid if df_correction else res.nobs))
-
-
-def _slopes(cov: np.ndarray, lhs: int, rhs: list[int]) -> np.ndarray:
-    """Regression slopes from a covariance matrix, solved on the correlation scale."""
-    sd = np.sqrt(np.diag(cov))
-    corr = cov / np.outer(sd, sd)
-    factor = scipy.linalg.cho_factor(corr[np.ix_(rhs, rhs)])
-    return scipy.linalg.cho_solve(factor, corr[rhs, lhs]) * sd[lhs] / sd[rhs]
 
 
 def _ols_moments(cov: pd.DataFrame, n: int, lhs: str, rhs: Sequence[str],

@@ -21,6 +21,7 @@ from torch import Tensor
 from medflow.progress import progress_bar
 
 from medflow.flow import NodeFlows
+from medflow.ols import slopes_from_cov, weighted_moments
 
 __all__ = ["TrainSettings", "train", "fit_linear_part", "node_log_lik", "log_interval_mass",
            "truncated_normal", "SMALL_DATA_ROWS"]
@@ -120,7 +121,8 @@ class TrainSettings:
 def fit_linear_part(x: Tensor, v_mid: Tensor, mask: Tensor, disc_step: Tensor,
                     weights: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Weighted OLS of each node on its parents (standardized scale): the linear SEM
-    special case of the flow, and its starting point.
+    special case of the flow, and its starting point (from the weighted moments,
+    :mod:`medflow.ols`).
 
     Args:
         x: ``(N, d)`` conditioning values; v_mid: ``(N, d)`` node values (interval midpoints
@@ -144,18 +146,17 @@ def fit_linear_part(x: Tensor, v_mid: Tensor, mask: Tensor, disc_step: Tensor,
     V = v_mid.double().cpu().numpy()
     w = np.ones(n) if weights is None else weights.double().cpu().numpy()
     keep = w > 0
-    X, V, w = X[keep], V[keep], w[keep]
-    root = np.sqrt(w)[:, None]
+    # moments of the parents' values (columns 0..d-1) and the nodes' values (d..2d-1)
+    mean, cov = weighted_moments(np.hstack([X[keep], V[keep]]), w[keep])
     weight = np.zeros((d, d))
     bias = np.zeros(d)
     log_scale = np.zeros(d)
     for j in range(d):
         pa = np.flatnonzero(mask[j].cpu().numpy())
-        design = np.column_stack([np.ones(len(V)), X[:, pa]])
-        coef, *_ = np.linalg.lstsq(design * root, V[:, j] * root[:, 0], rcond=None)
-        resid = V[:, j] - design @ coef
-        var = np.average(resid**2, weights=w) + float(disc_step[j]) ** 2 / 12.0
-        bias[j], weight[j, pa], log_scale[j] = coef[0], coef[1:], 0.5 * math.log(max(var, 1e-12))
+        weight[j, pa] = slopes_from_cov(cov, d + j, pa)
+        bias[j] = mean[d + j] - weight[j, pa] @ mean[pa]
+        var = cov[d + j, d + j] - weight[j, pa] @ cov[pa, d + j] + float(disc_step[j]) ** 2 / 12.0
+        log_scale[j] = 0.5 * math.log(max(var, 1e-12))
     as_t = lambda a: torch.as_tensor(a, dtype=x.dtype)  # noqa: E731
     return as_t(weight), as_t(bias), as_t(log_scale)
 
