@@ -28,7 +28,7 @@ Usage::
     python benchmarks/cgnf_compare.py --sizes 2000 --cgnf-epochs 20
     python benchmarks/cgnf_compare.py --quick                         # N = 2,000, 2 cGNF epochs
 
-Writes ``benchmarks/results/cgnf_compare.{json,csv,md}``; cGNF's own files go to a
+Writes ``benchmarks/results/cgnf_compare.{json,md}``; cGNF's own files go to a
 temporary folder (``--keep`` keeps it).
 """
 

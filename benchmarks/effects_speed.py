@@ -18,7 +18,7 @@ Usage::
     python benchmarks/effects_speed.py --threads 1
     python benchmarks/effects_speed.py --quick          # smoke run (small bootstrap)
 
-Writes ``benchmarks/results/effects_speed.{json,csv,md}``.
+Writes ``benchmarks/results/effects_speed.{json,md}``.
 """
 
 from __future__ import annotations

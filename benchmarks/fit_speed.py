@@ -15,7 +15,7 @@ Usage::
     python benchmarks/fit_speed.py --seeds 0 1 2 --configs default fast
     python benchmarks/fit_speed.py --quick              # smoke run (N = 4,000, 5 epochs)
 
-Writes ``benchmarks/results/fit_speed.{json,csv,md}``.
+Writes ``benchmarks/results/fit_speed.{json,md}``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ shared 2-core machine with the default ``--boot`` (``medflow.cli.GSS_BOOT``).
     nice -n 5 python benchmarks/gss_cli_time.py                 # the default --boot
     nice -n 5 python benchmarks/gss_cli_time.py --boot 0 10 40  # several bootstrap sizes
 
-Writes ``results/gss_cli_time.{json,csv,md}`` (``--name`` to change).
+Writes ``results/gss_cli_time.{json,md}`` (``--name`` to change).
 """
 
 from __future__ import annotations

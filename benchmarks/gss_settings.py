@@ -9,7 +9,7 @@ them), for a few seeds, and records TE, NDE and NIE via U (SD(Y) units, X at its
 
     nice -n 5 python benchmarks/gss_settings.py --seeds 0 1
 
-Writes ``results/gss_settings.{json,csv,md}``.
+Writes ``results/gss_settings.{json,md}``.
 """
 
 from __future__ import annotations

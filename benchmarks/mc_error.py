@@ -16,7 +16,7 @@ Usage::
     python benchmarks/mc_error.py --threads 1                       # blau_duncan N = 20,700 and 600
     python benchmarks/mc_error.py --runs blau_duncan:3000 --seeds 12 --compare-one-draw
 
-Writes ``benchmarks/results/<name>.{json,csv,md}`` (default name ``mc_error``).
+Writes ``benchmarks/results/<name>.{json,md}`` (default name ``mc_error``).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ Usage::
     python benchmarks/scaling.py --sizes 2000 20700 --dims 5 10
     python benchmarks/scaling.py --quick                  # N = 2000, d in {5, 10}, 5 epochs
 
-Writes ``benchmarks/results/scaling.{json,csv,md}``.
+Writes ``benchmarks/results/scaling.{json,md}``.
 """
 
 from __future__ import annotations

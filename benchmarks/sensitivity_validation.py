@@ -30,7 +30,7 @@ Usage::
     python benchmarks/sensitivity_validation.py --quick         # N = 5,000, fewer epochs
     python benchmarks/sensitivity_validation.py --blau-duncan
 
-Writes ``benchmarks/results/sensitivity_validation.{json,csv,md}``.
+Writes ``benchmarks/results/sensitivity_validation.{json,md}``.
 """
 
 from __future__ import annotations
