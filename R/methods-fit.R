@@ -129,13 +129,7 @@ plot.medflow_fit <- function(x, which = c("dag", "training"), ...) {
 # Edges (parent, child) and correlated pairs of lavaan-style syntax.
 graph_of <- function(model) {
   spec <- parse_syntax(model)
-  stmts <- trimws(sub("#.*$", "", unlist(strsplit(model, "[;\n]"))))
-  cors <- do.call(rbind, lapply(stmts[grepl("~~", stmts, fixed = TRUE)], function(s) {
-    sides <- trimws(strsplit(s, "~~", fixed = TRUE)[[1]])
-    rhs <- trimws(strsplit(sides[2], "+", fixed = TRUE)[[1]])
-    cbind(sides[1], rhs)
-  }))
-  list(vars = spec$vars, edges = spec$edges, cors = cors)
+  list(vars = spec$vars, edges = spec$edges, cors = spec$cors)
 }
 
 # Nodes in columns by their longest distance from a root, spread vertically.

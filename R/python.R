@@ -346,13 +346,19 @@ py_try <- function(expr) {
   caught <- py_catch_warnings()
   res <- tryCatch(expr, error = function(e) {
     caught$done()
-    msg <- conditionMessage(e)
-    msg <- sub("\\s*Run `reticulate::py_last_error\\(\\)` for details\\.?\\s*$", "", msg)
-    msg <- sub("^(ValueError|KeyError|TypeError|RuntimeError|FloatingPointError): ", "", trimws(msg))
-    stop(r_message(msg), call. = FALSE)
+    stop(py_error_text(e), call. = FALSE)
   })
   for (w in caught$done()) warning(r_message(w), call. = FALSE)
   res
+}
+
+# The message of a Python exception caught in R, without the exception class or
+# reticulate's hint, in R's syntax (r_message()).
+py_error_text <- function(e) {
+  msg <- conditionMessage(e)
+  msg <- sub("\\s*Run `reticulate::py_last_error\\(\\)` for details\\.?\\s*$", "", msg)
+  msg <- sub("^(ValueError|KeyError|TypeError|RuntimeError|FloatingPointError): ", "", trimws(msg))
+  r_message(msg)
 }
 
 # Record Python warnings (warnings.catch_warnings(record=True)) until done(),

@@ -77,59 +77,31 @@ check_choice <- function(x, arg, choices) {
 
 # ---------------------------------------------------------------- the model
 
-name_ok <- function(x) grepl("^[A-Za-z_.][A-Za-z0-9_.]*$", x)
 
-# Read lavaan-style syntax far enough to know its variables and edges (the
-# Python side parses it again and checks acyclicity).
+# Parse lavaan-style syntax with the Python parser (medflow.dag.DAG.from_syntax), so
+# that R and Python read a model the same way and give the same errors. Returns the
+# variables (in the graph's causal order), the edges (a two-column character matrix,
+# parent and child, or NULL) and the correlated root pairs (a two-column matrix or
+# NULL).
 parse_syntax <- function(model) {
-  statements <- trimws(sub("#.*$", "", unlist(strsplit(model, "[;\n]"))))
-  statements <- statements[nzchar(statements)]
-  if (!length(statements)) {
-    abort("model = is empty: write statements such as \"Y ~ X + M; M ~ X\".")
-  }
-  edges <- list()
-  vars <- character()
-  read_terms <- function(rhs, stmt) {
-    terms <- trimws(strsplit(rhs, "+", fixed = TRUE)[[1]])
-    if (!length(terms) || grepl("\\+\\s*$", rhs) || any(!nzchar(terms))) {
-      abort("model = : cannot read the right-hand side of '", stmt, "'.")
+  dag <- tryCatch(
+    medflow_module()$dag$DAG$from_syntax(model),
+    error = function(e) {
+      msg <- py_error_text(e)
+      abort("model = : ", tolower(substr(msg, 1L, 1L)), substr(msg, 2L, nchar(msg)))
     }
-    bad <- terms[!name_ok(terms)]
-    if (length(bad)) {
-      abort("model = : '", bad[1], "' in '", stmt, "' is not a variable name (coefficients, ",
-            "labels and operators other than '~', '~~' and '+' are not supported).")
-    }
-    terms
-  }
-  for (stmt in statements) {
-    if (grepl("~~", stmt, fixed = TRUE)) {
-      sides <- trimws(strsplit(stmt, "~~", fixed = TRUE)[[1]])
-      if (length(sides) != 2L || !name_ok(sides[1])) {
-        abort("model = : cannot read the statement '", stmt, "'.")
-      }
-      vars <- c(vars, sides[1], read_terms(sides[2], stmt))
-      next
-    }
-    n_tilde <- lengths(regmatches(stmt, gregexpr("~", stmt, fixed = TRUE)))
-    if (n_tilde != 1L || grepl("=~", stmt, fixed = TRUE) || grepl(":=", stmt, fixed = TRUE)) {
-      abort("model = : cannot read the statement '", stmt, "'; write one regression per ",
-            "statement as 'Y ~ A + B' or a root correlation as 'A ~~ B'.")
-    }
-    sides <- trimws(strsplit(stmt, "~", fixed = TRUE)[[1]])
-    if (length(sides) != 2L || !nzchar(sides[2])) {
-      abort("model = : cannot read the right-hand side of '", stmt, "'.")
-    }
-    if (!name_ok(sides[1])) {
-      abort("model = : '", sides[1], "' in '", stmt, "' is not a variable name.")
-    }
-    parents <- read_terms(sides[2], stmt)
-    if (sides[1] %in% parents) {
-      abort("model = : self-loop, ", sides[1], " cannot cause itself ('", stmt, "').")
-    }
-    vars <- c(vars, parents, sides[1])
-    edges[[length(edges) + 1L]] <- cbind(parents, sides[1])
-  }
-  list(vars = unique(vars), edges = do.call(rbind, edges))
+  )
+  vars <- as.character(reticulate::py_to_r(dag$order))
+  parents <- reticulate::py_to_r(dag$parents)
+  pairs <- function(rows) if (length(rows)) do.call(rbind, rows) else NULL
+  edges <- pairs(lapply(vars, function(child) {
+    p <- as.character(unlist(parents[[child]]))
+    if (length(p)) cbind(p, child, deparse.level = 0)
+  }))
+  cors <- pairs(lapply(reticulate::py_to_r(dag$correlated), function(pair) {
+    matrix(as.character(unlist(pair)), nrow = 1L)
+  }))
+  list(vars = vars, edges = edges, cors = cors)
 }
 
 # Check a model given as syntax, an edge list or an adjacency matrix.
