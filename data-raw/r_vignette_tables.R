@@ -29,13 +29,11 @@ write_table(effects(published, "X", "Y", mediators = c("W", "U"), a = 1, a_ref =
 linear <- linear_sem(model, data = blau_duncan)
 write_table(effects(linear, "X", "Y", mediators = c("W", "U")), "blau_duncan_linear_effects.csv")
 
-# 3. The flow on the synthetic data, with the settings the command line uses from 10,000
-#    rows on (medflow.cli.default_fit_settings() and default_flow_config(), i.e.
-#    medflow.training.LARGE_DATA_SETTINGS and LARGE_DATA_FLOW): conditioners with 16 hidden
-#    units, batches of 4096 rows, learning rate 0.03 over 60 epochs, the best validation epoch kept (patience 60).
+# 3. The flow on the synthetic data, fitted by the package's one procedure (the
+#    cross-fitted ensemble with its settings chosen from the data: medflow(model, data)
+#    with no tuning arguments, as the command line and the Python library fit it).
 t0 <- Sys.time()
-fit <- medflow(model, blau_duncan, hidden = 16, epochs = 60, batch_size = 4096, lr = 0.03,
-               control = list(patience = 60), seed = seed, verbose = FALSE)
+fit <- medflow(model, blau_duncan, seed = seed, verbose = FALSE)
 message("flow fitted in ", format(Sys.time() - t0))
 write_table(fit$history, "blau_duncan_flow_history.csv")
 t0 <- Sys.time()

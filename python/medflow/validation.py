@@ -6,9 +6,11 @@ linear SEM are fitted to each, and their estimates of the total effect, the
 natural direct and indirect effects via W and via U and the interventional
 analogues are compared with the model's true effects (population truths, at
 the model's default contrast). Intervals: the flow's from ``n_boot`` bootstrap
-refits (percentile), the linear SEM's from the delta method; coverage is the
-share of intervals that contain the truth. Errors are reported in units of the
-population SD of Y.
+refits (percentile), the linear SEM's from the delta method, each at every level
+of ``levels`` (default 90 % and 95 %, from the same refits); coverage is the
+share of intervals that contain the truth, reported with its Monte Carlo SE
+and the intervals' width relative to the estimates' spread over replications.
+Errors are reported in units of the population SD of Y.
 
 Replications run through :class:`joblib.Parallel`, so any joblib backend can
 spread them over a cluster::
@@ -20,7 +22,7 @@ spread them over a cluster::
 
 Command line: ``python -m medflow.validation --dgps linear blau_duncan --n 2000 5000 20700
 --reps 100 --boot 100 --out medflow-validation --n-jobs 2`` (``--quick`` for a smoke test).
-It writes ``results.csv`` (one row per replication, method and effect),
+It writes ``results.csv`` (one row per replication, method, effect and interval level),
 ``summary.csv``, ``summary.md`` and ``validation.png``.
 
 Example:
@@ -45,7 +47,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 __all__ = [
-    "LABELS", "RESULT_COLUMNS", "bias", "coverage", "rmse", "run_replication", "run_study",
+    "LABELS", "LEVELS", "RESULT_COLUMNS", "bias", "coverage", "rmse", "run_replication", "run_study",
     "summarize", "to_markdown", "plot_summary", "main",
 ]
 
@@ -57,9 +59,12 @@ LABELS: tuple[str, ...] = (
 
 #: Columns of the per-replication results table.
 RESULT_COLUMNS: tuple[str, ...] = (
-    "dgp", "n", "rep", "seed", "method", "label", "estimate", "ci_lower", "ci_upper",
+    "dgp", "n", "rep", "seed", "method", "label", "level", "estimate", "ci_lower", "ci_upper",
     "truth", "sd_y", "identified", "seconds",
 )
+
+#: Interval levels the study reports by default (both from the same bootstrap refits).
+LEVELS: tuple[float, ...] = (0.90, 0.95)
 
 _METHODS = {"flow": "flow", "linear SEM": "linear"}
 
@@ -96,7 +101,7 @@ def _seed(base: int, dgp: str, n: int, rep: int) -> int:
 
 
 def run_replication(dgp: str, n: int, rep: int, *, seed: int = 0, n_boot: int = 0, epochs: int | None = None,
-                    level: float = 0.90, threads: int | None = 1) -> pd.DataFrame:
+                    levels: Sequence[float] = LEVELS, threads: int | None = 1) -> pd.DataFrame:
     """Simulate one data set, fit the flow and the linear SEM, and compare with the truth.
 
     Args:
@@ -106,16 +111,17 @@ def run_replication(dgp: str, n: int, rep: int, *, seed: int = 0, n_boot: int = 
         seed: base seed of the study.
         n_boot: bootstrap refits of the flow for its intervals (0: no flow intervals).
         epochs: training epochs of the flow (default: the library's choice for the data).
-        level: interval level.
+        levels: interval levels; the flow's intervals at every level come from the same
+            bootstrap refits.
         threads: torch CPU threads while this replication runs (restored afterwards);
             ``None`` leaves torch's setting alone.
 
     Returns:
-        One row per method and effect, columns :data:`RESULT_COLUMNS` (outcome units).
+        One row per method, effect and level, columns :data:`RESULT_COLUMNS` (outcome units).
     """
     import torch
 
-    kw = dict(seed=seed, n_boot=n_boot, epochs=epochs, level=level)
+    kw = dict(seed=seed, n_boot=n_boot, epochs=epochs, levels=_check_levels(levels))
     if threads is None:
         return _replication(dgp, n, rep, **kw)
     before = torch.get_num_threads()
@@ -126,8 +132,19 @@ def run_replication(dgp: str, n: int, rep: int, *, seed: int = 0, n_boot: int = 
         torch.set_num_threads(before)
 
 
+def _check_levels(levels: Sequence[float]) -> tuple[float, ...]:
+    """Distinct interval levels in (0, 1), ascending; a ``ValueError`` otherwise."""
+    try:
+        out = tuple(sorted({float(v) for v in levels}))
+    except (TypeError, ValueError):
+        raise ValueError(f"levels must be numbers between 0 and 1, got {levels!r}.") from None
+    if not out or not all(0 < v < 1 for v in out):
+        raise ValueError(f"levels must be numbers between 0 and 1, got {list(levels)!r}.")
+    return out
+
+
 def _replication(dgp: str, n: int, rep: int, *, seed: int, n_boot: int, epochs: int | None,
-                 level: float) -> pd.DataFrame:
+                 levels: tuple[float, ...]) -> pd.DataFrame:
     import medflow as mf
 
     start = time.perf_counter()
@@ -140,27 +157,31 @@ def _replication(dgp: str, n: int, rep: int, *, seed: int, n_boot: int, epochs: 
     a, a_ref = float(truth["a"].iloc[0]), float(truth["a_ref"].iloc[0])
     mediators = ["W", "U"]
     sem = mf.LinearSEM(sim.model, sim.data).fit()
-    lin = sem.effects(sim.treatment, sim.outcome, mediators=mediators, a=a, a_ref=a_ref,
-                      se="delta", level=level)
+    lin = {lv: sem.effects(sim.treatment, sim.outcome, mediators=mediators, a=a, a_ref=a_ref,
+                           se="delta", level=lv) for lv in levels}
     fit = mf.CausalFlow(sim.model, sim.data, discrete=list(sim.discrete),
                         continuous=[v for v in sim.data.columns if v not in sim.discrete]) \
         .fit(seed=data_seed % (2**31), verbose=False, epochs=epochs)
     flow = fit.effects(sim.treatment, sim.outcome, mediators=mediators, a=a, a_ref=a_ref,
-                       n_boot=n_boot, level=level, seed=data_seed % (2**31), verbose=False)
+                       n_boot=n_boot, level=levels[-1], seed=data_seed % (2**31), verbose=False)
     seconds = time.perf_counter() - start
     rows = []
-    for res in (flow, lin):
-        t = res.table.set_index("label")
-        for label in LABELS:
-            r = t.loc[label]
-            rows.append((dgp, int(n), int(rep), data_seed, _METHODS.get(r["method"], r["method"]), label,
-                         float(r["estimate"]), float(r["ci_lower"]), float(r["ci_upper"]),
-                         float(truth.loc[label, "truth"]), sd_y, bool(r["identified"]), seconds))
+    for lv in levels:
+        # the flow's intervals at every level are percentiles of the same refits
+        flow_ci = flow.conf_int(level=lv) if n_boot else None
+        for res, ci in ((flow, flow_ci), (lin[lv], lin[lv].conf_int())):
+            t = res.table.set_index("label")
+            for label in LABELS:
+                r = t.loc[label]
+                lo, hi = (math.nan, math.nan) if ci is None else ci.loc[label, ["lower", "upper"]]
+                rows.append((dgp, int(n), int(rep), data_seed, _METHODS.get(r["method"], r["method"]), label,
+                             lv, float(r["estimate"]), float(lo), float(hi),
+                             float(truth.loc[label, "truth"]), sd_y, bool(r["identified"]), seconds))
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
 
 
 def run_study(dgps: Sequence[str], ns: Sequence[int], reps: int, *, n_boot: int = 0,
-              epochs: int | None = None, level: float = 0.90, seed: int = 0, n_jobs: int | None = None,
+              epochs: int | None = None, levels: Sequence[float] = LEVELS, seed: int = 0, n_jobs: int | None = None,
               threads: int | None = 1, verbose: int = 0) -> pd.DataFrame:
     """All replications (``dgps`` × ``ns`` × ``reps``) through :class:`joblib.Parallel`.
 
@@ -168,7 +189,7 @@ def run_study(dgps: Sequence[str], ns: Sequence[int], reps: int, *, n_boot: int 
         dgps: validation models (keys of :data:`medflow.datasets.DGPS`).
         ns: sample sizes.
         reps: replications per model and sample size.
-        n_boot, epochs, level, threads: as in :func:`run_replication`
+        n_boot, epochs, levels, threads: as in :func:`run_replication`
             (``threads`` per worker).
         seed: base seed; a replication's data depend on (seed, dgp, n, rep) only.
         n_jobs: joblib workers (default: the active joblib configuration, i.e. 1 unless a
@@ -187,9 +208,10 @@ def run_study(dgps: Sequence[str], ns: Sequence[int], reps: int, *, n_boot: int 
         raise ValueError(f"reps must be at least 1, got {reps}.")
     if n_boot == 1 or n_boot < 0:
         raise ValueError(f"n_boot must be 0 or at least 2, got {n_boot}.")
+    levels = _check_levels(levels)
     tasks = [(d, int(n), r) for d in dgps for n in ns for r in range(int(reps))]
     parts = Parallel(n_jobs=n_jobs, verbose=verbose)(
-        delayed(run_replication)(d, n, r, seed=seed, n_boot=n_boot, epochs=epochs, level=level,
+        delayed(run_replication)(d, n, r, seed=seed, n_boot=n_boot, epochs=epochs, levels=levels,
                                  threads=threads)
         for d, n, r in tasks)
     return pd.concat(parts, ignore_index=True)
@@ -197,34 +219,45 @@ def run_study(dgps: Sequence[str], ns: Sequence[int], reps: int, *, n_boot: int 
 
 # ====================================================================== aggregation
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
-    """Bias, RMSE, coverage per model, N, method and effect (error columns in SD(Y) units).
+    """Bias, RMSE, coverage per model, N, method, effect and interval level (errors in SD(Y) units).
 
-    Columns: ``dgp, n, method, label, reps, truth_sd, mean_sd, bias_sd, rmse_sd, sd_sd``
+    Columns: ``dgp, n, method, label, level, reps, truth_sd, mean_sd, bias_sd, rmse_sd, sd_sd``
     (empirical SD of the estimates), ``mcse_bias_sd`` (Monte Carlo SE of the bias),
-    ``coverage``, ``coverage_basic`` (of the interval reflected about the estimate,
-    ``[2 est - upper, 2 est - lower]``; the same as ``coverage`` for symmetric intervals),
-    ``ci_width_sd``, ``identified``, ``seconds`` (mean per replication).
+    ``coverage`` (share of intervals containing the truth), ``coverage_mcse``
+    (its Monte Carlo SE, ``sqrt(c (1 - c) / reps)``), ``coverage_basic`` (of the interval reflected
+    about the estimate, ``[2 est - upper, 2 est - lower]``; the same as ``coverage`` for symmetric
+    intervals), ``ci_width_sd``, ``width_ratio`` (mean width over ``2 z sd``, the width a normal
+    interval with the estimates' spread over replications would have: 1 is right, below 1 too
+    narrow), ``identified``, ``seconds`` (mean per replication).
     """
+    from scipy.stats import norm
+
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
         raise ValueError(f"results lack the columns {', '.join(missing)}.")
     rows = []
-    keys = ["dgp", "n", "method", "label"]
-    for (dgp, n, method, label), g in results.groupby(keys, sort=False):
+    keys = ["dgp", "n", "method", "label", "level"]
+    for (dgp, n, method, label, level), g in results.groupby(keys, sort=False):
         sd_y = float(g["sd_y"].iloc[0])
         truth = float(g["truth"].iloc[0])
         est = g["estimate"].to_numpy(dtype=float)
         spread = float(np.std(est, ddof=1)) if len(est) > 1 else math.nan
         width = (g["ci_upper"] - g["ci_lower"]).to_numpy(dtype=float)
+        cover = coverage(g["ci_lower"], g["ci_upper"], truth)
+        n_ci = int(np.isfinite(width).sum())
+        mean_width = float(np.nanmean(width)) if n_ci else math.nan
         rows.append(dict(
-            dgp=dgp, n=int(n), method=method, label=label, reps=len(g),
+            dgp=dgp, n=int(n), method=method, label=label, level=float(level), reps=len(g),
             truth_sd=truth / sd_y, mean_sd=float(est.mean()) / sd_y,
             bias_sd=bias(est, truth) / sd_y, rmse_sd=rmse(est, truth) / sd_y,
             sd_sd=spread / sd_y, mcse_bias_sd=spread / sd_y / math.sqrt(len(est)),
-            coverage=coverage(g["ci_lower"], g["ci_upper"], truth),
+            coverage=cover,
+            coverage_mcse=math.sqrt(cover * (1 - cover) / n_ci) if n_ci else math.nan,
             coverage_basic=coverage(2 * est - g["ci_upper"].to_numpy(dtype=float),
                                     2 * est - g["ci_lower"].to_numpy(dtype=float), truth),
-            ci_width_sd=float(np.nanmean(width)) / sd_y if np.isfinite(width).any() else math.nan,
+            ci_width_sd=mean_width / sd_y,
+            width_ratio=(mean_width / (2 * norm.ppf(0.5 + float(level) / 2) * spread)
+                         if n_ci and spread > 0 else math.nan),
             identified=bool(g["identified"].iloc[0]),
             seconds=float(g.drop_duplicates(["rep"])["seconds"].mean()),
         ))
@@ -234,8 +267,8 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     label_rank = {lbl: k for k, lbl in enumerate(LABELS)}
     keys = pd.DataFrame({"d": out["dgp"].map(dgp_rank), "n": out["n"],
                          "l": out["label"].map(label_rank).fillna(len(label_rank)),
-                         "m": out["method"]})
-    order = keys.sort_values(["d", "n", "l", "m"], kind="stable").index
+                         "m": out["method"], "v": out["level"]})
+    order = keys.sort_values(["d", "n", "l", "m", "v"], kind="stable").index
     return out.loc[order].reset_index(drop=True)
 
 
@@ -243,34 +276,47 @@ def _cell(x: float, fmt: str = "{:+.3f}") -> str:
     return "–" if x is None or not np.isfinite(x) else fmt.format(x)
 
 
-def to_markdown(summary: pd.DataFrame, level: float = 0.90) -> str:
-    """One markdown table per model and N: effects as rows, flow and linear SEM side by side."""
+def _cover_cell(c: float, se: float) -> str:
+    return "–" if not np.isfinite(c) else f"{c:.2f} ({se:.2f})"
+
+
+def to_markdown(summary: pd.DataFrame) -> str:
+    """One markdown table per model and N: effects as rows, flow and linear SEM side by side.
+
+    Coverage is shown at every level of the summary with its Monte Carlo SE in brackets;
+    ``width`` is the flow's interval width over ``2 z sd`` (see :func:`summarize`) at the highest level.
+    """
+    levels = sorted(summary["level"].unique())
+    top = levels[-1]
+    lv_text = " and ".join(f"{v:.0%}" for v in levels)
     lines = ["# medflow validation study", "",
              "Bias and RMSE in units of the population SD of Y; coverage of "
-             f"{level:.0%} intervals (flow: bootstrap percentile, and basic = percentile reflected "
-             "about the estimate; linear SEM: delta method); "
+             f"{lv_text} intervals with its Monte Carlo SE in brackets (flow: bootstrap percentile; "
+             "linear SEM: delta method); flow width = mean interval width / (2 z × SD of the estimates "
+             f"over replications) at {top:.0%} (1 = as wide as the sampling spread asks); "
              "* = not identified without cross-world assumptions.", ""]
     for (dgp, n), g in summary.groupby(["dgp", "n"], sort=False):
         reps = int(g["reps"].max())
         secs = float(g.loc[g["reps"] == reps, "seconds"].mean())
+        head = ["effect", "truth", "flow bias", "flow RMSE"]
+        head += [f"flow cover {v:.0%}" for v in levels] + ["flow width"]
+        head += ["linear bias", "linear RMSE"] + [f"linear cover {v:.0%}" for v in levels]
         lines += [f"## {dgp}, N = {n:,} ({reps} replications, {secs:.1f} s per replication)", "",
-                  "| effect | truth | flow bias | flow RMSE | flow cover | flow basic | linear bias "
-                  "| linear RMSE | linear cover |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
         for label in [lbl for lbl in LABELS if lbl in set(g["label"])]:
-            rows = g[g["label"] == label].set_index("method")
+            rows = g[g["label"] == label].set_index(["method", "level"])
 
-            def get(col: str, method: str) -> float:
-                return float(rows.loc[method, col]) if method in rows.index else math.nan
+            def get(col: str, method: str, level: float = top) -> float:
+                return float(rows.loc[(method, level), col]) if (method, level) in rows.index else math.nan
 
             star = "" if rows["identified"].all() else "*"
-            truth = float(rows["truth_sd"].iloc[0])
-            cells = [f"{label}{star}", _cell(truth, "{:.3f}")]
+            cells = [f"{label}{star}", _cell(float(rows["truth_sd"].iloc[0]), "{:.3f}")]
             for method in ("flow", "linear"):
-                cells += [_cell(get("bias_sd", method)), _cell(get("rmse_sd", method), "{:.3f}"),
-                          _cell(get("coverage", method), "{:.2f}")]
+                cells += [_cell(get("bias_sd", method)), _cell(get("rmse_sd", method), "{:.3f}")]
+                cells += [_cover_cell(get("coverage", method, v), get("coverage_mcse", method, v))
+                          for v in levels]
                 if method == "flow":
-                    cells.append(_cell(get("coverage_basic", method), "{:.2f}"))
+                    cells.append(_cell(get("width_ratio", method), "{:.2f}"))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -283,6 +329,8 @@ def plot_summary(summary: pd.DataFrame, path: str | Path | None = None):
     """
     from matplotlib.figure import Figure
 
+    top = float(summary["level"].max()) if len(summary) else 0.95
+    summary = summary[summary["level"] == top]
     dgps = list(dict.fromkeys(summary["dgp"]))
     labels = [lbl for lbl in LABELS if lbl in set(summary["label"])]
     ns = sorted(summary["n"].unique())
@@ -293,7 +341,7 @@ def plot_summary(summary: pd.DataFrame, path: str | Path | None = None):
     for i, dgp in enumerate(dgps):
         sub = summary[summary["dgp"] == dgp]
         for j, (col, title) in enumerate((("bias_sd", "bias (SD of Y)"), ("rmse_sd", "RMSE (SD of Y)"),
-                                          ("coverage", "coverage"))):
+                                          ("coverage", f"coverage ({top:.0%})"))):
             ax = axes[i, j]
             for k, method in enumerate(("flow", "linear")):
                 for m, n in enumerate(ns):
@@ -301,7 +349,7 @@ def plot_summary(summary: pd.DataFrame, path: str | Path | None = None):
                     y = np.arange(len(labels)) + (k - 0.5) * 0.3 + (m - (len(ns) - 1) / 2) * 0.08
                     ax.scatter(g[col], y, color=colors[method], marker=markers[m % len(markers)], s=18,
                                label=f"{method}, N={n:,}" if i == 0 and j == 0 else None)
-            ax.axvline({"coverage": 0.90}.get(col, 0.0), color="grey", lw=0.8, ls="--")
+            ax.axvline({"coverage": top}.get(col, 0.0), color="grey", lw=0.8, ls="--")
             if col == "coverage":
                 ax.set_xlim(-0.02, 1.02)
             ax.set_yticks(range(len(labels)), labels if j == 0 else [""] * len(labels))
@@ -333,7 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--boot", type=int, help="bootstrap refits per flow fit for its intervals (default 100)")
     p.add_argument("--epochs", type=int,
                    help="training epochs (default: the library's choice for each data set)")
-    p.add_argument("--level", type=float, default=0.90, help="interval level (default 0.90)")
+    p.add_argument("--levels", type=float, nargs="+", default=list(LEVELS), metavar="LEVEL",
+                   help="interval levels, all from the same refits (default 0.90 0.95)")
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     p.add_argument("--n-jobs", type=int, default=1, help="joblib workers (default 1; -1 = all cores)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per worker (default 1)")
@@ -365,14 +414,14 @@ def main(argv: Sequence[str] | None = None) -> int:
               flush=True)
         start = time.perf_counter()
         results = run_study(dgps, args.n, args.reps, n_boot=args.boot, epochs=args.epochs,
-                            level=args.level, seed=args.seed, n_jobs=args.n_jobs, threads=args.threads,
+                            levels=args.levels, seed=args.seed, n_jobs=args.n_jobs, threads=args.threads,
                             verbose=10)
         summary = summarize(results)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         results.to_csv(out / "results.csv", index=False)
         summary.to_csv(out / "summary.csv", index=False)
-        text = to_markdown(summary, level=args.level)
+        text = to_markdown(summary)
         (out / "summary.md").write_text(text + "\n", encoding="utf-8")
         plot_summary(summary, out / "validation.png")
         elapsed = time.perf_counter() - start

@@ -25,7 +25,7 @@ def test_bias_rmse_coverage_exact():
 
 
 def _results(rows):
-    base = dict(dgp="linear", n=100, seed=0, sd_y=2.0, identified=True, seconds=1.0)
+    base = dict(dgp="linear", n=100, seed=0, sd_y=2.0, identified=True, seconds=1.0, level=0.9)
     return pd.DataFrame([{**base, **r} for r in rows])[list(val.RESULT_COLUMNS)]
 
 
@@ -50,6 +50,9 @@ def test_summarize_on_hand_made_results():
     assert flow["sd_sd"] == pytest.approx(math.sqrt(2) / 2)     # sd(1, 3) = sqrt(2)
     assert flow["mcse_bias_sd"] == pytest.approx(0.5)
     assert flow["ci_width_sd"] == pytest.approx(1.25)            # mean(2, 3) / 2
+    assert flow["coverage_mcse"] == 0.0                          # sqrt(1 * 0 / 2)
+    # width 2.5 against the normal width 2 * 1.645 * sd(1, 3) = 4.652
+    assert flow["width_ratio"] == pytest.approx(2.5 / (2 * 1.6448536269514722 * math.sqrt(2)), rel=1e-12)
     assert flow["truth_sd"] == 0.5 and flow["seconds"] == 3.0
     lin = summary.loc[("linear", "TE")]
     assert lin["bias_sd"] == 0.0 and lin["rmse_sd"] == 0.5 and lin["coverage"] == 1.0
@@ -60,8 +63,26 @@ def test_summarize_on_hand_made_results():
     assert summary.index.tolist() == [("flow", "TE"), ("linear", "TE"), ("flow", "NIE via W")]
     md = val.to_markdown(summary.reset_index())
     assert "## linear, N = 100 (2 replications, 3.0 s per replication)" in md
-    assert "| TE | 0.500 | +0.500 | 0.707 | 1.00 | 0.50 | +0.000 | 0.500 | 1.00 |" in md
+    assert "| TE | 0.500 | +0.500 | 0.707 | 1.00 (0.00) | 0.54 | +0.000 | 0.500 | 1.00 (0.00) |" in md
     assert "| NIE via W* | 0.125 | +0.125 | 0.125 | – | – | – | – | – |" in md
+    assert "coverage of 90% intervals with its Monte Carlo SE" in md
+
+
+def test_summary_reports_each_level_with_its_monte_carlo_se():
+    rows = []
+    # 4 replications, truth 0: the 90 % intervals cover 3 of 4, the 95 % intervals all 4
+    for rep, est in enumerate([-1.0, 0.5, 1.0, 2.5]):
+        for level, half in ((0.90, 2.0), (0.95, 3.0)):
+            rows.append(dict(rep=rep, method="flow", label="TE", level=level, estimate=est,
+                             ci_lower=est - half, ci_upper=est + half, truth=0.0))
+    summary = val.summarize(_results(rows)).set_index("level")
+    assert summary.index.tolist() == [0.90, 0.95]
+    assert summary.loc[0.90, "coverage"] == 0.75 and summary.loc[0.95, "coverage"] == 1.0
+    assert summary.loc[0.90, "coverage_mcse"] == pytest.approx(math.sqrt(0.75 * 0.25 / 4), rel=1e-12)
+    assert summary.loc[0.90, "bias_sd"] == summary.loc[0.95, "bias_sd"] == pytest.approx(0.375)
+    md = val.to_markdown(summary.reset_index())
+    assert "| flow cover 90% | flow cover 95% | flow width |" in md
+    assert "| TE | 0.000 | +0.375 |" in md and "| 0.75 (0.22) | 1.00 (0.00) |" in md
 
 
 def test_summarize_rejects_incomplete_tables():
@@ -75,6 +96,8 @@ def test_run_study_rejects_bad_input():
         val.run_study(["nope"], [100], reps=1)
     with pytest.raises(ValueError, match="n_boot must be 0 or at least 2, got 1"):
         val.run_study(["linear"], [100], reps=1, n_boot=1)
+    with pytest.raises(ValueError, match=r"levels must be numbers between 0 and 1, got \[0.9, 95.0\]"):
+        val.run_study(["linear"], [100], reps=1, levels=[0.9, 95])
 
 
 # ---------------------------------------------------------------------- end to end
@@ -87,7 +110,9 @@ def tiny_study():
 def test_tiny_study_rows_and_truths(tiny_study):
     res = tiny_study
     assert list(res.columns) == list(val.RESULT_COLUMNS)
-    assert len(res) == 2 * 2 * len(val.LABELS)            # 2 models x 2 methods x 9 effects
+    assert len(res) == 2 * 2 * len(val.LABELS) * 2      # 2 models x 2 methods x 9 effects x 2 levels
+    assert sorted(res["level"].unique()) == [0.90, 0.95]
+    res = res[res["level"] == 0.95]
     lin = res[(res["dgp"] == "linear") & (res["method"] == "linear")].set_index("label")
     sim = mf.datasets.simulate("linear", 300, seed=int(lin["seed"].iloc[0]))
     truth = sim.truth.set_index("label")
@@ -124,6 +149,12 @@ def test_command_line_writes_the_outputs(tmp_path, capsys):
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert set(summary["method"]) == {"flow", "linear"} and set(summary["reps"]) == {2}
     assert summary["coverage"].between(0, 1).all()   # both methods have intervals now
+    assert sorted(summary["level"].unique()) == [0.90, 0.95]
+    res = pd.read_csv(tmp_path / "results.csv").set_index(["rep", "method", "label", "level"])
+    # one set of refits: the 90 % interval lies inside the 95 % one, same estimate
+    lo90, lo95 = res.xs(0.90, level="level"), res.xs(0.95, level="level")
+    assert (lo90["estimate"] == lo95["estimate"]).all()
+    assert (lo90["ci_lower"] >= lo95["ci_lower"] - 1e-12).all() and (lo90["ci_upper"] <= lo95["ci_upper"] + 1e-12).all()
     out = capsys.readouterr().out
     assert "## linear, N = 200" in out and "s per replication" in out
     assert val.main(["--dgps", "linear", "--n", "10", "--reps", "1"]) == 2
