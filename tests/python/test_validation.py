@@ -96,7 +96,7 @@ def test_run_study_rejects_bad_input():
         val.run_study(["nope"], [100], reps=1)
     with pytest.raises(ValueError, match="n_boot must be 0 or at least 2, got 1"):
         val.run_study(["linear"], [100], reps=1, n_boot=1)
-    with pytest.raises(ValueError, match=r"levels must be numbers between 0 and 1, got \[0.9, 95.0\]"):
+    with pytest.raises(ValueError, match=r"levels must be numbers between 0 and 1, got \[0.9, 95\]"):
         val.run_study(["linear"], [100], reps=1, levels=[0.9, 95])
 
 
