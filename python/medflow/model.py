@@ -31,14 +31,14 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from medflow.dag import DAG, as_dag
+from medflow.dag import DAG, as_dag, require_equation
 from medflow.data import Encoding, prepare
 from medflow.flow import FlowConfig, NodeFlows
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from medflow.training import TrainSettings, log_interval_mass
 
-__all__ = ["CausalFlow", "FittedFlow", "load", "FORMAT_VERSION"]
+__all__ = ["CausalFlow", "FittedFlow", "load", "FORMAT_VERSION", "DIVERGED_GAIN"]
 
 _FORMAT = "medflow-flow"
 #: Version of the saved-model format written by :meth:`FittedFlow.save`.
@@ -62,7 +62,7 @@ class CausalFlow:
 
     def __init__(self, model, data: pd.DataFrame, *, discrete: Iterable[str] | None = None,
                  continuous: Iterable[str] | None = None, missing: str = "error", **flow_config):
-        self.dag = as_dag(model)
+        self.dag = require_equation(as_dag(model))
         self.flow_dag = self.dag.with_correlations_as_edges()
         self.config = FlowConfig(**flow_config)
         self.encoding, self.data = prepare(self.flow_dag, data, discrete=discrete,
@@ -147,8 +147,12 @@ class CausalFlow:
             linear_choice="auto" if auto else "fixed", linear_nodes=list(linear_set),
             linearity=table.to_dict(orient="list"), folds_of_rows=folds.tolist())
         fitted.device = dev
+        failed = table[(table["equation"] == "flow") & (table["gain"] < -DIVERGED_GAIN)]
+        fitted.fit_info["diverged_nodes"] = [str(v) for v in failed["node"]]
         if not fitted.fit_info["converged"]:
             warnings.warn(_not_converged_message(history, settings), ConvergenceWarning, stacklevel=2)
+        if len(failed):
+            warnings.warn(_diverged_message(failed, settings), ConvergenceWarning, stacklevel=2)
         return fitted
 
 
@@ -531,7 +535,12 @@ class FittedFlow:
         st = info["settings"]
         k = info["members"]
         best = info["best_epochs"]
-        head = (f"medflow {medflow.__version__} ended normally after {info['epochs_run']} epochs"
+        failed = info.get("diverged_nodes") or []
+        head = (f"medflow {medflow.__version__} FAILED: the flow of {', '.join(failed)} fits held-out "
+                f"rows far worse than its linear-Gaussian equation (training diverged; refit with "
+                f"a smaller lr or linear_nodes='auto'); its effects are not to be trusted"
+                if failed else
+                f"medflow {medflow.__version__} ended normally after {info['epochs_run']} epochs"
                 if info["converged"] else
                 f"medflow {medflow.__version__} did NOT converge in {info['epochs_run']} epochs "
                 f"(see the warning; refit with more epochs)")
@@ -659,6 +668,24 @@ def _converged(history: pd.DataFrame, settings: TrainSettings) -> bool:
         return False  # one epoch: nothing shows that the likelihood levelled off
     window = max(2, math.ceil(len(val) / 5))
     return bool(val[-window] - val[-window:].min() < CONVERGENCE_TOL)
+
+
+#: Held-out log-likelihood (nats per row) by which a node's flow may fall short of its
+#: linear-Gaussian equation before the fit counts as failed. The flow starts from that
+#: equation and learns departures from it, so a well-trained flow is never far below it;
+#: a shortfall this large means the optimiser threw the flow off (e.g. a learning rate far
+#: too large), not overfitting (which costs hundredths of a nat).
+DIVERGED_GAIN = 0.25
+
+
+def _diverged_message(failed: pd.DataFrame, settings: TrainSettings) -> str:
+    worst = ", ".join(f"{n} by {-g:.3g}" for n, g in zip(failed["node"], failed["gain"]))
+    return (f"Training failed (diverged): the flow of {', '.join(map(str, failed['node']))} fits "
+            f"the held-out rows far worse than the linear-Gaussian equation it started from "
+            f"(held-out log-likelihood per row lower: {worst}; limit {DIVERGED_GAIN:g}), so the "
+            f"effects are not to be trusted. Refit with a smaller learning rate (lr={settings.lr:g} "
+            f"now; leave lr unset for the default) or with linear_nodes='auto'. "
+            f"fit_info['diverged_nodes'] lists the nodes.")
 
 
 def _not_converged_message(history: pd.DataFrame, settings: TrainSettings) -> str:

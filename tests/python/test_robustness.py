@@ -376,3 +376,55 @@ def test_sample_and_counterfactual_pool_ensemble_members(small_fit):
     pooled = ens.counterfactual(cont.head(20), do={"X": 0.5})
     assert np.allclose(pooled["Y"], (single[0]["Y"] + single[1]["Y"]) / 2, atol=1e-5)
     assert np.allclose(pooled["M"], (single[0]["M"] + single[1]["M"]) / 2, atol=1e-5)
+
+
+# ------------------------------------------------------------------ graph cases, both classes
+@pytest.mark.parametrize("model, message", [
+    ("X ~~ M", r"^The model has no equation: write at least one regression such as 'Y ~ X'\.$"),
+    ([], r"^The model is empty: give at least one edge"),
+    ("M ~ X; X ~~ Y; Y ~~ X", r"^'Y ~~ X' repeats 'X ~~ Y': declare each correlated pair once\.$"),
+    ("M ~ X; X ~~ Y; X ~~ Y", r"^'X ~~ Y' repeats 'X ~~ Y': declare each correlated pair once\.$"),
+    ("M ~ X; Y", r"^Cannot read the statement 'Y'"),
+    (pd.DataFrame(0, index=list("XMY"), columns=list("XMY")).assign(M=[1, 0, 0]),
+     r"Y has no edge|isolated|not connected|no edge"),
+])
+def test_flow_and_linear_sem_refuse_the_same_graphs(model, message):
+    df = mediation_data()
+    for cls in (mf.CausalFlow, mf.LinearSEM):
+        with pytest.raises(ValueError, match=message):
+            cls(model, df)
+
+
+# ------------------------------------------------------------------ training settings
+@pytest.mark.parametrize("option, message", [
+    (dict(bound=0), r"^bound must be a positive number \(the half-width of the splines' domain on "
+                    r"the standardized scale; default 5\.0, e\.g\. 3 to 10\), got 0\.$"),
+    (dict(bound=float("nan")), r"^bound must be a positive number .*got nan\.$"),
+    (dict(hidden=2.5), r"^hidden must be a whole number of at least 1, got 2\.5\.$"),
+])
+def test_flow_settings_are_checked_naming_the_option(option, message):
+    with pytest.raises(ValueError, match=message):
+        mf.CausalFlow("M ~ X; Y ~ X + M", binary_data(), **option)
+
+
+def test_learning_rate_is_bounded_and_a_diverged_fit_says_so():
+    with pytest.raises(ValueError, match=r"^lr must be a positive number of at most 1 \(AdamW's "
+                                         r"step size;.*got 10\.$"):
+        mf.CausalFlow("M ~ X; Y ~ X + M", binary_data()).fit(lr=10, verbose=False)
+    rng = np.random.default_rng(0)
+    n = 400
+    x = rng.integers(0, 2, n)
+    m = x + rng.normal(size=n)
+    df = pd.DataFrame({"X": x, "M": m, "Y": m + x + rng.normal(size=n)})
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+    with pytest.warns(ConvergenceWarning, match=r"Training failed \(diverged\): the flow of M, Y fits "
+                                                r"the held-out rows far worse"):
+        bad = mf.CausalFlow("M ~ X; Y ~ X + M", df).fit(lr=1.0, members=2, epochs=20, verbose=False,
+                                                       linear_nodes="none")
+    assert bad.fit_info["diverged_nodes"] == ["M", "Y"]
+    assert bad.summary().startswith(f"medflow {mf.__version__} FAILED: the flow of M, Y fits held-out")
+    # the same settings with the default linear_nodes='auto' fall back to the linear equations
+    ok = mf.CausalFlow("M ~ X; Y ~ X + M", df).fit(lr=1.0, members=2, epochs=20, verbose=False)
+    assert ok.fit_info["diverged_nodes"] == []
+    te = float(ok.effects("X", "Y", interventional=False).params["TE"])
+    assert abs(te - 2.0) < 0.3                                # truth: 2
