@@ -333,7 +333,8 @@ simulate.medflow_fit <- function(object, nsim = 1, seed = 0, do = NULL, extrapol
 #'
 #' By default the data the model was fitted on are not saved (microdata
 #' often may not be redistributed). A model loaded without them answers
-#' effect queries given `data =`.
+#' effect queries given `data =`, or given `n_mc =` (it then averages over
+#' draws from the fitted model, which also give the default contrast).
 #'
 #' @param object A `medflow_fit` object.
 #' @param path A folder to write to or read from.

@@ -470,7 +470,9 @@ class FittedFlow:
                 replaced).
             include_data: also store the rows the model was fitted on. By default they are
                 not stored (microdata often may not be redistributed); a model loaded without
-                them answers effect queries given ``data=`` (or ``n_mc=``).
+                them answers effect queries given ``data=``, or given ``n_mc=`` (it then
+                averages over draws from the fitted model, which also give the default
+                contrast and SD(Y)).
         """
         import io
 

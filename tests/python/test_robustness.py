@@ -428,3 +428,24 @@ def test_learning_rate_is_bounded_and_a_diverged_fit_says_so():
     assert ok.fit_info["diverged_nodes"] == []
     te = float(ok.effects("X", "Y", interventional=False).params["TE"])
     assert abs(te - 2.0) < 0.3                                # truth: 2
+
+
+def test_model_saved_without_data_answers_n_mc_queries(small_fit, tmp_path):
+    back = load(small_fit.save(tmp_path / "m"))
+    res = back.effects("X", "Y", mediators=["M"], n_mc=3000, seed=3, interventional=False)
+    # the default contrast (75th vs 25th percentile) and SD(Y) come from draws from the model
+    draws = back.sample(3000, seed=3)
+    a, a_ref = (float(np.quantile(draws["X"], q)) for q in (0.75, 0.25))
+    row = res.table.set_index("label").loc["TE"]
+    assert (row["a"], row["a_ref"]) == pytest.approx((a, a_ref))
+    assert row["estimate"] / row["estimate_sd"] == pytest.approx(float(draws["Y"].std()))
+    same = small_fit.effects("X", "Y", mediators=["M"], n_mc=3000, seed=3, a=a, a_ref=a_ref,
+                             interventional=False)
+    assert np.allclose(res.params, same.params, atol=1e-10)
+    assert float(res.params["TE"]) == pytest.approx(1.5 * (a - a_ref), rel=0.35)  # truth: 1.5 per unit
+    grid = back.dose_response("X", "Y", n_mc=500, seed=1)
+    assert len(grid) > 5 and np.isfinite(grid["estimate"]).all()
+    with pytest.raises(ValueError, match=r"^This model was saved without its data .* for the units to "
+                                         r"average over: pass the rows as data= \(or n_mc= to average "
+                                         r"over draws from the fitted model\)"):
+        back.effects("X", "Y", mediators=["M"])
