@@ -24,9 +24,12 @@
 #'   treat as discrete or continuous. By default few-valued columns are
 #'   discrete, whatever their coding: columns whose values lie on an equally
 #'   spaced grid (0/1, -0.5/0.5, a z-scored binary variable, integer scores)
-#'   with at most 100 grid points, or at most twice as many grid points as
-#'   distinct values, with a message naming
-#'   them.
+#'   with at most twice as many grid points as distinct values, or with at
+#'   most 100 grid points; and columns with at most 10 distinct values off
+#'   such a grid (e.g. 0, 1, 3.71), whose sorted values are mapped to
+#'   ordered levels inside the flow (results stay in the data's values).
+#'   `discrete =` also accepts a column with up to 100 distinct values off a
+#'   grid (mapped to levels).
 #' @param missing `"error"` (default) or `"drop"` rows with missing values in
 #'   a model variable.
 #' @param members Number of flows in the cross-fitted ensemble (each is

@@ -265,6 +265,8 @@ class _Engine:
     def mean(self, values: Tensor) -> Tensor:
         """Weighted mean over units per member, in outcome units: ``(E,)``."""
         w = self.units.weights
+        if self.fit.encoding.levels[self.Y]:  # mapped levels: average the data's values
+            return (self.fit._in_units(self.Y, values) * w).sum(-1) / w.sum(-1)
         m = (values.double() * w).sum(-1) / w.sum(-1)
         return m * self.fit.encoding.scale[self.Y] + self.fit.encoding.loc[self.Y]
 
@@ -291,7 +293,10 @@ class _Engine:
           discrete nodes (one abduction draw per unit) the spread of the unit values over
           units, an upper bound.
         """
-        diff = (hi - lo).double() * self.fit.encoding.scale[self.Y]
+        if self.fit.encoding.levels[self.Y]:  # mapped levels: differences of the data's values
+            diff = self.fit._in_units(self.Y, hi) - self.fit._in_units(self.Y, lo)
+        else:
+            diff = (hi - lo).double() * self.fit.encoding.scale[self.Y]
         w = self.units.weights
         wsum = w.sum(-1)
         draws = diff.dim() == 3
@@ -844,7 +849,10 @@ def unit_effects(fit, treatment: str, outcome: str, data: pd.DataFrame, mediator
     units = _units(fit, flow, None, data, None, gen, None)
     eng = _Engine(fit, flow, units, treatment, outcome, a, a_ref, gen)
     loc, scale = fit.encoding.loc[eng.Y], fit.encoding.scale[eng.Y]
-    conv = lambda t: t.double().mean(0).numpy() * scale + loc  # noqa: E731  (members averaged)
+    if fit.encoding.levels[eng.Y]:  # mapped levels: the data's values, averaged over members
+        conv = lambda t: fit._in_units(eng.Y, t).mean(0).numpy()  # noqa: E731
+    else:
+        conv = lambda t: t.double().mean(0).numpy() * scale + loc  # noqa: E731  (members averaged)
     every = fit.dag.paths(treatment, outcome)
     with torch.no_grad():
         hi, lo = conv(eng.path_world(every)), conv(eng.path_world(()))

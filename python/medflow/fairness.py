@@ -137,10 +137,14 @@ def _conditional_mean(fit: FittedFlow, flow, j: int, x: Tensor) -> Tensor:
     enc = fit.encoding
     loc, scale = enc.loc[j], enc.scale[j]
     if fit.disc_step[j] > 0:
-        out = torch.full(x.shape[:-1], float(enc.lower[j]), dtype=torch.float64)
-        for k in np.arange(enc.lower[j] + 1, enc.upper[j] + 1):
-            v = torch.full(x.shape[:-1], (k - loc) / scale, dtype=x.dtype)
-            out = out + torch.special.ndtr(-flow.forward_node(j, v, x).double())
+        # E[V] = v_0 + sum_i (v_i - v_{i-1}) P(V >= v_i) over the support points v_i
+        lo, step, hi = enc.internal_grid(j)
+        points = lo + step * np.arange(round((hi - lo) / step) + 1)      # inside the flow
+        values = enc.to_data(points[:, None], [fit.variables[j]])[:, 0]  # the data's units
+        out = torch.full(x.shape[:-1], float(values[0]), dtype=torch.float64)
+        for k in range(1, len(points)):
+            v = torch.full(x.shape[:-1], (points[k] - loc) / scale, dtype=x.dtype)
+            out = out + (values[k] - values[k - 1]) * torch.special.ndtr(-flow.forward_node(j, v, x).double())
         return out
     z, w = np.polynomial.hermite_e.hermegauss(_HERMITE)
     w = torch.as_tensor(w / w.sum(), dtype=torch.float64)
@@ -499,11 +503,11 @@ def predict(fit: FittedFlow, new_data: pd.DataFrame, outcome: str, keep: Iterabl
     if not np.isfinite(values).all():
         raise ValueError("new_data has missing or non-finite values in the kept columns.")
     kept_idx = [fit._index(c) for c in keep]
-    disc = fit.encoding.is_discrete
-    for c, k in zip(keep, kept_idx):
-        col = values[:, list(keep).index(c)]
-        if disc[k] and not np.all(col == np.round(col)):
-            raise ValueError(f"new_data has non-integer values in the discrete variable {c}.")
+    off = fit.encoding.off_grid(values, list(keep)) if keep else []
+    if off:
+        takes = "; ".join(f"{c} takes {fit.encoding.grid_text(c)}" for c in off)
+        raise ValueError(f"new_data has values that the discrete variable(s) {', '.join(off)} "
+                         f"never take ({takes}).")
     # what to draw: the non-kept ancestors of the outcome and of the kept variables
     anc: set[str] = set()
     for n in (outcome, *keep):

@@ -198,10 +198,22 @@ class FittedFlow:
     def _discretize(self, j: int, v: Tensor) -> Tensor:
         """Floor a generated value of a discrete node onto its grid (observed range)."""
         enc = self.encoding
-        loc, scale, lo, step = enc.loc[j], enc.scale[j], enc.lower[j], enc.step[j]
+        lo, step, hi = enc.internal_grid(j)
+        loc, scale = enc.loc[j], enc.scale[j]
         k = torch.floor((v * scale + loc - lo) / step + 1e-6)
-        value = (lo + k * step).clamp(lo, enc.upper[j])
+        value = (lo + k * step).clamp(lo, hi)
         return (value - loc) / scale
+
+    def _in_units(self, j: int, v: Tensor) -> Tensor:
+        """Standardized values of node ``j`` → the data's units (float64; mapped levels →
+        the data's values, so means of the result are means in the data's units)."""
+        enc = self.encoding
+        out = v.double() * enc.scale[j] + enc.loc[j]
+        levels = enc.levels[j]
+        if not levels:
+            return out
+        k = torch.round(out).clamp(0, len(levels) - 1).long()
+        return torch.as_tensor(levels, dtype=torch.float64, device=k.device)[k]
 
     def _rows(self, data: pd.DataFrame, what: str = "data") -> Tensor:
         values = self.encoding.check_frame(data, what=what)
@@ -249,7 +261,7 @@ class FittedFlow:
             if self.encoding.off_grid(np.array([value]), [name]):
                 raise ValueError(f"{name} is discrete and takes {self.encoding.grid_text(name)}: "
                                  f"{arg}= cannot set it to {value:g}.")
-            out[j] = (value - self.encoding.loc[j]) / self.encoding.scale[j]
+            out[j] = float(self.encoding.standardize(np.array([[value]]), [name])[0, 0])
         return out
 
     def _require_fitted(self) -> NodeFlows:

@@ -449,3 +449,62 @@ def test_model_saved_without_data_answers_n_mc_queries(small_fit, tmp_path):
                                          r"average over: pass the rows as data= \(or n_mc= to average "
                                          r"over draws from the fitted model\)"):
         back.effects("X", "Y", mediators=["M"])
+
+
+# ------------------------------------------------------------------ few-valued codings (levels)
+def three_level_data(n=400, seed=2):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    m = np.digitize(x + rng.normal(size=n), [-0.5, 0.7]).astype(float)        # 0, 1, 2
+    y = np.digitize(0.5 * x + m + rng.normal(size=n), [0.5, 1.8]).astype(float)
+    return pd.DataFrame({"X": x, "M": m, "Y": y})
+
+
+MEDIATOR_CODINGS = {
+    "0/1/2": lambda m: m,
+    "-0.5/0.5/1.5": lambda m: m - 0.5,
+    "z-scored": lambda m: (m - m.mean()) / m.std(),
+    "uneven 0/1/3.71": lambda m: np.array([0.0, 1.0, 3.71])[m.astype(int)],
+}
+
+
+@pytest.mark.parametrize("discrete", [None, ["M"]])
+def test_mediator_codings_give_the_same_effects(discrete):
+    df = three_level_data()
+    opts = dict(mediators=["M"], interventional=False, a=1.0, a_ref=0.0)
+    results = {}
+    for name, code in MEDIATOR_CODINGS.items():
+        fit = mf.CausalFlow("M ~ X; Y ~ X + M", df.assign(M=code(df["M"])), discrete=discrete).fit(
+            seed=0, members=1, epochs=4, verbose=False, linear_nodes="none")
+        assert fit.encoding.discrete == ("M", "Y")
+        results[name] = fit.effects("X", "Y", **opts).params
+        cf = fit.counterfactual(df.assign(M=code(df["M"])).head(40), do={"X": 1.0})
+        assert set(np.round(cf["M"], 9)) <= set(np.round(code(df["M"]), 9))   # the data's values
+    base = results["0/1/2"]
+    for name, params in results.items():
+        assert np.allclose(params, base, atol=1e-4), name
+
+
+def test_outcome_on_uneven_levels_is_averaged_in_the_data_units():
+    df = three_level_data()
+    values = np.array([0.0, 1.0, 3.71])
+    fits = {}
+    for name, y in (("codes", df["Y"]), ("uneven", values[df["Y"].astype(int)])):
+        fits[name] = mf.CausalFlow("M ~ X; Y ~ X + M", df.assign(Y=y)).fit(
+            seed=0, members=1, epochs=4, verbose=False, linear_nodes="none")
+    assert fits["uneven"].encoding.levels[2] == (0.0, 1.0, 3.71)
+    # the two flows see the same levels; their unit outcomes differ only by the map 0/1/2 -> values
+
+    from medflow.effects import unit_effects
+    u_codes = unit_effects(fits["codes"], "X", "Y", df, a=1.0, a_ref=0.0)
+    u_uneven = unit_effects(fits["uneven"], "X", "Y", df.assign(Y=values[df["Y"].astype(int)]),
+                            a=1.0, a_ref=0.0)
+    mapped = values[np.round(u_codes["Y(a)"]).astype(int)]
+    assert np.allclose(u_uneven["Y(a)"], mapped)
+    te = fits["uneven"].effects("X", "Y", mediators=["M"], a=1.0, a_ref=0.0, interventional=False)
+    expected = mapped.mean() - values[np.round(u_codes["Y(a_ref)"]).astype(int)].mean()
+    assert float(te.params["TE"]) == pytest.approx(expected, abs=1e-9)
+    assert set(np.unique(fits["uneven"].sample(200)["Y"])) <= set(values)
+    with pytest.raises(ValueError, match=r"^Y is discrete and takes the values 0, 1, 3\.71: do= cannot "
+                                         r"set it to 2\.$"):
+        fits["uneven"].sample(5, do={"Y": 2.0})
