@@ -36,6 +36,8 @@ test_that("fair() keeps the direct effect within its bounds and predict() works 
   expect_gt(fr$pse_before, 0.6)
   expect_lte(abs(fr$pse_after), 0.1 + 1e-3 * sd(Y))
   expect_gt(fr$loglik_lost, 0)
+  expect_identical(fr$loglik_rows, "held-out")
+  expect_gt(fr$loglik_lost_train, 0)
   expect_identical(fr$keep, c("C", "A"))
   expect_s3_class(fr$fit, "medflow_fit")
   expect_output(print(fr), "it holds at the solution")
