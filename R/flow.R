@@ -85,7 +85,7 @@ medflow <- function(model, data, ..., discrete = NULL, continuous = NULL,
   if (!is.null(batch_size)) batch_size <- check_count(batch_size, "batch_size", min = 1)
   if (!is.null(lr)) {
     check_number(lr, "lr")
-    if (lr <= 0) abort("lr = must be positive.")
+    if (lr <= 0 || lr > 1) abort(sprintf("lr = must be a positive number of at most 1 (AdamW's step size), not %s.", format(lr)))
   }
   seed <- check_count(seed, "seed")
   check_choice(device, "device", c("cpu", "cuda"))
@@ -216,9 +216,15 @@ summary.medflow_fit <- function(object, ...) {
 print.summary.medflow_fit <- function(x, ...) {
   fi <- x$fit_info
   st <- x$settings
-  cat(sprintf("medflow %s after %d epochs\n",
-              if (isTRUE(fi$converged)) "ended normally" else "did NOT converge",
-              as.integer(fi$epochs_run)))
+  failed <- unlist(fi$diverged_nodes)
+  if (length(failed)) {
+    cat(sprintf("medflow FAILED: the flow of %s fits held-out rows far worse than its linear-Gaussian equation (training diverged; refit with a smaller lr or linear_nodes = \"auto\"); its effects are not to be trusted\n",
+                paste(failed, collapse = ", ")))
+  } else {
+    cat(sprintf("medflow %s after %d epochs\n",
+                if (isTRUE(fi$converged)) "ended normally" else "did NOT converge",
+                as.integer(fi$epochs_run)))
+  }
   cat(sprintf("  Estimator      cross-fitted ensemble of %d flow(s), maximum likelihood\n",
               as.integer(fi$members)))
   cat(sprintf("  Optimiser      AdamW, cosine schedule: batch %d, lr %.3g, weight decay %g\n",
