@@ -17,15 +17,15 @@ note_discrete <- function(flow, discrete = NULL) {
     parts <- character()
     if (length(grid)) {
       parts <- c(parts, sprintf(
-        "%s because %s on an equally spaced grid such as whole numbers (the flow models them on that grid)",
+        "%s as discrete because %s on an equally spaced grid such as whole numbers (the flow models them on that grid)",
         paste(grid, collapse = ", "), if (length(grid) > 1L) "their values all lie" else "its values all lie"))
     }
     if (length(mapped)) {
       parts <- c(parts, sprintf(
-        "%s because %s few distinct values (mapped to ordered levels inside the flow; results stay in the data's values)",
+        "%s as discrete because %s few distinct values (mapped to ordered levels inside the flow; results stay in the data's values)",
         paste(mapped, collapse = ", "), if (length(mapped) > 1L) "they have" else "it has"))
     }
-    message(sprintf("Treating %s as discrete. To model %s as continuous, add continuous = %s.",
+    message(sprintf("Treating %s. To model %s as continuous, add continuous = %s.",
                     paste(parts, collapse = "; and "), if (length(auto) > 1L) "them" else "it",
                     deparse1(auto)))
   }

@@ -253,7 +253,10 @@ class FairFit:
             fit's cross-fitting, as the members were trained) or ``"in-sample"`` (a fit
             without recorded folds: all rows). n_loglik: the number of those rows.
         loglik_input: the same log-likelihood of the fit passed in (early-stopped).
-        loglik_lost: ``loglik_before - loglik_after`` on those rows.
+        loglik_lost: ``loglik_before - loglik_after`` on those rows. Held out, it measures
+            how much worse the fair model predicts new rows; it can be smaller than on the
+            training rows, even negative on small data, because the unconstrained refit
+            (full-batch, no early stopping) overfits more than the constrained one.
         loglik_lost_train: the same difference on the members' training rows (the objective
             the optimiser minimised, scaled to the ``N`` rows; >= 0 up to optimisation error).
         satisfied: whether every member's PSE lies within the bounds (up to ``tol``).
