@@ -36,7 +36,11 @@
 #' @return An object of class `medflow_fair`: a list with `fit` (the
 #'   constrained model, a `medflow_fit` usable with [effects()] and
 #'   [path_effects()]), `pse_before`, `pse_after` (the effect before and after),
-#'   `loglik_before`, `loglik_after`, `loglik_lost` (nats), `satisfied`
+#'   `loglik_before`, `loglik_after`, `loglik_lost` (nats, on the rows named
+#'   by `loglik_rows`: `"held-out"`, each row scored by the ensemble member
+#'   that held it out, against the unconstrained optimum reached by the same
+#'   optimiser from the same start, so a constraint that already holds costs
+#'   0), `loglik_lost_train` (the same on the training rows), `satisfied`
 #'   (whether the constraint holds at the solution), `paths`, `bounds`,
 #'   `scale`, `keep` and `table` (a data.frame of the two rows). It has
 #'   `print()`, `as.data.frame()` and `predict()` methods.
@@ -109,7 +113,8 @@ fair <- function(object, sensitive, outcome, paths = NULL, mediators = NULL, bou
     keep = as.character(unlist(py_value(res$keep))),
     pse_before = py_value(res$pse_before), pse_after = py_value(res$pse_after),
     loglik_before = py_value(res$loglik_before), loglik_after = py_value(res$loglik_after),
-    loglik_lost = py_value(res$loglik_lost), satisfied = py_value(res$satisfied),
+    loglik_lost = py_value(res$loglik_lost), loglik_rows = py_value(res$loglik_rows),
+    loglik_lost_train = py_value(res$loglik_lost_train), satisfied = py_value(res$satisfied),
     table = table, text = py_value(res$summary())
   ), class = "medflow_fair")
 }

@@ -24,9 +24,12 @@
 #'   treat as discrete or continuous. By default few-valued columns are
 #'   discrete, whatever their coding: columns whose values lie on an equally
 #'   spaced grid (0/1, -0.5/0.5, a z-scored binary variable, integer scores)
-#'   with at most 100 grid points, or at most twice as many grid points as
-#'   distinct values, with a message naming
-#'   them.
+#'   with at most twice as many grid points as distinct values, or with at
+#'   most 100 grid points; and columns with at most 10 distinct values off
+#'   such a grid (e.g. 0, 1, 3.71), whose sorted values are mapped to
+#'   ordered levels inside the flow (results stay in the data's values).
+#'   `discrete =` also accepts a column with up to 100 distinct values off a
+#'   grid (mapped to levels).
 #' @param missing `"error"` (default) or `"drop"` rows with missing values in
 #'   a model variable.
 #' @param members Number of flows in the cross-fitted ensemble (each is
@@ -82,7 +85,7 @@ medflow <- function(model, data, ..., discrete = NULL, continuous = NULL,
   if (!is.null(batch_size)) batch_size <- check_count(batch_size, "batch_size", min = 1)
   if (!is.null(lr)) {
     check_number(lr, "lr")
-    if (lr <= 0) abort("lr = must be positive.")
+    if (lr <= 0 || lr > 1) abort(sprintf("lr = must be a positive number of at most 1 (AdamW's step size), not %s.", format(lr)))
   }
   seed <- check_count(seed, "seed")
   check_choice(device, "device", c("cpu", "cuda"))
@@ -213,9 +216,15 @@ summary.medflow_fit <- function(object, ...) {
 print.summary.medflow_fit <- function(x, ...) {
   fi <- x$fit_info
   st <- x$settings
-  cat(sprintf("medflow %s after %d epochs\n",
-              if (isTRUE(fi$converged)) "ended normally" else "did NOT converge",
-              as.integer(fi$epochs_run)))
+  failed <- unlist(fi$diverged_nodes)
+  if (length(failed)) {
+    cat(sprintf("medflow FAILED: the flow of %s fits held-out rows far worse than its linear-Gaussian equation (training diverged; refit with a smaller lr or linear_nodes = \"auto\"); its effects are not to be trusted\n",
+                paste(failed, collapse = ", ")))
+  } else {
+    cat(sprintf("medflow %s after %d epochs\n",
+                if (isTRUE(fi$converged)) "ended normally" else "did NOT converge",
+                as.integer(fi$epochs_run)))
+  }
   cat(sprintf("  Estimator      cross-fitted ensemble of %d flow(s), maximum likelihood\n",
               as.integer(fi$members)))
   cat(sprintf("  Optimiser      AdamW, cosine schedule: batch %d, lr %.3g, weight decay %g\n",
@@ -333,7 +342,8 @@ simulate.medflow_fit <- function(object, nsim = 1, seed = 0, do = NULL, extrapol
 #'
 #' By default the data the model was fitted on are not saved (microdata
 #' often may not be redistributed). A model loaded without them answers
-#' effect queries given `data =`.
+#' effect queries given `data =`, or given `n_mc =` (it then averages over
+#' draws from the fitted model, which also give the default contrast).
 #'
 #' @param object A `medflow_fit` object.
 #' @param path A folder to write to or read from.

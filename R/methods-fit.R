@@ -4,16 +4,30 @@
 # treated as discrete.
 
 # Tell the user which variables medflow() treats as discrete without being
-# asked (whole-number columns), and how to change it.
+# asked (few-valued columns), and how to change it.
 note_discrete <- function(flow, discrete = NULL) {
-  chosen <- as.character(unlist(py_value(flow$encoding$discrete)))
+  enc <- flow$encoding
+  chosen <- as.character(unlist(py_value(enc$discrete)))
   auto <- setdiff(chosen, discrete)
   if (length(auto)) {
-    message(sprintf(paste0(
-      "Treating %s as discrete because %s whole numbers (the flow models them on their ",
-      "integer grid). To model %s as continuous, add continuous = %s."),
-      paste(auto, collapse = ", "), if (length(auto) > 1L) "their values are all" else "its values are all",
-      if (length(auto) > 1L) "them" else "it", deparse1(auto)))
+    variables <- as.character(unlist(py_value(enc$variables)))
+    levels <- py_value(enc$levels)
+    mapped <- auto[vapply(auto, function(v) length(unlist(levels[[match(v, variables)]])) > 0L, logical(1))]
+    grid <- setdiff(auto, mapped)
+    parts <- character()
+    if (length(grid)) {
+      parts <- c(parts, sprintf(
+        "%s as discrete because %s on an equally spaced grid such as whole numbers (the flow models them on that grid)",
+        paste(grid, collapse = ", "), if (length(grid) > 1L) "their values all lie" else "its values all lie"))
+    }
+    if (length(mapped)) {
+      parts <- c(parts, sprintf(
+        "%s as discrete because %s few distinct values (mapped to ordered levels inside the flow; results stay in the data's values)",
+        paste(mapped, collapse = ", "), if (length(mapped) > 1L) "they have" else "it has"))
+    }
+    message(sprintf("Treating %s. To model %s as continuous, add continuous = %s.",
+                    paste(parts, collapse = "; and "), if (length(auto) > 1L) "them" else "it",
+                    deparse1(auto)))
   }
   invisible(auto)
 }

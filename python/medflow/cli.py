@@ -53,7 +53,7 @@ from medflow.analysis import (Analysis, _check_columns, _check_query, analyse, d
 
 __all__ = [
     "GSS_BOOT", "PUBLISHED_PATHS", "PUBLISHED_RESIDUALS", "Analysis", "analyse", "build_parser",
-    "comparison_table", "format_comparison", "main",
+    "comparison_table", "default_fair_model", "format_comparison", "main",
     "sensitivity_section",
 ]
 
@@ -542,7 +542,19 @@ def _cmd_fair(args, console: _Console) -> int:
     from medflow.model import CausalFlow
 
     data = _read_csv(args.csv)
-    dag = as_dag(args.model)
+    model = args.model
+    if model is None:
+        model = default_fair_model(list(data.columns), args.sensitive, args.outcome, args.baseline or [])
+        console("Graph (no --model given: the sensitive variable and the --baseline covariates are "
+                "roots, every other column a mediator in column order, each caused by the sensitive "
+                "variable, the baseline and the columns before it; the outcome caused by all):")
+        for statement in model.split("; "):
+            console(f"  {statement}")
+    elif args.baseline:
+        raise ValueError("--baseline only applies to the default graph; with --model, write the "
+                         "baseline covariates into the model.")
+    args.model = model
+    dag = as_dag(model)
     _check_columns(data, dag.order, f"'{args.csv}'")
     if (args.disallow is None) == (args.mediator is None):
         raise ValueError("Give the disallowed paths with --disallow (e.g. --disallow \"A -> Y\") or "
@@ -567,6 +579,44 @@ def _cmd_fair(args, console: _Console) -> int:
         console(f"Predictions (E[Y | parents] and the fair E*[Y | {', '.join(res.keep)}]) for each row "
                 f"written to {out}.")
     return 0
+
+
+def default_fair_model(columns: Sequence[str], sensitive: str, outcome: str,
+                       baseline: Sequence[str] = ()) -> str:
+    """The graph ``medflow fair`` uses without ``--model``, as model syntax.
+
+    The sensitive variable (race, sex: fixed at birth) and the ``baseline`` covariates are
+    roots, correlated with one another (``~~``: no causal order is claimed among them).
+    Every other column except the outcome is a mediator, in column order: each is caused by
+    the sensitive variable, the baseline and the mediators before it (a complete graph, so
+    it assumes nothing about the mediators' joint law given what comes before). The outcome
+    is caused by every other column. The natural direct effect (``--disallow "A -> Y"``)
+    does not depend on the mediators' order; effects along paths through single mediators do.
+
+    Example:
+        >>> default_fair_model(["race", "age", "priors", "y"], "race", "y", ["age"])
+        'priors ~ race + age; y ~ race + age + priors; race ~~ age'
+    """
+    columns = [str(c) for c in columns]
+    for name, flag in ((sensitive, "--sensitive"), (outcome, "--outcome")):
+        if name not in columns:
+            raise ValueError(f"{flag} {name} is not a column of the data (columns: {', '.join(columns)}).")
+    if sensitive == outcome:
+        raise ValueError("--sensitive and --outcome must be different columns.")
+    base = list(dict.fromkeys(baseline))
+    bad = [b for b in base if b not in columns or b in (sensitive, outcome)]
+    if bad:
+        raise ValueError(f"--baseline names {', '.join(bad)}, which are not columns of the data other "
+                         "than the sensitive variable and the outcome.")
+    roots = [sensitive] + base
+    mediators = [c for c in columns if c not in roots and c != outcome]
+    statements, before = [], list(roots)
+    for m in mediators:
+        statements.append(f"{m} ~ {' + '.join(before)}")
+        before.append(m)
+    statements.append(f"{outcome} ~ {' + '.join(before)}")
+    statements += [f"{a} ~~ {b}" for i, a in enumerate(roots) for b in roots[i + 1:]]
+    return "; ".join(statements)
 
 
 # ====================================================================== parser and entry point
@@ -639,9 +689,17 @@ def build_parser() -> argparse.ArgumentParser:
                     "on the outcome along disallowed paths lies within bounds (Nabi & Shpitser 2018), "
                     "and report the effect and the likelihood before and after.")
     fa.add_argument("--csv", metavar="FILE", required=True, help="data, one column per variable")
-    fa.add_argument("--model", required=True,
+    fa.add_argument("--model", default=None,
                     help='model syntax, e.g. "priors_count ~ race + age + sex; '
-                         'two_year_recid ~ race + priors_count + age + sex"')
+                         'two_year_recid ~ race + priors_count + age + sex". Default (printed): the '
+                         "sensitive variable and the --baseline covariates are correlated roots; every "
+                         "other column is a mediator, in column order, caused by the sensitive "
+                         "variable, the baseline and the columns before it; the outcome is caused by "
+                         "all. Name the covariates that the sensitive variable cannot affect (such as "
+                         "age and sex for race) with --baseline, or they are taken as mediators")
+    fa.add_argument("--baseline", nargs="+", metavar="V",
+                    help="without --model: root covariates (not caused by the sensitive variable), "
+                         "e.g. --baseline age sex")
     fa.add_argument("--sensitive", required=True, help="the sensitive variable (e.g. race)")
     fa.add_argument("--outcome", required=True)
     fa.add_argument("--disallow", action="append", metavar="PATH",

@@ -79,6 +79,6 @@ def conditional_mean(fit, node: str, data: pd.DataFrame, n_mc: int = 256, seed: 
         v = flow.inverse_node(j, ee.expand(flow.E, -1), xe)             # (E, b * n_mc)
         if fit.disc_step[j] > 0:
             v = fit._discretize(j, v)
-        v = v.double().cpu() * enc.scale[j] + enc.loc[j]
+        v = fit._in_units(j, v.cpu())
         out[start:start + b] = v.reshape(flow.E, b, n_mc).mean(dim=(0, 2)).numpy()
     return out

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["DAG", "as_dag", "format_path", "parse_path"]
+__all__ = ["DAG", "as_dag", "require_equation", "format_path", "parse_path"]
 
 Path = tuple[str, ...]
 _NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
@@ -339,6 +339,17 @@ def as_dag(model: str | DAG | pd.DataFrame | Iterable[tuple[str, str]]) -> DAG:
             f"pairs or an adjacency DataFrame; got {type(model).__name__}."
         ) from None
     return DAG.from_edges(edges).check_connected()
+
+
+def require_equation(dag: DAG) -> DAG:
+    """``dag`` if at least one variable has a parent; else the error every model class gives.
+
+    A model of ``~~`` statements alone (correlated roots) has no structural equation and
+    so no causal effect to estimate: the flow and the linear SEM refuse it alike.
+    """
+    if not any(dag.parents[n] for n in dag.order):
+        raise ValueError("The model has no equation: write at least one regression such as 'Y ~ X'.")
+    return dag
 
 
 # ---------------------------------------------------------------------- helpers

@@ -5,14 +5,29 @@
 missing-value policy; a warning for extreme values), decides which variables
 are discrete and fixes the affine standardization the flow works in.
 
-A variable is discrete by default when it is *few-valued*: its values lie on
-an equally spaced grid ``origin + k * step`` (any origin and spacing, so 0/1,
--0.5/0.5 and a z-scored binary variable are all discrete, and so are integer
-scores) with at most :data:`FEW_LEVELS` grid points, or with at most twice as
-many grid points as distinct observed values. Inside the flow the grid
-points are the integers ``k``; everything public stays in the data's units.
-The rule depends on the data only through affine-invariant properties, so
-the flow's effects are invariant to affine recoding of any variable. :class:`Encoding` is the result:
+A variable is discrete by default when it is *few-valued*, whatever its
+coding:
+
+* its values lie on an equally spaced grid ``origin + k * step`` (any origin
+  and spacing, so 0/1, -0.5/0.5 and a z-scored binary variable are all
+  discrete, and so are integer scores) with at most twice as many grid points
+  as distinct observed values: inside the flow the grid points are the
+  integers ``k``;
+* or it has at most :data:`FEW_DISTINCT` distinct values that are not on such
+  a grid ({0, 1, 3.71}, a z-scored binary variable plus one odd value, or
+  {0, 1, 3.7}, whose grid of step 0.1 would be mostly empty): its sorted
+  distinct values are mapped to *levels* ``0, 1, ..., K - 1`` inside the flow,
+  an ordered categorical variable (the flow's monotone threshold model);
+* or it lies on an equally spaced grid with at most :data:`FEW_LEVELS` points.
+
+``discrete=`` also accepts any variable with at most :data:`FEW_LEVELS`
+distinct values off a grid (levels). Everything public stays in the data's
+units: queries name the data's values, counterfactual values are the data's
+values and means are averages of the data's values. The rule depends on the
+data only through affine-invariant properties, so the flow's effects are
+invariant to affine recoding of any variable; with mapped levels they are even
+invariant to any order-preserving recoding of a discrete mediator.
+:class:`Encoding` is the result:
 it maps between the data's original units and the flow's standardized scale,
 and is stored with a saved model.
 
@@ -40,7 +55,7 @@ import pandas as pd
 from medflow.dag import DAG
 
 __all__ = ["Encoding", "prepare", "finite_number", "check_extremes", "find_grid", "MIN_ROWS",
-           "FEW_LEVELS", "FEW_DISTINCT", "EXTREME_IQR", "ExtremeValueWarning", "CodingWarning"]
+           "FEW_LEVELS", "FEW_DISTINCT", "EXTREME_IQR", "ExtremeValueWarning"]
 
 #: Fewest rows a flow is fitted on.
 MIN_ROWS = 50
@@ -56,11 +71,8 @@ class ExtremeValueWarning(UserWarning):
     """Some values of a variable lie far outside the bulk of its distribution."""
 
 
-class CodingWarning(UserWarning):
-    """A variable with few distinct values is treated as continuous (its values are not on a grid)."""
-
-
-#: Distinct values up to which a continuous (off-grid) variable draws a :class:`CodingWarning`.
+#: Distinct values up to which a variable off an equally spaced grid (or on a grid with more
+#: than twice as many points as values) is discrete by default, its values mapped to levels.
 FEW_DISTINCT = 10
 
 
@@ -75,7 +87,12 @@ class Encoding:
         scale: per-variable spread (original units).
         lower, upper: observed range of each variable (original units).
         step: grid spacing of each discrete variable (original units; 0 for continuous ones).
-            A discrete variable takes the values ``lower + k * step``, ``k = 0, 1, ...``.
+            A discrete variable takes the values ``lower + k * step``, ``k = 0, 1, ...``,
+            unless it has mapped levels (then ``step`` is 1, one level).
+        levels: for each variable whose values are mapped to levels, its sorted distinct
+            values (original units); empty for every other variable. Inside the flow such a
+            variable takes the values ``0, 1, ..., K - 1`` (``loc`` and ``scale`` are in
+            those units); :meth:`standardize` and :meth:`destandardize` map between them.
     """
 
     variables: tuple[str, ...]
@@ -85,11 +102,46 @@ class Encoding:
     lower: tuple[float, ...]
     upper: tuple[float, ...]
     step: tuple[float, ...] = ()
+    levels: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self):
         if len(self.step) != len(self.variables):  # encodings saved before grids: integer steps
             object.__setattr__(self, "step", tuple(1.0 if v in self.discrete else 0.0
                                                    for v in self.variables))
+        if len(self.levels) != len(self.variables):  # encodings saved before levels: none
+            object.__setattr__(self, "levels", tuple(() for _ in self.variables))
+        object.__setattr__(self, "levels", tuple(tuple(float(v) for v in lv) for lv in self.levels))
+
+    def internal_grid(self, name_or_index: str | int) -> tuple[float, float, float]:
+        """``(lowest, step, highest)`` of a discrete variable inside the flow (before
+        standardization): its grid in the data's units, or ``(0, 1, K - 1)`` for mapped levels."""
+        j = name_or_index if isinstance(name_or_index, int) else self.index(name_or_index)
+        if self.levels[j]:
+            return 0.0, 1.0, float(len(self.levels[j]) - 1)
+        return self.lower[j], self.step[j], self.upper[j]
+
+    def to_internal(self, values: np.ndarray, columns: Sequence[str] | None = None) -> np.ndarray:
+        """Original units → the flow's unstandardized units (levels → their positions ``k``).
+
+        Values between two levels map linearly between their positions (the map is monotone
+        and exact at the levels); every other variable is unchanged."""
+        cols = list(columns or self.variables)
+        out = np.array(values, dtype=float, copy=True)
+        for i, c in enumerate(cols):
+            lv = self.levels[self.index(c)]
+            if lv:
+                out[..., i] = np.interp(out[..., i], lv, np.arange(len(lv), dtype=float))
+        return out
+
+    def to_data(self, values: np.ndarray, columns: Sequence[str] | None = None) -> np.ndarray:
+        """The inverse of :meth:`to_internal` (level positions → the data's values)."""
+        cols = list(columns or self.variables)
+        out = np.array(values, dtype=float, copy=True)
+        for i, c in enumerate(cols):
+            lv = self.levels[self.index(c)]
+            if lv:
+                out[..., i] = np.interp(out[..., i], np.arange(len(lv), dtype=float), lv)
+        return out
 
     @property
     def is_discrete(self) -> np.ndarray:
@@ -101,12 +153,13 @@ class Encoding:
     def standardize(self, values: np.ndarray, columns: Sequence[str] | None = None) -> np.ndarray:
         """Original units → flow scale (columns default to all variables)."""
         idx = [self.index(c) for c in (columns or self.variables)]
+        values = self.to_internal(values, columns)
         return (values - np.asarray(self.loc)[idx]) / np.asarray(self.scale)[idx]
 
     def destandardize(self, values: np.ndarray, columns: Sequence[str] | None = None) -> np.ndarray:
         """Flow scale → original units."""
         idx = [self.index(c) for c in (columns or self.variables)]
-        return values * np.asarray(self.scale)[idx] + np.asarray(self.loc)[idx]
+        return self.to_data(values * np.asarray(self.scale)[idx] + np.asarray(self.loc)[idx], columns)
 
     def off_grid(self, values: np.ndarray, columns: Sequence[str] | None = None) -> list[str]:
         """The discrete variables among ``columns`` with a value off their grid."""
@@ -114,7 +167,11 @@ class Encoding:
         bad = []
         for c, col in zip(cols, np.asarray(values, dtype=float).reshape(-1, len(cols)).T):
             j = self.index(c)
-            if self.step[j] > 0:
+            if self.levels[j]:
+                if not np.all(np.abs(self.snap(col[:, None], [c])[:, 0] - col)
+                              <= _GRID_TOL * _level_gap(self.levels[j])):
+                    bad.append(c)
+            elif self.step[j] > 0:
                 k = (col - self.lower[j]) / self.step[j]
                 if not np.all(np.abs(k - np.round(k)) <= _GRID_TOL):
                     bad.append(c)
@@ -126,14 +183,24 @@ class Encoding:
         out = np.array(values, dtype=float, copy=True)
         for i, c in enumerate(cols):
             j = self.index(c)
-            if self.step[j] > 0:
+            if self.levels[j]:
+                lv = np.asarray(self.levels[j])
+                pos = np.clip(np.searchsorted(lv, out[..., i]), 1, len(lv) - 1)
+                left, right = lv[pos - 1], lv[pos]
+                out[..., i] = np.where(out[..., i] - left <= right - out[..., i], left, right)
+            elif self.step[j] > 0:
                 k = np.round((out[..., i] - self.lower[j]) / self.step[j])
                 out[..., i] = self.lower[j] + k * self.step[j]
         return out
 
     def grid_text(self, name: str) -> str:
-        """``"the integers"`` or ``"-0.5 + k * 1"``: the values a discrete variable takes."""
+        """``"whole numbers"``, ``"the grid -0.5 + k * 1"`` or ``"the values 0, 1, 3.71"``:
+        the values a discrete variable takes."""
         j = self.index(name)
+        if self.levels[j]:
+            lv = self.levels[j]
+            shown = ", ".join(f"{v:g}" for v in lv[:10]) + (", ..." if len(lv) > 10 else "")
+            return f"the values {shown}"
         lo, h = self.lower[j], self.step[j]
         if h == 1.0 and float(lo).is_integer():
             return "whole numbers"
@@ -144,7 +211,8 @@ class Encoding:
 
     @classmethod
     def from_dict(cls, d: dict) -> Encoding:
-        return cls(**{k: tuple(v) for k, v in d.items()})
+        return cls(**{k: tuple(tuple(x) if isinstance(x, list) else x for x in v)
+                      for k, v in d.items()})
 
     def check_frame(self, data: pd.DataFrame, columns: Iterable[str] | None = None,
                     what: str = "data") -> np.ndarray:
@@ -166,7 +234,8 @@ def prepare(
         dag: the causal graph; all its variables must be columns of ``data``.
         data: one row per unit; other columns are ignored.
         discrete: variables to treat as discrete (default: the few-valued columns; see the
-            module docstring). A discrete variable's values must lie on an equally spaced grid.
+            module docstring). Values on an equally spaced grid keep it; others (at most
+            :data:`FEW_LEVELS` distinct values) are mapped to levels.
         continuous: variables to treat as continuous even if few-valued.
         missing: ``"error"`` (default) or ``"drop"`` rows with a missing model variable
             (with a warning giving the number of rows dropped).
@@ -177,8 +246,8 @@ def prepare(
     Raises:
         ValueError: for missing or duplicated columns, non-numeric columns, missing or
             non-finite values, constant columns, fewer than ``MIN_ROWS`` rows, an unknown
-            variable in ``discrete`` / ``continuous`` or a ``discrete`` variable whose values
-            are not on an equally spaced grid.
+            variable in ``discrete`` / ``continuous`` or a ``discrete`` variable with more
+            than :data:`FEW_LEVELS` distinct values off an equally spaced grid.
 
     Warns:
         ExtremeValueWarning: for values more than :data:`EXTREME_IQR` interquartile ranges
@@ -220,35 +289,28 @@ def prepare(
     both = disc_given & cont_given
     if both:
         raise ValueError(f"{', '.join(sorted(both))} cannot be both discrete and continuous.")
-    grids = {n: find_grid(values[:, i]) for i, n in enumerate(names)}
-    off = [n for n in names if n in disc_given and grids[n] is None]
-    if off:
-        raise ValueError(f"discrete= names {', '.join(off)}, but their values do not lie on an "
-                         "equally spaced grid (such as 0, 1, 2 or -0.5, 0.5); treat them as "
-                         "continuous or recode them.")
-    disc = tuple(n for n in names
-                 if n in disc_given or (n not in cont_given and grids[n] is not None
-                                        and _few(grids[n], values[:, names.index(n)])))
+    kinds = {n: ("continuous" if n in cont_given else
+                 _kind(values[:, i], n, forced=n in disc_given)) for i, n in enumerate(names)}
+    disc = tuple(n for n in names if kinds[n] != "continuous")
     continuous_cols = [n for n in names if n not in disc]
-    for n in continuous_cols:
-        k = len(np.unique(values[:, names.index(n)]))
-        if k <= FEW_DISTINCT and n not in cont_given:
-            warnings.warn(f"The variable {n} has only {k} distinct values, which do not lie on an "
-                          "equally spaced grid, so it is treated as continuous. If it is categorical "
-                          "or ordinal, recode its levels as 0, 1, 2, ... (it is then discrete); pass "
-                          f"continuous=['{n}'] to keep it continuous without this warning.",
-                          CodingWarning, stacklevel=3)
     check_extremes(frame.loc[:, continuous_cols])
 
+    levels = tuple(tuple(map(float, np.unique(values[:, i]))) if kinds[n] == "levels" else ()
+                   for i, n in enumerate(names))
+    internal = values.copy()
+    for i, lv in enumerate(levels):
+        if lv:
+            internal[:, i] = np.searchsorted(np.asarray(lv), values[:, i])
     # Discrete values are dequantized to [k, k + 1) grid steps: centre on the midpoints.
-    step = np.array([grids[n] if n in disc else 0.0 for n in names], dtype=float)
-    loc = values.mean(axis=0) + 0.5 * step
-    scale = np.sqrt(sd**2 + step**2 / 12.0)
+    step = np.array([1.0 if kinds[n] == "levels" else find_grid(values[:, i]) if n in disc else 0.0
+                     for i, n in enumerate(names)], dtype=float)
+    loc = internal.mean(axis=0) + 0.5 * step
+    scale = np.sqrt(internal.std(axis=0)**2 + step**2 / 12.0)
     enc = Encoding(
         variables=tuple(names), discrete=disc,
         loc=tuple(map(float, loc)), scale=tuple(map(float, scale)),
         lower=tuple(map(float, values.min(axis=0))), upper=tuple(map(float, values.max(axis=0))),
-        step=tuple(map(float, step)),
+        step=tuple(map(float, step)), levels=levels,
     )
     return enc, pd.DataFrame(values, columns=names, index=frame.index)
 
@@ -279,10 +341,34 @@ def find_grid(values: np.ndarray) -> float | None:
     return None
 
 
-def _few(step: float, column: np.ndarray) -> bool:
-    """Few-valued: at most FEW_LEVELS grid points, or at most twice the distinct values."""
-    points = round((column.max() - column.min()) / step) + 1
-    return points <= FEW_LEVELS or points <= 2 * len(np.unique(column))
+def _kind(column: np.ndarray, name: str, forced: bool = False) -> str:
+    """``"grid"``, ``"levels"`` or ``"continuous"`` for one column (see the module docstring).
+
+    ``forced`` (the column is named in ``discrete=``): never continuous; a column off a grid
+    with more than :data:`FEW_LEVELS` distinct values is refused.
+    """
+    distinct = len(np.unique(column))
+    step = find_grid(column)
+    points = None if step is None else round((column.max() - column.min()) / step) + 1
+    if points is not None and points <= 2 * distinct:
+        return "grid"                       # a (nearly) complete grid
+    if distinct <= FEW_DISTINCT:
+        return "levels"                     # few values, off a grid or on a mostly empty one
+    if points is not None and (points <= FEW_LEVELS or forced):
+        return "grid"
+    if not forced:
+        return "continuous"
+    if distinct <= FEW_LEVELS:
+        return "levels"
+    raise ValueError(f"discrete= names {name}, which has {distinct} distinct values that do not "
+                     f"lie on an equally spaced grid (such as 0, 1, 2 or -0.5, 0.5); at most "
+                     f"{FEW_LEVELS} such values can be mapped to levels. Treat it as continuous, "
+                     "or recode it into fewer categories.")
+
+
+def _level_gap(levels: Sequence[float]) -> float:
+    """The smallest distance between two levels (1 for a single level)."""
+    return float(np.diff(levels).min()) if len(levels) > 1 else 1.0
 
 
 def check_unique_columns(data: pd.DataFrame, names: Iterable[str], what: str = "data") -> None:

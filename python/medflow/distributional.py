@@ -146,9 +146,11 @@ def _mc_error(diff: np.ndarray, w: np.ndarray) -> float:
 
 # ==================================================================== world values
 def _outcome_units(fit, j: int, values: torch.Tensor) -> np.ndarray:
-    """Standardized flow values ``(E, N)`` -> outcome units (discrete nodes rounded to integers)."""
-    out = values.double().numpy() * fit.encoding.scale[j] + fit.encoding.loc[j]
-    return np.round(out) if fit.variables[j] in fit.encoding.discrete else out
+    """Standardized flow values ``(E, N)`` -> outcome units (discrete nodes snapped to their
+    grid or levels)."""
+    name = fit.variables[j]
+    out = fit.encoding.destandardize(values.double().numpy()[..., None], [name])
+    return (fit.encoding.snap(out, [name]) if name in fit.encoding.discrete else out)[..., 0]
 
 
 @dataclass

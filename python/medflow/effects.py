@@ -265,6 +265,8 @@ class _Engine:
     def mean(self, values: Tensor) -> Tensor:
         """Weighted mean over units per member, in outcome units: ``(E,)``."""
         w = self.units.weights
+        if self.fit.encoding.levels[self.Y]:  # mapped levels: average the data's values
+            return (self.fit._in_units(self.Y, values) * w).sum(-1) / w.sum(-1)
         m = (values.double() * w).sum(-1) / w.sum(-1)
         return m * self.fit.encoding.scale[self.Y] + self.fit.encoding.loc[self.Y]
 
@@ -291,7 +293,10 @@ class _Engine:
           discrete nodes (one abduction draw per unit) the spread of the unit values over
           units, an upper bound.
         """
-        diff = (hi - lo).double() * self.fit.encoding.scale[self.Y]
+        if self.fit.encoding.levels[self.Y]:  # mapped levels: differences of the data's values
+            diff = self.fit._in_units(self.Y, hi) - self.fit._in_units(self.Y, lo)
+        else:
+            diff = (hi - lo).double() * self.fit.encoding.scale[self.Y]
         w = self.units.weights
         wsum = w.sum(-1)
         draws = diff.dim() == 3
@@ -465,9 +470,18 @@ def _reference_frame(fit, data, purpose: str) -> pd.DataFrame:
         return data
     if fit.data is None:
         raise ValueError(f"This model was saved without its data (save(include_data=False)), so it "
-                         f"has no rows for {purpose}: pass the rows as data=, or load a model saved "
-                         "with include_data=True.")
+                         f"has no rows for {purpose}: pass the rows as data= (or n_mc= to average over "
+                         "draws from the fitted model), or load a model saved with include_data=True.")
     return fit.data
+
+
+def _model_rows(fit, data, n_mc, seed) -> pd.DataFrame | None:
+    """``data``; or, for a model saved without its data and queried with ``n_mc``, ``n_mc``
+    draws from the fitted model (seeded by ``seed``), from which the default contrast and
+    SD(Y) are taken; else None (the fitted rows are used)."""
+    if data is not None or fit.data is not None or n_mc is None:
+        return data
+    return fit.sample(int(n_mc), seed=int(seed))
 
 
 def _where_mask(frame: pd.DataFrame, where) -> np.ndarray:
@@ -574,7 +588,8 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
          n_mc=None, data=None, where=None, at=None, by=None, extrapolate=False, verbose=True,
          boot_options=None, notes=()) -> EffectsResult:
     _check_query(fit, treatment, outcome)
-    a, a_ref, how = _contrast(fit, treatment, a, a_ref, extrapolate, data)
+    ref = _model_rows(fit, data, n_mc, seed)
+    a, a_ref, how = _contrast(fit, treatment, a, a_ref, extrapolate, ref)
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}.")
     if at is not None:
@@ -617,7 +632,7 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
                 estimates.setdefault(s.label, []).append(est.numpy())
                 if k == 0:
                     mc[s.label] = err
-    sd_y = float(_reference_frame(fit, data, "SD of the outcome")[outcome].std())
+    sd_y = float(_reference_frame(fit, ref, "SD of the outcome")[outcome].std())
     n_units = int(n_mc) if n_mc is not None else len(_reference_frame(fit, data, "the units"))
     rows, draw_cols = [], {}
     alpha = (1 - level) / 2
@@ -666,7 +681,10 @@ def effects(fit, treatment: str, outcome: str, mediators=None, *, interventional
         seed: seeds abduction of discrete nodes, fresh draws and the bootstrap. The randomized
             effects average :func:`mc_draws` antithetic fresh mediator draws per unit; the
             table's ``mc_error`` says how far another seed moves an estimate (about).
-        n_mc: average over this many draws from the model instead of the observed units.
+        n_mc: average over this many draws from the model instead of the observed units. It
+            also serves a model saved without its data (``save()``'s default): the default
+            contrast and SD(Y) then come from ``n_mc`` draws from the fitted model (seeded by
+            ``seed``), so no rows are needed.
         data: average over these rows instead of the fitted data.
         where: boolean vector or query string selecting the units: conditional effects,
             e.g. ``where="V >= 4"`` averages over the observed units with ``V >= 4``.
@@ -751,8 +769,9 @@ def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int =
     """``E[Y(a)]`` over a grid of treatment values (default: 5th to 95th percentile, 19 points).
 
     Args:
-        data: average over these rows instead of the fitted data (needed for a model saved
-            without its data, unless ``n_mc`` is given with a ``grid``).
+        data: average over these rows instead of the fitted data. A model saved without its
+            data needs ``data=`` or ``n_mc=`` (then the default grid and SD(Y) come from
+            ``n_mc`` draws from the fitted model).
 
     Returns:
         A DataFrame with ``a``, ``estimate``, ``std_error``, ``ci_lower``, ``ci_upper`` and the
@@ -763,8 +782,9 @@ def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int =
         n_boot=n_boot, level=level, seed=seed, n_mc=n_mc, extrapolate=extrapolate, data=data))
     n_boot, seed, n_mc = checked["n_boot"], checked["seed"], checked.get("n_mc")
     disc = treatment in fit.encoding.discrete
+    ref = _model_rows(fit, data, n_mc, seed)
     if grid is None:
-        vals = _reference_frame(fit, data, "the default grid (or give grid=)")[treatment].to_numpy()
+        vals = _reference_frame(fit, ref, "the default grid (or give grid=)")[treatment].to_numpy()
         grid = np.quantile(vals, np.linspace(0.05, 0.95, 19), method="nearest" if disc else "linear")
         grid = np.unique(grid)
     try:
@@ -790,7 +810,7 @@ def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int =
                 eng = _Engine(fit, flow, units, treatment, outcome, value, value, gen)
                 rows.append(eng.mean(eng.path_world(())).numpy())
         means.append(np.stack(rows, axis=-1))  # (E, G)
-    sd_y = float(_reference_frame(fit, data, "SD of the outcome")[outcome].std())
+    sd_y = float(_reference_frame(fit, ref, "SD of the outcome")[outcome].std())
     out = pd.DataFrame({"a": grid, "estimate": means[0].mean(0)})
     alpha = (1 - level) / 2
     if n_boot:
@@ -829,7 +849,10 @@ def unit_effects(fit, treatment: str, outcome: str, data: pd.DataFrame, mediator
     units = _units(fit, flow, None, data, None, gen, None)
     eng = _Engine(fit, flow, units, treatment, outcome, a, a_ref, gen)
     loc, scale = fit.encoding.loc[eng.Y], fit.encoding.scale[eng.Y]
-    conv = lambda t: t.double().mean(0).numpy() * scale + loc  # noqa: E731  (members averaged)
+    if fit.encoding.levels[eng.Y]:  # mapped levels: the data's values, averaged over members
+        conv = lambda t: fit._in_units(eng.Y, t).mean(0).numpy()  # noqa: E731
+    else:
+        conv = lambda t: t.double().mean(0).numpy() * scale + loc  # noqa: E731  (members averaged)
     every = fit.dag.paths(treatment, outcome)
     with torch.no_grad():
         hi, lo = conv(eng.path_world(every)), conv(eng.path_world(()))

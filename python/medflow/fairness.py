@@ -5,15 +5,16 @@ outcome ``Y`` as the path-specific effect (PSE) of ``A`` on ``Y`` along "disallo
 paths, and a fair model as the model KL-closest to the data (the constrained maximum
 likelihood) whose PSE lies within bounds ``(lo, hi)``. :func:`fair` solves that problem
 for a fitted flow: starting from the unconstrained fit, it maximises the likelihood
-of the fit's rows by an augmented Lagrangian (full-batch L-BFGS on the penalised
+of each member's training rows (its cross-fitting folds) by an augmented Lagrangian (full-batch L-BFGS on the penalised
 objective, multiplier updates between rounds) over the node flows the PSE depends on (the
 outcome and the nodes on the paths from ``A`` to ``Y``); the other nodes keep their
 fitted flows. The PSE is estimated differentiably on the fit's rows: each unit's noise
 is abducted, the path-specific recursion of :mod:`medflow.effects` runs under autograd
 and the outcome enters through its conditional mean given the counterfactual parents
-(for a discrete outcome ``E[Y | pa] = lower + sum_k P(Y >= k | pa)`` under the
-threshold model, for a continuous one by Gauss-Hermite quadrature over its noise).
-Discrete nodes on the paths are floored onto their integer grid, so they pass no
+(for a discrete outcome with values ``v_0 < v_1 < ...``,
+``E[Y | pa] = v_0 + sum_k (v_k - v_{k-1}) P(Y >= v_k | pa)`` under the threshold model,
+for a continuous one by Gauss-Hermite quadrature over its noise).
+Discrete nodes on the paths are floored onto their grid, so they pass no
 gradient: the constraint is then met through the outcome's flow (and any continuous
 mediators), as in the paper's BART experiment where the outcome model was constrained.
 
@@ -137,10 +138,14 @@ def _conditional_mean(fit: FittedFlow, flow, j: int, x: Tensor) -> Tensor:
     enc = fit.encoding
     loc, scale = enc.loc[j], enc.scale[j]
     if fit.disc_step[j] > 0:
-        out = torch.full(x.shape[:-1], float(enc.lower[j]), dtype=torch.float64)
-        for k in np.arange(enc.lower[j] + 1, enc.upper[j] + 1):
-            v = torch.full(x.shape[:-1], (k - loc) / scale, dtype=x.dtype)
-            out = out + torch.special.ndtr(-flow.forward_node(j, v, x).double())
+        # E[V] = v_0 + sum_i (v_i - v_{i-1}) P(V >= v_i) over the support points v_i
+        lo, step, hi = enc.internal_grid(j)
+        points = lo + step * np.arange(round((hi - lo) / step) + 1)      # inside the flow
+        values = enc.to_data(points[:, None], [fit.variables[j]])[:, 0]  # the data's units
+        out = torch.full(x.shape[:-1], float(values[0]), dtype=torch.float64)
+        for k in range(1, len(points)):
+            v = torch.full(x.shape[:-1], (points[k] - loc) / scale, dtype=x.dtype)
+            out = out + (values[k] - values[k - 1]) * torch.special.ndtr(-flow.forward_node(j, v, x).double())
         return out
     z, w = np.polynomial.hermite_e.hermegauss(_HERMITE)
     w = torch.as_tensor(w / w.sum(), dtype=torch.float64)
@@ -196,6 +201,20 @@ def _on_scale(hi: Tensor, lo: Tensor, scale: str) -> Tensor:
     return (hi / (1 - hi)) / (lo / (1 - lo))
 
 
+def _member_rows(fit: FittedFlow, members: int, n: int) -> tuple[Tensor, Tensor | None]:
+    """Each member's training and held-out row weights ``(E, N)``: the folds the fit was
+    trained with (member ``m`` held out fold ``m``), or every row for training and no
+    held-out rows for a fit without recorded folds."""
+    from medflow.crossfit import member_weights
+
+    folds = (fit.fit_info or {}).get("folds_of_rows")
+    n_folds = (fit.fit_info or {}).get("folds")
+    if folds is None or n_folds is None or len(folds) != n:
+        return torch.ones(members, n, dtype=torch.float64), None
+    train_w, held_w = member_weights(np.asarray(folds), int(n_folds))
+    return train_w[:members], held_w[:members]
+
+
 class _Spec:
     def __init__(self, fit, sensitive, outcome, paths, a, a_ref, scale):
         self.fit, self.sensitive, self.outcome, self.paths = fit, sensitive, outcome, paths
@@ -222,18 +241,24 @@ class FairFit:
             the constrained fit, estimated on the fit's rows with their abducted noise.
         pse_refit: the PSE after the unconstrained refit (see ``loglik_before``).
         pse_members: the constrained fit's PSE per ensemble member.
-        loglik_before, loglik_after: log-likelihood of the fit's rows (nats, summed over rows,
-            on the flow's standardized scale: differences are in the data's units) of an
-            unconstrained refit and of the constrained fit. Both are maximised the same way
-            from the fit passed in (the refitted nodes' flows, full-batch L-BFGS on all of
-            the fit's rows, no early stopping, the same number of iterations), so their
-            difference is what the constraint costs *when both optimisations have
-            converged*. Flexible flows on all rows often have not: on the GSS example
-            (benchmarks/fair_gss.py, N = 1,344) the difference was 42 nats with
-            ``steps=40`` and -6.5 with ``steps=150``. Read it as indicative; the linear
-            counterpart (:func:`fair_linear`) gives the exact cost of its box constraint.
-        loglik_input: the log-likelihood of the fit passed in (early-stopped).
-        loglik_lost: ``loglik_before - loglik_after`` (>= 0 up to optimisation error).
+        loglik_before, loglik_after: log-likelihood (nats, summed over the rows named by
+            ``loglik_rows``, on the flow's standardized scale: differences are in the data's
+            units) of the unconstrained reference and of the constrained fit. Both start from
+            the fit passed in and are optimised identically (the refitted nodes' flows,
+            full-batch L-BFGS on each member's training rows, the same rounds of the same
+            number of iterations); the reference only has the constraint switched off. So
+            their difference is the price of the constraint, not optimiser progress: a
+            constraint that already holds gives exactly 0, a binding one a positive loss.
+        loglik_rows: ``"held-out"`` (each row scored by the member that held it out in the
+            fit's cross-fitting, as the members were trained) or ``"in-sample"`` (a fit
+            without recorded folds: all rows). n_loglik: the number of those rows.
+        loglik_input: the same log-likelihood of the fit passed in (early-stopped).
+        loglik_lost: ``loglik_before - loglik_after`` on those rows. Held out, it measures
+            how much worse the fair model predicts new rows; it can be smaller than on the
+            training rows, even negative on small data, because the unconstrained refit
+            (full-batch, no early stopping) overfits more than the constrained one.
+        loglik_lost_train: the same difference on the members' training rows (the objective
+            the optimiser minimised, scaled to the ``N`` rows; >= 0 up to optimisation error).
         satisfied: whether every member's PSE lies within the bounds (up to ``tol``).
         history: one row per augmented-Lagrangian round.
     """
@@ -263,7 +288,8 @@ class FairFit:
         return pd.DataFrame(
             {"unconstrained": [self.pse_before, self.loglik_before],
              "constrained": [self.pse_after, self.loglik_after]},
-            index=[f"PSE ({self.scale}), bounds [{lo:g}, {hi:g}]", "log-likelihood"])
+            index=[f"PSE ({self.scale}), bounds [{lo:g}, {hi:g}]",
+                   f"log-likelihood ({self.loglik_rows}, {self.n_loglik} rows)"])
 
     def summary(self) -> str:
         """A text report of the constrained fit."""
@@ -280,7 +306,10 @@ class FairFit:
             f"Augmented Lagrangian: {len(self.history)} rounds, N = {self.n}, ensemble members = {self.E}",
             "",
             self.to_frame().to_string(float_format=lambda v: f"{v:.4f}"),
-            f"log-likelihood given up: {self.loglik_lost:.3f} nats ({self.loglik_lost / self.n:.5f} per row)",
+            f"log-likelihood given up: {self.loglik_lost:.3f} nats on {self.n_loglik} {self.loglik_rows} "
+            f"rows ({self.loglik_lost / max(self.n_loglik, 1):.5f} per row); on the training rows "
+            f"{self.loglik_lost_train:.3f} nats",
+            "  (against the unconstrained optimum reached by the same optimiser from the same start)",
         ]
         return "\n".join(lines)
 
@@ -356,9 +385,13 @@ def fair(fit: FittedFlow, sensitive: str, outcome: str, paths: Iterable | None =
     w = torch.rand(x.shape, generator=gen, dtype=torch.float64)
     interval = fit._bounds()
     u = torch.zeros_like(x)
+    train_w, held_w = _member_rows(fit, flow0.E, x.shape[1])
 
-    def nll(flow) -> Tensor:  # per member, mean per row
-        return _nll(flow, x, u, fit.disc_step, interval=interval).mean(-1)
+    def row_nll(flow) -> Tensor:  # (E, N): each member's NLL of every row
+        return _nll(flow, x, u, fit.disc_step, interval=interval).double()
+
+    def nll(flow) -> Tensor:  # per member, mean per training row (the members' own rows)
+        return (row_nll(flow) * train_w).sum(-1) / train_w.sum(-1)
 
     def violation(pse: Tensor) -> tuple[Tensor, Tensor]:
         """Constraints g <= 0 (below the lower and above the upper bound), well scaled:
@@ -406,7 +439,6 @@ def fair(fit: FittedFlow, sensitive: str, outcome: str, paths: Iterable | None =
         opt.step(closure)
 
     with torch.no_grad():
-        nll0 = nll(flow0)
         _, _, pse0 = _pse(spec, flow0, x, w)
     E = flow.E
     lam = torch.zeros(2, E, dtype=torch.float64)
@@ -431,29 +463,37 @@ def fair(fit: FittedFlow, sensitive: str, outcome: str, paths: Iterable | None =
         if v > 0.25 * prev_v and v > tol:
             rho = min(rho * 4, 1e5)
         prev_v = v
-    # The unconstrained refit with the same budget from the same start: the reference for
-    # the log-likelihood the constraint gives up.
+    # The reference for the log-likelihood the constraint gives up: the same optimiser from
+    # the same start with the constraint switched off, round for round (the same number of
+    # L-BFGS runs of the same length), so the difference is the price of the constraint and
+    # not optimiser progress. An already satisfied constraint adds nothing to the objective
+    # and gives the same path: a loss of 0.
     reference = copy.deepcopy(flow0)
-    minimise(reference, None, rho, steps * len(rows))
+    for _ in rows:
+        minimise(reference, None, rho, steps)
     with torch.no_grad():
         _, _, pse1 = _pse(spec, flow, x, w)
-        nll1 = nll(flow)
-        nll_ref = nll(reference)
+        rows_fair, rows_ref, rows_in = row_nll(flow), row_nll(reference), row_nll(flow0)
         _, _, pse_ref = _pse(spec, reference, x, w)
         sat = bool((torch.stack(violation(pse1)) <= tol).all())
     n = x.shape[1]
+    held = held_w if held_w is not None else train_w
+    n_eval = float(held.sum())
+    ll0, ll1 = -float((rows_ref * held).sum()), -float((rows_fair * held).sum())
+    lost_train = float(((rows_fair - rows_ref) * train_w).sum() / train_w.sum() * n)
     fair_fit = copy.copy(fit)
     fair_fit.flow = flow
     fair_fit.fit_info = dict(fit.fit_info, fair=dict(
         sensitive=sensitive, outcome=outcome, paths=[format_path(p) for p in chosen],
         bounds=[lo, hi], scale=scale, seed=int(seed)))
-    ll0, ll1 = -float(nll_ref.double().mean()) * n, -float(nll1.double().mean()) * n
     return FairFit(
         fit=fair_fit, unconstrained=fit, sensitive=sensitive, outcome=outcome, paths=chosen,
         scale=scale, bounds=(lo, hi), a=a, a_ref=a_ref, keep=keep, constrained_nodes=tuple(nodes),
         pse_before=float(pse0.mean()), pse_after=float(pse1.mean()),
         pse_members=pse1.detach().numpy().copy(), loglik_before=ll0, loglik_after=ll1,
-        loglik_lost=ll0 - ll1, loglik_input=-float(nll0.double().mean()) * n,
+        loglik_lost=ll0 - ll1, loglik_input=-float((rows_in * held).sum()),
+        loglik_rows="held-out" if held_w is not None else "in-sample", n_loglik=int(n_eval),
+        loglik_lost_train=lost_train,
         pse_refit=float(pse_ref.mean()), satisfied=sat, history=pd.DataFrame(rows), n=n, E=E, tol=tol,
         identification=verdict)
 
@@ -499,11 +539,11 @@ def predict(fit: FittedFlow, new_data: pd.DataFrame, outcome: str, keep: Iterabl
     if not np.isfinite(values).all():
         raise ValueError("new_data has missing or non-finite values in the kept columns.")
     kept_idx = [fit._index(c) for c in keep]
-    disc = fit.encoding.is_discrete
-    for c, k in zip(keep, kept_idx):
-        col = values[:, list(keep).index(c)]
-        if disc[k] and not np.all(col == np.round(col)):
-            raise ValueError(f"new_data has non-integer values in the discrete variable {c}.")
+    off = fit.encoding.off_grid(values, list(keep)) if keep else []
+    if off:
+        takes = "; ".join(f"{c} takes {fit.encoding.grid_text(c)}" for c in off)
+        raise ValueError(f"new_data has values that the discrete variable(s) {', '.join(off)} "
+                         f"never take ({takes}).")
     # what to draw: the non-kept ancestors of the outcome and of the kept variables
     anc: set[str] = set()
     for n in (outcome, *keep):

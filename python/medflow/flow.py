@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import Tensor, nn
@@ -49,8 +50,21 @@ class FlowConfig(dict):
             raise ValueError(f"Unknown flow setting(s): {', '.join(sorted(unknown))}; "
                              f"known: {', '.join(self.defaults)}.")
         super().__init__({**self.defaults, **kwargs})
-        if self["hidden"] < 1 or self["depth"] < 1 or self["bins"] < 2 or self["layers"] < 1:
-            raise ValueError("hidden, depth and layers must be >= 1 and bins >= 2.")
+        for name, least in (("hidden", 1), ("depth", 1), ("bins", 2), ("layers", 1)):
+            value = self[name]
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if not ok or not float(value).is_integer() or value < least:
+                raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}.")
+            self[name] = int(value)
+        bound = self["bound"]
+        if (isinstance(bound, bool) or not isinstance(bound, numbers.Real)
+                or not math.isfinite(bound) or not bound > 0):
+            raise ValueError(f"bound must be a positive number (the half-width of the splines' "
+                             f"domain on the standardized scale; default 5.0, e.g. 3 to 10), got "
+                             f"{bound!r}.")
+        self["bound"] = float(bound)
+        if not isinstance(self["learn_linear"], bool):
+            raise ValueError(f"learn_linear must be True or False, got {self['learn_linear']!r}.")
 
 
 class NodeFlows(nn.Module):

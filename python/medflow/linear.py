@@ -51,7 +51,7 @@ import scipy.linalg
 import statsmodels.api as sm
 from scipy import stats
 
-from medflow.dag import DAG, as_dag, format_path, parse_path
+from medflow.dag import DAG, as_dag, format_path, parse_path, require_equation
 from medflow.data import check_extremes, check_unique_columns
 from medflow.data import finite_number as _finite
 from medflow.identification import check, check_order, paths_through
@@ -677,10 +677,7 @@ def _as_paths(paths) -> list[Path]:
 
 
 def _checked_dag(model) -> DAG:
-    dag = as_dag(model)
-    if not any(dag.parents[n] for n in dag.order):
-        raise ValueError("The model has no equation: write at least one regression such as 'Y ~ X'.")
-    return dag
+    return require_equation(as_dag(model))
 
 
 def _check_n(dag: DAG, n: int) -> None:

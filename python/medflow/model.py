@@ -31,14 +31,14 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from medflow.dag import DAG, as_dag
+from medflow.dag import DAG, as_dag, require_equation
 from medflow.data import Encoding, prepare
 from medflow.flow import FlowConfig, NodeFlows
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from medflow.training import TrainSettings, log_interval_mass, truncated_normal
 
-__all__ = ["CausalFlow", "FittedFlow", "load", "FORMAT_VERSION"]
+__all__ = ["CausalFlow", "FittedFlow", "load", "FORMAT_VERSION", "DIVERGED_GAIN"]
 
 _FORMAT = "medflow-flow"
 #: Version of the saved-model format written by :meth:`FittedFlow.save` (3: the fold of every
@@ -64,7 +64,7 @@ class CausalFlow:
 
     def __init__(self, model, data: pd.DataFrame, *, discrete: Iterable[str] | None = None,
                  continuous: Iterable[str] | None = None, missing: str = "error", **flow_config):
-        self.dag = as_dag(model)
+        self.dag = require_equation(as_dag(model))
         self.flow_dag = self.dag.with_correlations_as_edges()
         self.config = FlowConfig(**flow_config)
         self.encoding, self.data = prepare(self.flow_dag, data, discrete=discrete,
@@ -149,8 +149,12 @@ class CausalFlow:
             linear_choice="auto" if auto else "fixed", linear_nodes=list(linear_set),
             linearity=table.to_dict(orient="list"), folds_of_rows=folds.tolist())
         fitted.device = dev
+        failed = table[(table["equation"] == "flow") & (table["gain"] < -DIVERGED_GAIN)]
+        fitted.fit_info["diverged_nodes"] = [str(v) for v in failed["node"]]
         if not fitted.fit_info["converged"]:
             warnings.warn(_not_converged_message(history, settings), ConvergenceWarning, stacklevel=2)
+        if len(failed):
+            warnings.warn(_diverged_message(failed, settings), ConvergenceWarning, stacklevel=2)
         return fitted
 
 
@@ -196,10 +200,22 @@ class FittedFlow:
     def _discretize(self, j: int, v: Tensor) -> Tensor:
         """Floor a generated value of a discrete node onto its grid (observed range)."""
         enc = self.encoding
-        loc, scale, lo, step = enc.loc[j], enc.scale[j], enc.lower[j], enc.step[j]
+        lo, step, hi = enc.internal_grid(j)
+        loc, scale = enc.loc[j], enc.scale[j]
         k = torch.floor((v * scale + loc - lo) / step + 1e-6)
-        value = (lo + k * step).clamp(lo, enc.upper[j])
+        value = (lo + k * step).clamp(lo, hi)
         return (value - loc) / scale
+
+    def _in_units(self, j: int, v: Tensor) -> Tensor:
+        """Standardized values of node ``j`` → the data's units (float64; mapped levels →
+        the data's values, so means of the result are means in the data's units)."""
+        enc = self.encoding
+        out = v.double() * enc.scale[j] + enc.loc[j]
+        levels = enc.levels[j]
+        if not levels:
+            return out
+        k = torch.round(out).clamp(0, len(levels) - 1).long()
+        return torch.as_tensor(levels, dtype=torch.float64, device=k.device)[k]
 
     def _rows(self, data: pd.DataFrame, what: str = "data") -> Tensor:
         values = self.encoding.check_frame(data, what=what)
@@ -247,7 +263,7 @@ class FittedFlow:
             if self.encoding.off_grid(np.array([value]), [name]):
                 raise ValueError(f"{name} is discrete and takes {self.encoding.grid_text(name)}: "
                                  f"{arg}= cannot set it to {value:g}.")
-            out[j] = (value - self.encoding.loc[j]) / self.encoding.scale[j]
+            out[j] = float(self.encoding.standardize(np.array([[value]]), [name])[0, 0])
         return out
 
     def _require_fitted(self) -> NodeFlows:
@@ -472,7 +488,9 @@ class FittedFlow:
                 replaced).
             include_data: also store the rows the model was fitted on. By default they are
                 not stored (microdata often may not be redistributed); a model loaded without
-                them answers effect queries given ``data=`` (or ``n_mc=``).
+                them answers effect queries given ``data=``, or given ``n_mc=`` (it then
+                averages over draws from the fitted model, which also give the default
+                contrast and SD(Y)).
         """
         import io
 
@@ -543,7 +561,12 @@ class FittedFlow:
         st = info["settings"]
         k = info["members"]
         best = info["best_epochs"]
-        head = (f"medflow {medflow.__version__} ended normally after {info['epochs_run']} epochs"
+        failed = info.get("diverged_nodes") or []
+        head = (f"medflow {medflow.__version__} FAILED: the flow of {', '.join(failed)} fits held-out "
+                f"rows far worse than its linear-Gaussian equation (training diverged; refit with "
+                f"a smaller lr or linear_nodes='auto'); its effects are not to be trusted"
+                if failed else
+                f"medflow {medflow.__version__} ended normally after {info['epochs_run']} epochs"
                 if info["converged"] else
                 f"medflow {medflow.__version__} did NOT converge in {info['epochs_run']} epochs "
                 f"(see the warning; refit with more epochs)")
@@ -674,6 +697,24 @@ def _converged(history: pd.DataFrame, settings: TrainSettings) -> bool:
         return False  # one epoch: nothing shows that the likelihood levelled off
     window = max(2, math.ceil(len(val) / 5))
     return bool(val[-window] - val[-window:].min() < CONVERGENCE_TOL)
+
+
+#: Held-out log-likelihood (nats per row) by which a node's flow may fall short of its
+#: linear-Gaussian equation before the fit counts as failed. The flow starts from that
+#: equation and learns departures from it, so a well-trained flow is never far below it;
+#: a shortfall this large means the optimiser threw the flow off (e.g. a learning rate far
+#: too large), not overfitting (which costs hundredths of a nat).
+DIVERGED_GAIN = 0.25
+
+
+def _diverged_message(failed: pd.DataFrame, settings: TrainSettings) -> str:
+    worst = ", ".join(f"{n} by {-g:.3g}" for n, g in zip(failed["node"], failed["gain"]))
+    return (f"Training failed (diverged): the flow of {', '.join(map(str, failed['node']))} fits "
+            f"the held-out rows far worse than the linear-Gaussian equation it started from "
+            f"(held-out log-likelihood per row lower: {worst}; limit {DIVERGED_GAIN:g}), so the "
+            f"effects are not to be trusted. Refit with a smaller learning rate (lr={settings.lr:g} "
+            f"now; leave lr unset for the default) or with linear_nodes='auto'. "
+            f"fit_info['diverged_nodes'] lists the nodes.")
 
 
 def _not_converged_message(history: pd.DataFrame, settings: TrainSettings) -> str:

@@ -11,6 +11,7 @@ best weights restored.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,11 +25,14 @@ from medflow.flow import NodeFlows
 from medflow.ols import slopes_from_cov, weighted_moments
 
 __all__ = ["TrainSettings", "train", "fit_linear_part", "node_log_lik", "log_interval_mass",
-           "truncated_normal", "SMALL_DATA_ROWS"]
+           "truncated_normal", "SMALL_DATA_ROWS", "MAX_LR"]
 
 
 #: Below this many rows the fit's ensemble has twice as many members (:meth:`TrainSettings.auto`).
 SMALL_DATA_ROWS = 5_000
+#: Largest learning rate accepted: AdamW moves every weight by about ``lr`` per step, and
+#: above about 1 the flow's weights jump across the whole standardized scale each step.
+MAX_LR = 1.0
 
 
 @dataclass
@@ -67,9 +71,17 @@ class TrainSettings:
             if isinstance(value, bool) or not float(value).is_integer() or int(value) < 1:
                 raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
             setattr(self, name, int(value))
+        for name in ("lr", "grad_clip", "weight_decay", "min_lr_ratio"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(f"{name} must be a number, got {value!r}.")
         for name in ("lr", "grad_clip"):
             if not math.isfinite(getattr(self, name)) or not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be a positive number, got {getattr(self, name)!r}.")
+        if self.lr > MAX_LR:
+            raise ValueError(f"lr must be a positive number of at most {MAX_LR:g} (AdamW's step "
+                             f"size; the default is 3e-2 at 4,096 rows per batch, less for smaller "
+                             f"batches), got {self.lr!r}.")
         if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
             raise ValueError(f"weight_decay must be zero or positive, got {self.weight_decay!r}.")
         if not 0 < self.min_lr_ratio <= 1:

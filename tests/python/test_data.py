@@ -23,9 +23,10 @@ def test_types_and_overrides():
     assert list(clean.columns) == ["X", "M", "Y"]          # unused column ignored
     enc2, _ = prepare(G, frame(), continuous=["X"])
     assert enc2.discrete == ()
-    with pytest.raises(ValueError, match=r"discrete= names M, but their values do not lie on an "
-                                         r"equally spaced grid \(such as 0, 1, 2 or -0.5, 0.5\)"):
-        prepare(G, frame(), discrete=["M"])
+    with pytest.raises(ValueError, match=r"^discrete= names M, which has 200 distinct values that do "
+                                         r"not lie on an equally spaced grid \(such as 0, 1, 2 or "
+                                         r"-0.5, 0.5\); at most 100 such values can be mapped to levels\."):
+        prepare(G, frame(n=200), discrete=["M"])
     with pytest.raises(ValueError, match="continuous= names Z, which are not model variables"):
         prepare(G, frame(), continuous=["Z"])
 
@@ -121,16 +122,31 @@ def test_extreme_values_warn_naming_the_column():
         prepare(G, frame(n=5000))                        # normal data: no warning
 
 
-def test_few_off_grid_values_warn_that_they_are_continuous():
-    from medflow.data import CodingWarning
+def test_few_off_grid_values_are_discrete_with_mapped_levels():
     df = frame()
-    odd = df.assign(M=np.array([0.0, 1.0, 2.5001])[np.arange(100) % 3])
-    with pytest.warns(CodingWarning, match=r"^The variable M has only 3 distinct values, which do not "
-                                           r"lie on an equally spaced grid, so it is treated as "
-                                           r"continuous\."):
-        enc, _ = prepare(G, odd)
-    assert enc.discrete == ("X",)
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        prepare(G, odd, continuous=["M"])
+    odd = df.assign(M=np.array([0.0, 1.0, 3.71])[np.arange(100) % 3])
+    enc, _ = prepare(G, odd)
+    assert enc.discrete == ("X", "M")
+    assert enc.levels == ((), (0.0, 1.0, 3.71), ())
+    assert enc.internal_grid("M") == (0.0, 1.0, 2.0) and enc.step[1] == 1.0
+    # inside the flow M is its level 0, 1, 2: the same as the coding 0/1/2
+    enc_012, _ = prepare(G, df.assign(M=np.arange(100) % 3))
+    cols = ["X", "M", "Y"]
+    assert np.allclose(enc.standardize(odd[cols].to_numpy()),
+                       enc_012.standardize(df.assign(M=np.arange(100) % 3)[cols].to_numpy()), atol=1e-12)
+    assert np.allclose(enc.destandardize(enc.standardize(odd[cols].to_numpy())), odd[cols].to_numpy())
+    assert enc.off_grid(np.array([1.0, 3.71]), ["M"]) == [] and enc.off_grid(np.array([2.0]), ["M"]) == ["M"]
+    assert enc.grid_text("M") == "the values 0, 1, 3.71"
+    # a mostly empty grid ({0, 1, 3.7}: step 0.1, 38 points for 3 values) is mapped to levels too
+    sparse, _ = prepare(G, df.assign(M=np.array([0.0, 1.0, 3.7])[np.arange(100) % 3]))
+    assert sparse.levels[1] == (0.0, 1.0, 3.7)
+    # a z-scored binary variable plus one odd value; discrete= accepts it and continuous= refuses it
+    z = (df["X"] - df["X"].mean()) / df["X"].std()
+    z.iloc[0] = 0.123456789
+    enc_z, _ = prepare(G, df.assign(X=z))
+    assert enc_z.discrete == ("X",) and len(enc_z.levels[0]) == 3
+    assert prepare(G, df.assign(X=z), discrete=["X"])[0].levels[0] == enc_z.levels[0]
+    assert prepare(G, odd, continuous=["M"])[0].discrete == ("X",)
+    # a saved encoding round-trips its levels
+    from medflow.data import Encoding
+    assert Encoding.from_dict(enc.to_dict()) == enc

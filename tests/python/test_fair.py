@@ -56,6 +56,23 @@ def test_constrained_pse_lies_within_bounds(linear_fit, fair_linear_flow):
     assert "it holds at the solution" in res.summary()
 
 
+def test_loglik_given_up_is_zero_for_a_satisfied_constraint_and_positive_for_a_binding_one(linear_fit,
+                                                                                          fair_linear_flow):
+    _, fit = linear_fit
+    # the PSE (about 1) already lies within (-5, 5): the constrained and the reference
+    # optimisations take the same path, so nothing is given up (tolerance: 1e-6 nats)
+    loose = mf.fair(fit, "A", "Y", paths=["A -> Y"], bounds=(-5, 5), max_rounds=4, steps=10)
+    assert loose.satisfied and loose.loglik_rows == "held-out"
+    assert loose.n_loglik == len(fit.data)              # every row held out by one member
+    assert abs(loose.loglik_lost) < 1e-6 and abs(loose.loglik_lost_train) < 1e-6
+    assert loose.pse_after == pytest.approx(loose.pse_refit, abs=1e-9)
+    # moving the NDE from 1 to within (-0.1, 0.1) costs held-out and training likelihood
+    res = fair_linear_flow
+    assert res.loglik_rows == "held-out"
+    assert res.loglik_lost > 5 and res.loglik_lost_train > 5
+    assert "log-likelihood given up" in res.summary() and "held-out rows" in res.summary()
+
+
 def test_fair_prediction_averages_over_the_mediator(linear_fit, fair_linear_flow):
     df, fit = linear_fit
     new = df.head(6)
@@ -159,6 +176,34 @@ def test_command_line_fair(tmp_path, capsys):
     without = [a for a in args if a not in ("--disallow", "race -> y")]
     assert main(without) == 2
     assert "Give the disallowed paths with --disallow" in capsys.readouterr().err
+
+
+def test_command_line_fair_without_model_runs_the_issue_example(tmp_path, capsys):
+    """The issue's command, with no --model, on a subsample of the bundled COMPAS extract."""
+    from medflow.cli import default_fair_model, main
+
+    data = mf.datasets.compas().sample(400, random_state=0)
+    csv = tmp_path / "compas.csv"
+    data.to_csv(csv, index=False)
+    args = ["fair", "--csv", str(csv), "--sensitive", "race", "--outcome", "two_year_recid",
+            "--disallow", "race -> two_year_recid", "--bounds", "0.95", "1.05", "--scale", "odds ratio",
+            "--no-progress", "--epochs", "2", "--max-rounds", "2"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "Graph (no --model given" in text
+    assert ("  two_year_recid ~ race + sex + age + priors_count + juv_fel_count + juv_misd_count + "
+            "charge_felony + decile_score") in text
+    assert "Constraint: 0.95 <= PSE (odds ratio) <= 1.05" in text
+    # --baseline makes age and sex correlated roots beside race
+    model = default_fair_model(list(data.columns), "race", "two_year_recid", ["age", "sex"])
+    assert model.startswith("priors_count ~ race + age + sex; juv_fel_count ~ race + age + sex + "
+                            "priors_count;")
+    assert model.endswith("; race ~~ age; race ~~ sex; age ~~ sex")
+    with pytest.raises(ValueError, match=r"^--baseline names race, zzz, which are not columns"):
+        default_fair_model(list(data.columns), "race", "two_year_recid", ["race", "zzz"])
+    assert main(args + ["--model", "priors_count ~ race; two_year_recid ~ race + priors_count",
+                        "--baseline", "age"]) == 2
+    assert "--baseline only applies to the default graph" in capsys.readouterr().err
 
 
 def test_ensemble_members_are_each_constrained(linear_fit):

@@ -376,3 +376,135 @@ def test_sample_and_counterfactual_pool_ensemble_members(small_fit):
     pooled = ens.counterfactual(cont.head(20), do={"X": 0.5})
     assert np.allclose(pooled["Y"], (single[0]["Y"] + single[1]["Y"]) / 2, atol=1e-5)
     assert np.allclose(pooled["M"], (single[0]["M"] + single[1]["M"]) / 2, atol=1e-5)
+
+
+# ------------------------------------------------------------------ graph cases, both classes
+@pytest.mark.parametrize("model, message", [
+    ("X ~~ M", r"^The model has no equation: write at least one regression such as 'Y ~ X'\.$"),
+    ([], r"^The model is empty: give at least one edge"),
+    ("M ~ X; X ~~ Y; Y ~~ X", r"^'Y ~~ X' repeats 'X ~~ Y': declare each correlated pair once\.$"),
+    ("M ~ X; X ~~ Y; X ~~ Y", r"^'X ~~ Y' repeats 'X ~~ Y': declare each correlated pair once\.$"),
+    ("M ~ X; Y", r"^Cannot read the statement 'Y'"),
+    (pd.DataFrame(0, index=list("XMY"), columns=list("XMY")).assign(M=[1, 0, 0]),
+     r"Y has no edge|isolated|not connected|no edge"),
+])
+def test_flow_and_linear_sem_refuse_the_same_graphs(model, message):
+    df = mediation_data()
+    for cls in (mf.CausalFlow, mf.LinearSEM):
+        with pytest.raises(ValueError, match=message):
+            cls(model, df)
+
+
+# ------------------------------------------------------------------ training settings
+@pytest.mark.parametrize("option, message", [
+    (dict(bound=0), r"^bound must be a positive number \(the half-width of the splines' domain on "
+                    r"the standardized scale; default 5\.0, e\.g\. 3 to 10\), got 0\.$"),
+    (dict(bound=float("nan")), r"^bound must be a positive number .*got nan\.$"),
+    (dict(hidden=2.5), r"^hidden must be a whole number of at least 1, got 2\.5\.$"),
+])
+def test_flow_settings_are_checked_naming_the_option(option, message):
+    with pytest.raises(ValueError, match=message):
+        mf.CausalFlow("M ~ X; Y ~ X + M", binary_data(), **option)
+
+
+def test_learning_rate_is_bounded_and_a_diverged_fit_says_so():
+    with pytest.raises(ValueError, match=r"^lr must be a positive number of at most 1 \(AdamW's "
+                                         r"step size;.*got 10\.$"):
+        mf.CausalFlow("M ~ X; Y ~ X + M", binary_data()).fit(lr=10, verbose=False)
+    rng = np.random.default_rng(0)
+    n = 400
+    x = rng.integers(0, 2, n)
+    m = x + rng.normal(size=n)
+    df = pd.DataFrame({"X": x, "M": m, "Y": m + x + rng.normal(size=n)})
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+    with pytest.warns(ConvergenceWarning, match=r"Training failed \(diverged\): the flow of M, Y fits "
+                                                r"the held-out rows far worse"):
+        bad = mf.CausalFlow("M ~ X; Y ~ X + M", df).fit(lr=1.0, members=2, epochs=20, verbose=False,
+                                                       linear_nodes="none")
+    assert bad.fit_info["diverged_nodes"] == ["M", "Y"]
+    assert bad.summary().startswith(f"medflow {mf.__version__} FAILED: the flow of M, Y fits held-out")
+    # the same settings with the default linear_nodes='auto' fall back to the linear equations
+    ok = mf.CausalFlow("M ~ X; Y ~ X + M", df).fit(lr=1.0, members=2, epochs=20, verbose=False)
+    assert ok.fit_info["diverged_nodes"] == []
+    te = float(ok.effects("X", "Y", interventional=False).params["TE"])
+    assert abs(te - 2.0) < 0.3                                # truth: 2
+
+
+def test_model_saved_without_data_answers_n_mc_queries(small_fit, tmp_path):
+    back = load(small_fit.save(tmp_path / "m"))
+    res = back.effects("X", "Y", mediators=["M"], n_mc=3000, seed=3, interventional=False)
+    # the default contrast (75th vs 25th percentile) and SD(Y) come from draws from the model
+    draws = back.sample(3000, seed=3)
+    a, a_ref = (float(np.quantile(draws["X"], q)) for q in (0.75, 0.25))
+    row = res.table.set_index("label").loc["TE"]
+    assert (row["a"], row["a_ref"]) == pytest.approx((a, a_ref))
+    assert row["estimate"] / row["estimate_sd"] == pytest.approx(float(draws["Y"].std()))
+    same = small_fit.effects("X", "Y", mediators=["M"], n_mc=3000, seed=3, a=a, a_ref=a_ref,
+                             interventional=False)
+    assert np.allclose(res.params, same.params, atol=1e-10)
+    assert float(res.params["TE"]) == pytest.approx(1.5 * (a - a_ref), rel=0.35)  # truth: 1.5 per unit
+    grid = back.dose_response("X", "Y", n_mc=500, seed=1)
+    assert len(grid) > 5 and np.isfinite(grid["estimate"]).all()
+    with pytest.raises(ValueError, match=r"^This model was saved without its data .* for the units to "
+                                         r"average over: pass the rows as data= \(or n_mc= to average "
+                                         r"over draws from the fitted model\)"):
+        back.effects("X", "Y", mediators=["M"])
+
+
+# ------------------------------------------------------------------ few-valued codings (levels)
+def three_level_data(n=400, seed=2):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    m = np.digitize(x + rng.normal(size=n), [-0.5, 0.7]).astype(float)        # 0, 1, 2
+    y = np.digitize(0.5 * x + m + rng.normal(size=n), [0.5, 1.8]).astype(float)
+    return pd.DataFrame({"X": x, "M": m, "Y": y})
+
+
+MEDIATOR_CODINGS = {
+    "0/1/2": lambda m: m,
+    "-0.5/0.5/1.5": lambda m: m - 0.5,
+    "z-scored": lambda m: (m - m.mean()) / m.std(),
+    "uneven 0/1/3.71": lambda m: np.array([0.0, 1.0, 3.71])[m.astype(int)],
+}
+
+
+@pytest.mark.parametrize("discrete", [None, ["M"]])
+def test_mediator_codings_give_the_same_effects(discrete):
+    df = three_level_data()
+    opts = dict(mediators=["M"], interventional=False, a=1.0, a_ref=0.0)
+    results = {}
+    for name, code in MEDIATOR_CODINGS.items():
+        fit = mf.CausalFlow("M ~ X; Y ~ X + M", df.assign(M=code(df["M"])), discrete=discrete).fit(
+            seed=0, members=1, epochs=4, verbose=False, linear_nodes="none")
+        assert fit.encoding.discrete == ("M", "Y")
+        results[name] = fit.effects("X", "Y", **opts).params
+        cf = fit.counterfactual(df.assign(M=code(df["M"])).head(40), do={"X": 1.0})
+        assert set(np.round(cf["M"], 9)) <= set(np.round(code(df["M"]), 9))   # the data's values
+    base = results["0/1/2"]
+    for name, params in results.items():
+        assert np.allclose(params, base, atol=1e-4), name
+
+
+def test_outcome_on_uneven_levels_is_averaged_in_the_data_units():
+    df = three_level_data()
+    values = np.array([0.0, 1.0, 3.71])
+    fits = {}
+    for name, y in (("codes", df["Y"]), ("uneven", values[df["Y"].astype(int)])):
+        fits[name] = mf.CausalFlow("M ~ X; Y ~ X + M", df.assign(Y=y)).fit(
+            seed=0, members=1, epochs=4, verbose=False, linear_nodes="none")
+    assert fits["uneven"].encoding.levels[2] == (0.0, 1.0, 3.71)
+    # the two flows see the same levels; their unit outcomes differ only by the map 0/1/2 -> values
+
+    from medflow.effects import unit_effects
+    u_codes = unit_effects(fits["codes"], "X", "Y", df, a=1.0, a_ref=0.0)
+    u_uneven = unit_effects(fits["uneven"], "X", "Y", df.assign(Y=values[df["Y"].astype(int)]),
+                            a=1.0, a_ref=0.0)
+    mapped = values[np.round(u_codes["Y(a)"]).astype(int)]
+    assert np.allclose(u_uneven["Y(a)"], mapped)
+    te = fits["uneven"].effects("X", "Y", mediators=["M"], a=1.0, a_ref=0.0, interventional=False)
+    expected = mapped.mean() - values[np.round(u_codes["Y(a_ref)"]).astype(int)].mean()
+    assert float(te.params["TE"]) == pytest.approx(expected, abs=1e-9)
+    assert set(np.unique(fits["uneven"].sample(200)["Y"])) <= set(values)
+    with pytest.raises(ValueError, match=r"^Y is discrete and takes the values 0, 1, 3\.71: do= cannot "
+                                         r"set it to 2\.$"):
+        fits["uneven"].sample(5, do={"Y": 2.0})

@@ -191,7 +191,15 @@ test_that("nobs(), coef(), predict() and the discrete notice of a fitted flow", 
   di <- data.frame(X = rep(0:6, length.out = 300))
   di$Y <- di$X + round(stats::rnorm(300))
   expect_message(medflow("Y ~ X", di, epochs = 1, verbose = FALSE),
-                 "Treating X, Y as discrete because their values are all whole numbers", fixed = TRUE)
+                 "Treating X, Y as discrete because their values all lie on an equally spaced grid such as whole numbers",
+                 fixed = TRUE)
+  # few values off a grid: mapped to levels, and said so
+  du <- data.frame(X = stats::rnorm(300))
+  du$M <- c(0, 1, 3.71)[findInterval(du$X + stats::rnorm(300), c(-0.5, 0.5)) + 1]
+  du$Y <- du$M + du$X + stats::rnorm(300)
+  expect_message(fu <- medflow("M ~ X; Y ~ X + M", du, epochs = 1, verbose = FALSE),
+                 "Treating M as discrete because it has few distinct values (mapped to ordered levels", fixed = TRUE)
+  expect_true(all(simulate(fu, nsim = 100)$M %in% c(0, 1, 3.71)))
   expect_message(medflow("Y ~ X", di, epochs = 1, verbose = FALSE, continuous = c("X", "Y")), NA)
 })
 

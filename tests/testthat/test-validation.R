@@ -64,7 +64,10 @@ test_that("medflow() checks its settings", {
   expect_error(medflow(bd_model, d, device = "tpu"), "device = must be one of \"cpu\", \"cuda\"",
                fixed = TRUE)
   expect_error(medflow(bd_model, d, missing = "impute"), "'arg' should be one of")
-  expect_error(medflow(bd_model, d, lr = -1), "lr = must be positive.", fixed = TRUE)
+  expect_error(medflow(bd_model, d, lr = -1),
+               "lr = must be a positive number of at most 1 (AdamW's step size), not -1.", fixed = TRUE)
+  expect_error(medflow(bd_model, d, lr = 10),
+               "lr = must be a positive number of at most 1 (AdamW's step size), not 10.", fixed = TRUE)
   expect_error(medflow(bd_model, d, discrete = "Z"),
                "discrete = names Z, which are not variables of the model.", fixed = TRUE)
   expect_error(medflow(bd_model, d, continuous = c("X", "X")), "continuous = names X twice.",
