@@ -190,14 +190,15 @@ _PARENTS = {"U": ("V", "X"), "W": ("U", "X"), "Y": ("U", "X", "W")}
 
 
 @torch.no_grad()
-def equation_grid(fit, sim, node: str, grid, draws: int = 8, seed: int = 0) -> pd.DataFrame:
+def equation_grid(fit, sim, node: str, grid, draws: int = 4, seed: int = 0, units: int = 4000) -> pd.DataFrame:
     """Mean of ``node`` over the data set's units with X set to each value of ``grid`` and the
     other parents at their observed values, under the flow's equation (members averaged) and
-    under the true one (same number of noise draws; common draws across the grid)."""
+    under the true one (same number of noise draws; common draws across the grid). ``units``:
+    the first so many rows."""
     scm = fx_scm(sim.dgp)
     var = list(fit.variables)
     j, ix = var.index(node), var.index("X")
-    data = sim.data[var].to_numpy(dtype=float)
+    data = sim.data[var].to_numpy(dtype=float)[:units]
     flow = fit.flow
     x0 = fit._to_tensor(data)
     g = torch.Generator().manual_seed(seed)
@@ -226,7 +227,7 @@ def equation_grid(fit, sim, node: str, grid, draws: int = 8, seed: int = 0) -> p
     return out
 
 
-def equation_check(fit_dir: Path, dgps, n: int, reps: int, log=print) -> list[dict]:
+def equation_check(fit_dir: Path, dgps, n: int, reps: int, log=print, nodes=("U", "W", "Y")) -> list[dict]:
     """:func:`equation_grid` for U, W and Y of the saved default fits."""
     import medflow as mf
 
@@ -242,7 +243,7 @@ def equation_check(fit_dir: Path, dgps, n: int, reps: int, log=print) -> list[di
             a, a_ref = float(t["a"].iloc[0]), float(t["a_ref"].iloc[0])
             qs = np.quantile(sim.data["X"], [0.05, 0.25, 0.5, 0.75, 0.95])
             grid = sorted({a_ref, a, *np.round(qs, 3 if dgp == "nonlinear" else 0)})
-            for node in ("U", "W", "Y"):
+            for node in nodes:
                 frame = equation_grid(fit, sim, node, grid).assign(rep=rep)
                 rows += frame.to_dict(orient="records")
                 log(frame.to_string(index=False))
@@ -382,6 +383,7 @@ def main(argv=None) -> int:
                     help="only merge the results of earlier runs (their --name) into --name")
     ap.add_argument("--equations", metavar="DIR",
                     help="only the equation check of the default fits saved in DIR (--save-dir)")
+    ap.add_argument("--nodes", nargs="+", default=["U", "W", "Y"], help="equations to check")
     ap.add_argument("--save-dir", help="save the default fits there (for a later look at one equation)")
     args = ap.parse_args(argv)
     if args.merge:
@@ -393,7 +395,7 @@ def main(argv=None) -> int:
         return 0
     if args.equations:
         rows = equation_check(Path(args.equations), args.dgps, args.n, args.reps,
-                              log=lambda s: print(s, flush=True))
+                              log=lambda s: print(s, flush=True), nodes=args.nodes)
         out = RESULTS / args.name
         out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
         frame = pd.DataFrame(rows)
