@@ -272,8 +272,14 @@ def test_compare_stacks_flow_and_linear(small):
     both = pd.concat([flow.to_frame(), lin.to_frame()], ignore_index=True)
     assert tuple(both.columns) == EFFECT_COLUMNS
     table = mf.compare(flow, lin, names=["flow", "linear"])
-    assert ("flow", "estimate") in table.columns and ("linear", "estimate") in table.columns
-    assert np.isclose(table.loc["TE", ("flow", "estimate")], flow.params["TE"] / sim.data["Y"].std())
+    assert tuple(table.columns) == mf.results.COMPARISON_COLUMNS
+    assert table["name"].tolist() == ["flow", "linear"] * 5
+    te = table.set_index(["label", "name"]).loc[("TE", "flow")]
+    assert np.isclose(te["estimate_sd"], flow.params["TE"] / sim.data["Y"].std())
+    assert te["estimate"] == flow.params["TE"]
+    other = mf.LinearSEM(sim.model, sim.data).fit().effects("X", "Y", mediators=["W"], a=1.0, a_ref=-0.5)
+    with pytest.raises(ValueError, match=r"these differ: a \(flow: 0\.5; linear: 1\)\.$"):
+        mf.compare(flow, other, names=["flow", "linear"])
     ax = flow.plot()
     assert len(ax.get_yticklabels()) == 5
 

@@ -236,8 +236,8 @@ def test_bootstrap_is_reproducible_and_agrees_with_delta(sim):
     assert ((ratio > 0.8) & (ratio < 1.25)).all(), ratio
     q = b1.draws.quantile([0.025, 0.975]).T  # the default level is 0.95
     assert b1.conf_int().to_numpy() == pytest.approx(q.to_numpy())
-    side = compare(d, b1, names=["delta", "bootstrap"], scale="raw")
-    assert side.shape == (3, 8)
+    side = compare(d, b1, names=["delta", "bootstrap"])
+    assert side.shape == (6, 15) and side["name"].tolist() == ["delta", "bootstrap"] * 3
 
 
 def test_summary_and_params_layout(bd, sim):
