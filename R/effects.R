@@ -26,8 +26,9 @@ NULL
 #' @param mediators Optional character vector of mediators; each gets its own
 #'   effects. A joint set is written `"U+W"`.
 #' @param a,a_ref Active and reference values of the treatment. By default
-#'   the 75th and 25th percentiles of a continuous treatment, 1 and 0 for a
-#'   binary one.
+#'   1 and 0 for a binary treatment, else the observed values nearest its 75th
+#'   and 25th percentiles (the same rule for the flow, the linear SEM and the
+#'   command line).
 #' @param interventional Also estimate the interventional (randomized)
 #'   direct and indirect effects.
 #' @param n_boot Number of bootstrap refits for standard errors and

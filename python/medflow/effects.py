@@ -574,8 +574,9 @@ def effects(fit, treatment: str, outcome: str, mediators=None, *, interventional
         mediators: ``"W"``, ``["W", "U"]`` (one set each) or ``[("U", "W")]`` (a joint set);
             default: every variable on a path from the treatment to the outcome, one at a time.
         interventional: also report rNDE/rNIE (randomized interventional analogues).
-        a, a_ref: active and reference treatment values (default: 75th vs 25th percentile of
-            a continuous treatment, 1 vs 0 for a binary one).
+        a, a_ref: active and reference treatment values (default
+            :func:`medflow.estimands.default_contrast`: 1 vs 0 for a binary treatment, else the
+            observed values nearest its 75th and 25th percentiles).
         n_boot: bootstrap refits (0 = none) for standard errors and percentile intervals.
         level: interval level (default 0.95, as statsmodels and lavaan).
         seed: seeds abduction of discrete nodes, fresh draws and the bootstrap. The randomized

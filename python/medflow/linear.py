@@ -405,8 +405,10 @@ class LinearSEMResults:
             mediators: default: every variable on a directed path from the treatment to the
                 outcome, one at a time, in causal order. Joint sets are labelled in causal
                 order (``"NIE via U+W"``).
-            a, a_ref: active and reference treatment values. Defaults: from data 1 vs 0 for a
-                0/1 treatment, else its 75th vs 25th percentile; from moments mean + 1 SD vs mean.
+            a, a_ref: active and reference treatment values. Defaults: from data
+                :func:`medflow.estimands.default_contrast` (1 vs 0 for a 0/1 treatment, else
+                the observed values nearest its 75th and 25th percentiles, as for the flow);
+                from moments mean + 1 SD vs mean.
             interventional: add the rNDE/rNIE rows.
             se: ``"delta"`` (block-diagonal coefficient covariance, analytic gradient) or
                 ``"bootstrap"`` (resampled rows, refitted; percentile intervals; data only).

@@ -642,7 +642,7 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
             variable on a path from the treatment to the outcome, one at a time).
         estimands: codes (``"TE"``, ``"NDE"``, ``"NIE"``, ``"rNDE"``, ``"rNIE"``) or labels
             (``"NIE via W"``); default: TE and the natural direct and indirect effects.
-        a, a_ref: treatment contrast (default: 75th vs 25th percentile, 1 vs 0 if binary).
+        a, a_ref: treatment contrast (default: :func:`medflow.estimands.default_contrast`).
         n_boot: bootstrap replicates per (pair set, rho) for percentile intervals (0 = none);
             replicate ``b`` uses the same resample for every ``rho``.
         level: interval level.
