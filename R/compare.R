@@ -116,6 +116,10 @@ comparison_wide <- function(x, scale, digits) {
 #' @export
 print.medflow_comparison <- function(x, digits = 3L, scale = c("sd", "raw"), ...) {
   scale <- match.arg(scale)
+  if (!all(comparison_columns %in% names(x))) {  # a selection of columns: print it as it is
+    print(as.data.frame(unclass(x), stringsAsFactors = FALSE), digits = digits)
+    return(invisible(x))
+  }
   cat(sprintf("Effect estimates side by side (%s)\n",
               if (identical(scale, "raw")) "outcome units" else "SD of the outcome"))
   tab <- comparison_wide(x, scale, digits)
