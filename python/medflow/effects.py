@@ -11,7 +11,10 @@ with ``a_ref`` along every other path,
 memoised on ``(j, P)``. The noise ``eps`` of each unit comes from abduction
 (the observed units, the default) or from fresh draws (``n_mc``). Total,
 natural direct/indirect, path-specific and sequential effects are
-differences of such counterfactual means; the randomized interventional
+differences of such counterfactual means (specified once, for the flow and the
+linear SEM alike, in :mod:`medflow.estimands`); the controlled direct effect
+holds mediators at given values by intervention and regenerates every other
+descendant of the treatment; the randomized interventional
 effects (VanderWeele, Vansteelandt & Robins 2014) draw the mediators from
 their law under ``a`` or ``a_ref`` given the pre-treatment variables, with
 fresh noise for the mediators and the exposure-induced confounders.
@@ -32,7 +35,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +46,7 @@ from torch import Tensor
 from medflow import estimands, identification
 from medflow.bootstrap import bootstrap_ensemble
 from medflow.data import finite_number as _number
-from medflow.estimands import Estimand, default_contrast, mediator_sets  # noqa: F401 (re-exported)
+from medflow.estimands import default_contrast, mediator_sets
 from medflow.model import _truncated_normal
 from medflow.results import MONOTONE_ASSUMPTION, EffectsResult, effect_row
 
