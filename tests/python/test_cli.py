@@ -63,14 +63,13 @@ def test_blau_duncan_writes_the_report(bd_run):
     assert effects.loc[effects["method"] == "flow", "label"].tolist() == labels
     assert effects.loc[effects["method"] == "linear SEM", "label"].tolist() == labels
     comparison = pd.read_csv(out / "comparison.csv")
-    # the comparison layout of medflow.compare(), plus the truth and the error
-    assert comparison.columns.tolist() == list(mf.results.COMPARISON_COLUMNS) + ["truth", "truth_sd", "error_sd"]
+    # the comparison layout of medflow.compare() (no truth for a CSV of the user's)
+    assert comparison.columns.tolist() == list(mf.results.COMPARISON_COLUMNS)
     assert comparison["name"].tolist()[:4] == ["flow", "linear", "flow", "linear"]
     labels = list(dict.fromkeys(comparison["label"]))
     assert labels[:5] == ["TE", "NDE via W", "NIE via W", "NDE via U", "NIE via U"]
     flow_rows = comparison[comparison["name"] == "flow"].set_index("label")
     assert flow_rows.loc[["NDE via W", "NIE via W"], "witness"].tolist() == ["U", "U"]
-    assert (flow_rows["error_sd"] == flow_rows["estimate_sd"] - flow_rows["truth_sd"]).all()
     assert list(pd.read_csv(out / "dose_response.csv").columns[:5]) == [
         "a", "estimate", "std_error", "ci_lower", "ci_upper"]
     assert list(pd.read_csv(out / "training_history.csv").columns) == ["epoch", "train_nll", "val_nll", "lr",
@@ -222,7 +221,7 @@ def test_gss_run_writes_the_report_without_truth(gss_run):
         assert (rows["ci_lower"] <= rows["ci_upper"]).all()
     comparison = pd.read_csv(out / "comparison.csv")
     assert list(dict.fromkeys(comparison["label"])) == GSS_LABELS
-    assert not any("truth" in c or "error" in c for c in comparison.columns)
+    assert comparison.columns.tolist() == list(mf.results.COMPARISON_COLUMNS)   # no truth, no error_sd
     assert comparison["identified"].all()
     assert len(pd.read_csv(out / "training_history.csv")) <= 3
     assert "95% CI" in stdout
