@@ -375,13 +375,13 @@ def test_randomized_effects_barely_move_with_the_seed(small):
 
 def test_monte_carlo_error_matches_the_spread_over_seeds():
     # discrete data: the randomized draws also redraw each unit's discrete noise
-    from medflow.effects import _Engine, _natural_specs, _units, _world
+    from medflow.effects import _Engine, _units, _world
+    from medflow.estimands import natural
 
     sim = mf.datasets.simulate("blau_duncan", 300, 2)
     fit = mf.CausalFlow(sim.model, sim.data).fit(epochs=3, seed=0, verbose=False)
     flow = fit._require_fitted()
-    specs = [s for s in _natural_specs(fit.dag, "X", "Y", [("U",)], True)
-             if s.estimand in ("TE", "rNDE", "rNIE")]
+    specs = [s for s in natural(fit.dag, "X", "Y", [("U",)], True) if s.code in ("TE", "rNDE", "rNIE")]
     est, mc = {s.label: [] for s in specs}, {s.label: [] for s in specs}
     for seed in range(20):
         gen = torch.Generator().manual_seed(seed)
