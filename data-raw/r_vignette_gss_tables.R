@@ -30,7 +30,7 @@ copy_table <- function(from, to) {
   message("wrote ", file.path(out_dir, to))
 }
 copy_table("effects.csv", "gss_effects.csv")          # flow and linear SEM, the tidy effects table
-copy_table("comparison.csv", "gss_comparison.csv")    # side by side, with identification labels
+copy_table("comparison.csv", "gss_comparison.csv")    # comparison layout: one row per effect and method
 copy_table("coefficients.csv", "gss_coefficients.csv")
 copy_table("dose_response.csv", "gss_dose_response.csv")
 if (file.exists(file.path(report, "linearity.csv"))) copy_table("linearity.csv", "gss_linearity.csv")

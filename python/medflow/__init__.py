@@ -12,7 +12,7 @@ Example:
     0.322
 """
 
-from medflow import datasets, identification
+from medflow import datasets, estimands, identification
 from medflow.dag import DAG
 from medflow.fairness import FairFit, LinearFairFit, fair, fair_linear, predict
 from medflow.linear import LinearSEM, LinearSEMResults
@@ -27,5 +27,5 @@ __all__ = [
     "LinearSEM", "LinearSEMResults",
     "DAG", "EffectsResult", "compare", "sensitivity", "SensitivityResult",
     "fair", "fair_linear", "predict", "FairFit", "LinearFairFit",
-    "datasets", "identification", "__version__",
+    "datasets", "estimands", "identification", "__version__",
 ]

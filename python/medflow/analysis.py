@@ -72,13 +72,12 @@ class Analysis:
 
 
 def _contrast(data: pd.DataFrame, treatment: str, contrast: Sequence[float] | None) -> tuple[float, float, str]:
-    from medflow.effects import default_contrast
+    from medflow.estimands import default_contrast
 
     values = data[treatment].to_numpy(dtype=float)
     lo, hi = float(values.min()), float(values.max())
     if contrast is None:
-        discrete = bool(np.all(values == np.round(values)))
-        return default_contrast(values, discrete)
+        return default_contrast(values)
     a, a_ref = (float(v) for v in contrast)
     for name, v in (("A", a), ("A_REF", a_ref)):
         if not lo <= v <= hi:

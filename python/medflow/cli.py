@@ -153,56 +153,48 @@ def _sorted_labels(labels: Sequence[str], mediators: Sequence[str]) -> list[str]
 # ====================================================================== tables
 def comparison_table(flow, linear, truth: pd.DataFrame | None = None,
                      mediators: Sequence[str] = ()) -> pd.DataFrame:
-    """Flow and linear SEM side by side, one row per effect (built with :func:`medflow.compare`).
+    """Flow and linear SEM in the comparison layout of :func:`medflow.compare` (one row per
+    effect and method, ``name`` ``"flow"`` or ``"linear"``), labels in reading order.
 
-    Columns: ``label``, ``identified``, ``witness``; for each method ``m`` in (``flow``,
-    ``linear``): ``m_estimate_sd``, ``m_ci_lower_sd``, ``m_ci_upper_sd`` (SD(Y) units) and
-    ``m_estimate``, ``m_ci_lower``, ``m_ci_upper`` (outcome units). With ``truth`` (columns
-    ``label``, ``truth``, ``truth_sd``): also those and ``m_error_sd`` = estimate − truth.
+    With ``truth`` (columns ``label``, ``truth``, ``truth_sd``): also those and
+    ``error_sd`` = ``estimate_sd`` − ``truth_sd``.
     """
     import medflow as mf
 
-    parts = []
-    for scale, sfx in (("sd", "_sd"), ("raw", "")):
-        wide = mf.compare(flow, linear, names=["flow", "linear"], scale=scale)
-        flat = pd.DataFrame(index=wide.index)
-        for name in ("flow", "linear"):
-            for col in ("estimate", "ci_lower", "ci_upper"):
-                flat[f"{name}_{col}{sfx}"] = wide[(name, col)].astype(float)
-        parts.append(flat)
-    table = pd.concat(parts, axis=1)
-    info = flow.table.set_index("label")[["identified", "witness"]]
-    table = info.join(table, how="right")
-    labels = _sorted_labels(list(table.index), list(mediators))
-    table = table.loc[labels]
-    table.index.name = "label"
+    table = mf.compare(flow, linear, names=["flow", "linear"])
+    labels = _sorted_labels(list(dict.fromkeys(table["label"])), list(mediators))
+    rank = {lbl: k for k, lbl in enumerate(labels)}
+    table = table.iloc[np.argsort(table["label"].map(rank).to_numpy(), kind="stable")]
     if truth is not None:
-        t = truth.set_index("label")[["truth", "truth_sd"]]
-        table = table.join(t, how="left")
-        for name in ("flow", "linear"):
-            table[f"{name}_error_sd"] = table[f"{name}_estimate_sd"] - table["truth_sd"]
-    return table.reset_index()
+        t = truth.set_index("label")
+        table = table.assign(truth=table["label"].map(t["truth"]), truth_sd=table["label"].map(t["truth_sd"]))
+        table["error_sd"] = table["estimate_sd"] - table["truth_sd"]
+    return table.reset_index(drop=True)
 
 
 def format_comparison(table: pd.DataFrame, level: float | None = None) -> str:
-    """The side-by-side table as printed: SD(Y) units first, raw units, truth and errors."""
-    has_ci = bool(table["flow_ci_lower_sd"].notna().any())
+    """The comparison table as printed: SD(Y) units first, raw units, truth and errors."""
+    labels = list(dict.fromkeys(table["label"]))
+
+    def wide(col: str) -> pd.DataFrame:
+        return table.pivot(index="label", columns="name", values=col).reindex(labels)
+    has_ci = bool(table["ci_lower_sd"].notna().any())
     has_truth = "truth_sd" in table.columns
     cols: dict[tuple[str, str], list[str]] = {}
     for name, title in (("flow", "flow"), ("linear", "linear SEM")):
-        cols[(title, "SD(Y)")] = [_fmt(v) for v in table[f"{name}_estimate_sd"]]
+        cols[(title, "SD(Y)")] = [_fmt(v) for v in wide("estimate_sd")[name]]
         if has_ci:
             ci = f"{level:.0%} CI" if level else "CI"
             cols[(title, ci)] = [f"[{_fmt(lo)}, {_fmt(hi)}]" for lo, hi in
-                                 zip(table[f"{name}_ci_lower_sd"], table[f"{name}_ci_upper_sd"])]
-        cols[(title, "raw")] = [_fmt(v, 2) for v in table[f"{name}_estimate"]]
+                                 zip(wide("ci_lower_sd")[name], wide("ci_upper_sd")[name])]
+        cols[(title, "raw")] = [_fmt(v, 2) for v in wide("estimate")[name]]
     if has_truth:
-        cols[("truth", "SD(Y)")] = [_fmt(v) for v in table["truth_sd"]]
-        cols[("error (SD(Y))", "flow")] = [_fmt(v) for v in table["flow_error_sd"]]
-        cols[("error (SD(Y))", "linear")] = [_fmt(v) for v in table["linear_error_sd"]]
+        cols[("truth", "SD(Y)")] = [_fmt(v) for v in wide("truth_sd")["flow"]]
+        cols[("error (SD(Y))", "flow")] = [_fmt(v) for v in wide("error_sd")["flow"]]
+        cols[("error (SD(Y))", "linear")] = [_fmt(v) for v in wide("error_sd")["linear"]]
     cols[("", "identified")] = ["yes" if ok else f"no* ({w})" for ok, w in
-                                zip(table["identified"], table["witness"])]
-    frame = pd.DataFrame(cols, index=list(table["label"]))
+                                zip(wide("identified")["flow"].astype(bool), wide("witness")["flow"])]
+    frame = pd.DataFrame(cols, index=labels)
     frame.columns = pd.MultiIndex.from_tuples(list(cols))
     return frame.to_string(justify="right")
 
@@ -364,10 +356,10 @@ def _effects_section(console: _Console, analysis: Analysis, truth: pd.DataFrame 
     if truth is not None:
         console("truth: the effect averaged over these units under the known data-generating model "
                 "(SD(Y) of the sample); error = estimate - truth.")
-        errs = a.comparison.set_index("label")
+        errs = a.comparison.pivot(index="label", columns="name", values="error_sd")
         core = [lbl for lbl in ("TE", "NDE via W", "NIE via W") if lbl in errs.index]
-        worst_flow = float(errs.loc[core, "flow_error_sd"].abs().max())
-        worst_lin = float(errs.loc[core, "linear_error_sd"].abs().max())
+        worst_flow = float(errs.loc[core, "flow"].abs().max())
+        worst_lin = float(errs.loc[core, "linear"].abs().max())
         console(f"Largest |error| of TE, NDE and NIE via W: flow {worst_flow:.3f} SD(Y), linear SEM "
                 f"{worst_lin:.3f} SD(Y).")
 

@@ -54,9 +54,9 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from medflow import identification
-from medflow.effects import (_check_query, _contrast, _Engine, _flows, _natural_specs, _replicates,
-                             _units, _world, mediator_sets)
+from medflow import estimands, identification
+from medflow.effects import _check_query, _contrast, _Engine, _flows, _replicates, _units, _world
+from medflow.estimands import mediator_sets
 from medflow.results import MONOTONE_ASSUMPTION, EffectsResult, effect_row
 
 __all__ = ["DEFAULT_QUANTILES", "MobilityResult", "distributional_effects", "linear_distributional_effects",
@@ -194,7 +194,6 @@ def _rows(specs, point: dict, boot: np.ndarray | None, per: int, *, treatment, o
           quantiles, thresholds, sd_y, level, n_boot, n_units, mc: dict, method: str,
           assumption: str, means: bool) -> tuple[list[dict], dict]:
     rows, draws = [], {}
-    alpha = (1 - level) / 2
     for s in specs:
         kinds = ([("mean", 0)] if means else []) + [("quantile", k) for k in range(len(quantiles))] \
             + [("exceed", k) for k in range(len(thresholds))]
@@ -211,17 +210,13 @@ def _rows(specs, point: dict, boot: np.ndarray | None, per: int, *, treatment, o
             if boot is not None:
                 reps = _replicates([boot[key]], per)
                 draws[label] = reps
-                se = float(np.std(reps, ddof=1))
-                lo, hi = (float(v) for v in np.quantile(reps, [alpha, 1 - alpha]))
-            ident = s.ident
-            ok = True if ident is None else ident.identified
+                se, lo, hi = estimands.interval(reps, level)
             rows.append(effect_row(
-                estimand=s.estimand, label=label, path=s.path_text, treatment=treatment, outcome=outcome,
+                estimand=s.code, label=label, path=s.path_text, treatment=treatment, outcome=outcome,
                 mediators=s.mediators, a=a, a_ref=a_ref, quantile=q, estimate=est, sd_outcome=scale,
                 std_error=se, ci_lower=lo, ci_upper=hi, level=level if boot is not None else math.nan,
-                mc_error=mc.get(key, math.nan), identified=ok,
-                witness="" if ident is None else ", ".join(ident.witnesses),
-                assumption="" if ok else assumption, method=method, n_boot=n_boot, n=n_units))
+                mc_error=mc.get(key, math.nan), **estimands.identification_fields(s, assumption),
+                method=method, n_boot=n_boot, n=n_units))
     return rows, draws
 
 
@@ -270,11 +265,9 @@ def distributional_effects(fit, treatment: str, outcome: str, mediators=None, *,
     n_boot = _check_level_boot(level, n_boot)
     _check_query(fit, treatment, outcome)
     dag = fit.dag
-    groups = mediator_sets(mediators, dag, treatment, outcome)
-    for g in groups:
-        identification.paths_through(dag, treatment, outcome, g)  # validates the names
+    groups = mediator_sets(mediators, dag, treatment, outcome)  # validates the names
     a, a_ref, how = _contrast(fit, treatment, a, a_ref, extrapolate)
-    specs = _natural_specs(dag, treatment, outcome, groups, interventional)
+    specs = estimands.natural(dag, treatment, outcome, groups, interventional)
     descs = list(dict.fromkeys(d for s in specs for d in (s.hi, s.lo)))
 
     gen = torch.Generator().manual_seed(int(seed))
@@ -703,11 +696,9 @@ def linear_distributional_effects(res, treatment: str, outcome: str, mediators=N
                          "moments without means; pass means= to LinearSEM.from_moments().")
     dag = res.dag
     res._paths(treatment, outcome)  # validates the names
-    groups = mediator_sets(mediators, dag, treatment, outcome)
-    for g in groups:
-        identification.paths_through(dag, treatment, outcome, g)
+    groups = mediator_sets(mediators, dag, treatment, outcome)  # validates the names
     a, a_ref, contrast = res._contrast(treatment, a, a_ref)
-    specs = _natural_specs(dag, treatment, outcome, groups, interventional)
+    specs = estimands.natural(dag, treatment, outcome, groups, interventional)
     worlds = _LinearWorlds(res, treatment, outcome, a, a_ref, n_sim, np.random.default_rng(seed))
     descs = list(dict.fromkeys(d for s in specs for d in (s.hi, s.lo)))
     values = {d: _world(worlds, d) for d in descs}

@@ -11,7 +11,10 @@ with ``a_ref`` along every other path,
 memoised on ``(j, P)``. The noise ``eps`` of each unit comes from abduction
 (the observed units, the default) or from fresh draws (``n_mc``). Total,
 natural direct/indirect, path-specific and sequential effects are
-differences of such counterfactual means; the randomized interventional
+differences of such counterfactual means (specified once, for the flow and the
+linear SEM alike, in :mod:`medflow.estimands`); the controlled direct effect
+holds mediators at given values by intervention and regenerates every other
+descendant of the treatment; the randomized interventional
 effects (VanderWeele, Vansteelandt & Robins 2014) draw the mediators from
 their law under ``a`` or ``a_ref`` given the pre-treatment variables, with
 fresh noise for the mediators and the exposure-induced confounders.
@@ -40,15 +43,15 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from medflow import identification
+from medflow import estimands, identification
 from medflow.bootstrap import bootstrap_ensemble
-from medflow.dag import format_path, parse_path
 from medflow.data import finite_number as _number
+from medflow.estimands import default_contrast, mediator_sets
 from medflow.training import truncated_normal as _truncated_normal
 from medflow.results import MONOTONE_ASSUMPTION, EffectsResult, effect_row
 
-__all__ = ["effects", "path_effects", "decompose", "dose_response", "unit_effects",
-           "default_contrast", "mediator_sets", "mc_draws", "MC_TARGET_SD", "MAX_STRATA"]
+__all__ = ["effects", "path_effects", "decompose", "cde", "dose_response", "unit_effects",
+           "mc_draws", "MC_TARGET_SD", "MAX_STRATA"]
 
 Path = tuple[str, ...]
 
@@ -59,55 +62,6 @@ AT_REMOVED = ("at= is no longer supported: it set the variables after abduction,
               "effect under an intervention on them rather than the effect conditional on their "
               "values. For conditional effects select the units: where=\"V == 4\" (or a "
               "range such as where=\"V >= 4\") or by=\"V\" for the effects within each value of V.")
-
-
-# ==================================================================== contrasts and inputs
-def default_contrast(values: np.ndarray, discrete: bool) -> tuple[float, float, str]:
-    """Default (a, a_ref): the higher vs the lower value of a two-valued treatment (1 vs 0),
-    else the 75th vs 25th percentile."""
-    uniq = np.unique(values)
-    if len(uniq) == 2:
-        hi, lo = float(uniq[1]), float(uniq[0])
-        return hi, lo, "1 vs 0" if (hi, lo) == (1.0, 0.0) else "higher vs lower value of a binary treatment"
-    method = "nearest" if discrete else "linear"
-    hi, lo = (float(np.quantile(values, q, method=method)) for q in (0.75, 0.25))
-    if hi == lo:
-        raise ValueError("The treatment's 25th and 75th percentiles coincide; give a and a_ref.")
-    return hi, lo, "75th vs 25th percentile"
-
-
-def mediator_sets(mediators, dag=None, treatment: str | None = None,
-                  outcome: str | None = None) -> list[tuple[str, ...]]:
-    """``["W", ("W", "U")]`` → ``[("W",), ("U", "W")]``: each element is one mediator set.
-
-    With a ``dag``, sets are written in causal order, and ``None`` means every variable on a
-    directed path from ``treatment`` to ``outcome``, one at a time, in causal order.
-    """
-    if mediators is None:
-        if dag is None:
-            return []
-        on_paths = {n for p in dag.paths(treatment, outcome) for n in p[1:-1]}
-        return [(n,) for n in dag.order if n in on_paths]
-    if isinstance(mediators, str):
-        mediators = [mediators]
-    out = []
-    for m in mediators:
-        group = (m,) if isinstance(m, str) else tuple(m)
-        if not group:
-            raise ValueError("An empty mediator set was given.")
-        if dag is not None:
-            rank = {n: i for i, n in enumerate(dag.order)}
-            group = tuple(sorted(dict.fromkeys(group), key=lambda n: rank.get(n, len(rank))))
-        out.append(group)
-    return out
-
-
-def _label_set(group: Sequence[str]) -> str:
-    return "+".join(group)
-
-
-def _paths_text(paths: Iterable[Path]) -> str:
-    return "; ".join(format_path(p) for p in paths)
 
 
 # ==================================================================== the counterfactual engine
@@ -190,6 +144,19 @@ class _Engine:
         """Node ``j``'s value from its unit's noise, given the parents' values in ``x``."""
         v = self.flow.inverse_node(j, self.units.eps[..., j], x)
         return self.fit._discretize(j, v) if self.fit.disc_step[j] > 0 else v
+
+    # ---- controlled worlds
+    def controlled_world(self, level: str, held: tuple[tuple[str, float], ...]) -> Tensor:
+        """Outcome values ``(E, N)`` under ``do(A = level, M = m)`` for the held mediators ``M``.
+
+        Every other descendant of the treatment is regenerated from the unit's own noise.
+        """
+        key = ("held", level, held)
+        if key not in self._memo:
+            do = {self.A: self.a if level == "a" else self.a_ref, **self.fit._do(dict(held), arg="m")}
+            x = self.fit._generate(self.units.eps, self.units.x, do, self.desc, self.flow)
+            self._memo[key] = x[..., self.Y]
+        return self._memo[key]
 
     # ---- randomized interventional worlds
     def randomized_world(self, a_outcome: str, a_mediator: str, mediators: Sequence[str]) -> Tensor:
@@ -313,45 +280,15 @@ class _Engine:
         return est, (within * w**2).sum(-1) / wsum**2
 
 
-# ==================================================================== building the estimands
-@dataclass
-class _Spec:
-    estimand: str
-    label: str
-    paths: tuple[Path, ...]        # paths for identification (the active set)
-    path_text: str
-    mediators: str
-    hi: tuple                      # world descriptors
-    lo: tuple
-    ident: identification.Identification | None
-
-
+# ==================================================================== evaluating the estimands
 def _world(engine: _Engine, desc: tuple) -> Tensor:
+    """The outcome values of one world of an :class:`~medflow.estimands.Estimand` (``hi``/``lo``)."""
     kind = desc[0]
     if kind == "paths":
         return engine.path_world(desc[1])
+    if kind == "held":
+        return engine.controlled_world(desc[1], desc[2])
     return engine.randomized_world(desc[1], desc[2], desc[3])
-
-
-def _natural_specs(dag, A, Y, groups, interventional) -> list[_Spec]:
-    every = tuple(dag.paths(A, Y))
-    specs = [_Spec("TE", "TE", every, _paths_text(every), "", ("paths", every), ("paths", ()),
-                   identification.check(dag, A, Y, every))]
-    for g in groups:
-        through = tuple(identification.paths_through(dag, A, Y, g))
-        avoid = tuple(p for p in every if p not in through)
-        name = _label_set(g)
-        ident = identification.check(dag, A, Y, through)
-        specs.append(_Spec("NDE", f"NDE via {name}", avoid, _paths_text(avoid), name,
-                           ("paths", avoid), ("paths", ()), ident))
-        specs.append(_Spec("NIE", f"NIE via {name}", through, _paths_text(through), name,
-                           ("paths", every), ("paths", avoid), ident))
-        if interventional:
-            specs.append(_Spec("rNDE", f"rNDE via {name}", avoid, _paths_text(avoid), name,
-                               ("rand", "a", "a_ref", g), ("rand", "a_ref", "a_ref", g), None))
-            specs.append(_Spec("rNIE", f"rNIE via {name}", through, _paths_text(through), name,
-                               ("rand", "a", "a", g), ("rand", "a", "a_ref", g), None))
-    return specs
 
 
 #: Bootstrap members evaluated together: the counterfactual worlds of all N units for all
@@ -381,16 +318,6 @@ def _replicates(values: list[np.ndarray], per: int) -> np.ndarray:
     return v.reshape(-1, per, *v.shape[1:]).mean(1)
 
 
-def _both(dag, treatment, outcome, hi, lo) -> identification.Identification:
-    """A contrast of two path-specific means is identified when both means are."""
-    a, b = (identification.check(dag, treatment, outcome, p) for p in (hi, lo))
-    if a.identified and b.identified:
-        return a
-    wit = tuple(n for n in dag.order if n in set(a.witnesses) | set(b.witnesses))
-    reason = " ".join(r.reason for r in (a, b) if not r.identified)
-    return identification.Identification(False, wit, MONOTONE_ASSUMPTION, reason)
-
-
 def _check_query(fit, treatment: str, outcome: str) -> None:
     for name, role in ((treatment, "treatment"), (outcome, "outcome")):
         if name not in fit.variables:
@@ -404,22 +331,19 @@ def _check_query(fit, treatment: str, outcome: str) -> None:
 
 
 def _contrast(fit, treatment, a, a_ref, extrapolate, data=None) -> tuple[float, float, str]:
+    """The contrast (:func:`medflow.estimands.contrast`), inside the treatment's observed range
+    unless ``extrapolate``."""
     j = fit.variables.index(treatment)
-    if (a is None) != (a_ref is None):
-        raise ValueError("Give both a and a_ref, or neither (for the default contrast).")
-    if a is None:
+
+    def default():
         frame = _reference_frame(fit, data, "the default contrast (or give a and a_ref)")
-        a, a_ref, how = default_contrast(frame[treatment].to_numpy(dtype=float),
-                                         treatment in fit.encoding.discrete)
-    else:
-        a, a_ref, how = _number(a, "a"), _number(a_ref, "a_ref"), "given"
+        return default_contrast(frame[treatment].to_numpy(dtype=float))
+    a, a_ref, how = estimands.contrast(a, a_ref, default)
     lo, hi = fit.encoding.lower[j], fit.encoding.upper[j]
     for name, v in (("a", a), ("a_ref", a_ref)):
         if not extrapolate and not lo <= v <= hi:
             raise ValueError(f"{name} = {v:g} is outside the observed range of {treatment} "
                              f"[{lo:g}, {hi:g}]; pass extrapolate=True to allow it.")
-    if a == a_ref:
-        raise ValueError(f"a and a_ref are both {a:g}: the contrast is empty.")
     return a, a_ref, how
 
 
@@ -635,23 +559,17 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
     sd_y = float(_reference_frame(fit, ref, "SD of the outcome")[outcome].std())
     n_units = int(n_mc) if n_mc is not None else len(_reference_frame(fit, data, "the units"))
     rows, draw_cols = [], {}
-    alpha = (1 - level) / 2
     for s in specs:
         point = float(estimates[s.label][0].mean())  # the fit's members, averaged
         se = lo = hi = np.nan
         if n_boot:
-            reps = _replicates(estimates[s.label][1:], per)
-            draw_cols[s.label] = reps
-            se = float(np.std(reps, ddof=1))
-            lo, hi = (float(q) for q in np.quantile(reps, [alpha, 1 - alpha]))
-        ident = s.ident
+            reps = draw_cols[s.label] = _replicates(estimates[s.label][1:], per)
+            se, lo, hi = estimands.interval(reps, level)
         rows.append(effect_row(
-            estimand=s.estimand, label=s.label, path=s.path_text, treatment=treatment, outcome=outcome,
+            estimand=s.code, label=s.label, path=s.path_text, treatment=treatment, outcome=outcome,
             mediators=s.mediators, a=a, a_ref=a_ref, estimate=point, sd_outcome=sd_y, std_error=se,
             ci_lower=lo, ci_upper=hi, level=level if n_boot else np.nan, mc_error=mc[s.label],
-            identified=True if ident is None else ident.identified,
-            witness="" if ident is None else ", ".join(ident.witnesses),
-            assumption="" if ident is None or ident.identified else MONOTONE_ASSUMPTION,
+            **estimands.identification_fields(s, MONOTONE_ASSUMPTION),
             method="flow", n_boot=n_boot, n=n_units,
         ))
     over = f"{n_mc} draws from the fitted model" if n_mc is not None else f"{n_units} observed units"
@@ -674,8 +592,9 @@ def effects(fit, treatment: str, outcome: str, mediators=None, *, interventional
         mediators: ``"W"``, ``["W", "U"]`` (one set each) or ``[("U", "W")]`` (a joint set);
             default: every variable on a path from the treatment to the outcome, one at a time.
         interventional: also report rNDE/rNIE (randomized interventional analogues).
-        a, a_ref: active and reference treatment values (default: 75th vs 25th percentile of
-            a continuous treatment, 1 vs 0 for a binary one).
+        a, a_ref: active and reference treatment values (default
+            :func:`medflow.estimands.default_contrast`: 1 vs 0 for a binary treatment, else the
+            observed values nearest its 75th and 25th percentiles).
         n_boot: bootstrap refits (0 = none) for standard errors and percentile intervals.
         level: interval level (default 0.95, as statsmodels and lavaan).
         seed: seeds abduction of discrete nodes, fresh draws and the bootstrap. The randomized
@@ -697,16 +616,13 @@ def effects(fit, treatment: str, outcome: str, mediators=None, *, interventional
     Returns:
         An :class:`~medflow.results.EffectsResult`.
     """
-    dag = fit.dag
     _check_query(fit, treatment, outcome)
     if not isinstance(interventional, (bool, np.bool_)):
         raise ValueError(f"interventional must be True or False, got {interventional!r}.")
     options = _check_options(fit, treatment, "effects", options)
-    groups = mediator_sets(mediators, dag, treatment, outcome)
-    for g in groups:
-        identification.paths_through(dag, treatment, outcome, g)  # validates the names
+    groups = mediator_sets(mediators, fit.dag, treatment, outcome)  # validates the names
     return _run(fit, treatment, outcome,
-                lambda: _natural_specs(dag, treatment, outcome, groups, interventional), **options)
+                lambda: estimands.natural(fit.dag, treatment, outcome, groups, interventional), **options)
 
 
 def path_effects(fit, treatment: str, outcome: str, paths, **options) -> EffectsResult:
@@ -718,49 +634,59 @@ def path_effects(fit, treatment: str, outcome: str, paths, **options) -> Effects
     """
     _check_query(fit, treatment, outcome)
     options = _check_options(fit, treatment, "path_effects", options)
-    chosen = tuple(dict.fromkeys(parse_path(p) for p in ([paths] if isinstance(paths, str) else paths)))
-    if not chosen:
-        raise ValueError(f"paths= must name at least one directed path from {treatment} to "
-                         f"{outcome}, e.g. paths=['{format_path(fit.dag.paths(treatment, outcome)[0])}'].")
-    ident = identification.check(fit.dag, treatment, outcome, chosen)
-    text = _paths_text(chosen)
-
-    def specs():
-        return [_Spec("PSE", f"PSE: {text}", chosen, text, "", ("paths", chosen), ("paths", ()), ident)]
-    return _run(fit, treatment, outcome, specs, **options)
+    specs = estimands.path_specific(fit.dag, treatment, outcome, paths)
+    return _run(fit, treatment, outcome, lambda: specs, **options)
 
 
 def decompose(fit, treatment: str, outcome: str, order, **options) -> EffectsResult:
     """Sequential path decomposition for ordered mediators; the parts add up to the total effect.
 
     Part ``k`` is ``E[Y_{Pi_k}] - E[Y_{Pi_{k-1}}]`` where ``Pi_k`` holds the paths through any
-    of the first ``k`` mediators; the last part ("direct") adds the remaining paths.
+    of the first ``k`` mediators; the last part ("direct") adds the remaining paths
+    (:func:`medflow.estimands.sequential`).
     """
     _check_query(fit, treatment, outcome)
     options = _check_options(fit, treatment, "decompose", options)
-    dag = fit.dag
-    groups = mediator_sets(order, dag)
-    identification.check_order(groups)
-    every = tuple(dag.paths(treatment, outcome))
+    specs = estimands.sequential(fit.dag, treatment, outcome, order)
+    return _run(fit, treatment, outcome, lambda: specs, **options)
 
-    def specs():
-        out = [_Spec("TE", "TE", every, _paths_text(every), "", ("paths", every), ("paths", ()),
-                     identification.check(dag, treatment, outcome, every))]
-        prev = ()
-        for k, g in enumerate(groups):
-            cum = tuple(p for p in every if any(m in p[1:-1] for gg in groups[:k + 1] for m in gg))
-            new = tuple(p for p in cum if p not in prev)
-            name = _label_set(g)
-            out.append(_Spec("PART", f"PART via {name}", new, _paths_text(new), name,
-                             ("paths", cum), ("paths", prev), _both(dag, treatment, outcome, cum, prev)))
-            prev = cum
-        rest = tuple(p for p in every if p not in prev)
-        out.append(_Spec("PART", "PART direct", rest, _paths_text(rest), "", ("paths", every), ("paths", prev),
-                         identification.check(dag, treatment, outcome, prev)))
-        return out
-    for g in groups:
-        identification.paths_through(dag, treatment, outcome, g)
-    return _run(fit, treatment, outcome, specs, **options)
+
+def cde(fit, treatment: str, outcome: str, m, **options) -> EffectsResult:
+    """Controlled direct effect ``E[Y(a, m) - Y(a_ref, m)]``: the mediators held fixed by intervention.
+
+    The held mediators are set to the values ``m`` in both worlds; the treatment is set to
+    ``a`` or ``a_ref`` and every other variable responds to it (each unit with its own noise,
+    from abduction). The effect runs along the paths that avoid the held mediators. It is
+    identified by the g-formula under no unmeasured treatment-outcome and mediator-outcome
+    confounding, as the DAG states, without cross-world assumptions
+    (:func:`medflow.identification.check_controlled`). With interactions it depends on ``m``.
+
+    Args:
+        fit: a :class:`~medflow.model.FittedFlow`.
+        treatment, outcome: variable names.
+        m: the held mediators and their values, e.g. ``{"W": 30}`` (inside the observed range
+            unless ``extrapolate=True``, on the grid of a discrete mediator).
+        **options: ``a``, ``a_ref``, ``n_boot``, ``level``, ``seed``, ``n_mc``, ``data``,
+            ``where``, ``by``, ``extrapolate``, ``verbose``, ``boot_options`` as in :func:`effects`.
+
+    Returns:
+        An :class:`~medflow.results.EffectsResult` with one row, estimand ``"CDE"``, labelled
+        ``"CDE at W=30"``.
+
+    Example:
+        >>> import numpy as np, pandas as pd
+        >>> import medflow as mf
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(size=400); m = x + rng.normal(size=400); y = m + x + rng.normal(size=400)
+        >>> fit = mf.CausalFlow("M ~ X; Y ~ X + M", pd.DataFrame(dict(X=x, M=m, Y=y))).fit(epochs=3, verbose=False)
+        >>> list(fit.cde("X", "Y", m={"M": 0.0}, a=1.0, a_ref=0.0).params.index)
+        ['CDE at M=0']
+    """
+    _check_query(fit, treatment, outcome)
+    options = _check_options(fit, treatment, "cde", options)
+    specs = estimands.controlled(fit.dag, treatment, outcome, m)
+    fit._do(dict(specs[0].held), extrapolate=bool(options.get("extrapolate", False)), arg="m")
+    return _run(fit, treatment, outcome, lambda: specs, **options)
 
 
 def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int = 0, level: float = 0.95,
@@ -860,7 +786,7 @@ def unit_effects(fit, treatment: str, outcome: str, data: pd.DataFrame, mediator
         for g in mediator_sets(mediators, fit.dag, treatment, outcome):
             through = identification.paths_through(fit.dag, treatment, outcome, g)
             cross = conv(eng.path_world([p for p in every if p not in through]))
-            name = _label_set(g)
+            name = "+".join(g)
             out[f"{outcome}(a, {name}(a_ref))"] = cross
             out[f"NDE via {name}"] = cross - lo
             out[f"NIE via {name}"] = hi - cross

@@ -51,10 +51,11 @@ import scipy.linalg
 import statsmodels.api as sm
 from scipy import stats
 
-from medflow.dag import DAG, as_dag, format_path, parse_path, require_equation
+from medflow import estimands
+from medflow.dag import DAG, as_dag, format_path, require_equation
 from medflow.data import check_extremes, check_unique_columns
-from medflow.data import finite_number as _finite
-from medflow.identification import check, check_order, paths_through
+from medflow.estimands import Estimand
+from medflow.identification import check
 from medflow.ols import slopes_from_cov as _slopes
 from medflow.results import EffectsResult, effect_row
 
@@ -277,18 +278,6 @@ def _ols_moments(cov: pd.DataFrame, n: int, lhs: str, rhs: Sequence[str],
 
 
 # ====================================================================== results
-@dataclass(frozen=True)
-class _Spec:
-    """One effect row: Δ · (Σ_{paths in hi} − Σ_{paths in lo}) of coefficient products."""
-
-    estimand: str
-    label: str
-    mediators: str
-    hi: tuple[Path, ...]
-    lo: tuple[Path, ...] = ()
-    interventional: bool = False
-
-
 class LinearSEMResults:
     """A fitted :class:`LinearSEM`: coefficients, fit statistics and path-traced effects.
 
@@ -409,8 +398,10 @@ class LinearSEMResults:
             mediators: default: every variable on a directed path from the treatment to the
                 outcome, one at a time, in causal order. Joint sets are labelled in causal
                 order (``"NIE via U+W"``).
-            a, a_ref: active and reference treatment values. Defaults: from data 1 vs 0 for a
-                0/1 treatment, else its 75th vs 25th percentile; from moments mean + 1 SD vs mean.
+            a, a_ref: active and reference treatment values. Defaults: from data
+                :func:`medflow.estimands.default_contrast` (1 vs 0 for a 0/1 treatment, else
+                the observed values nearest its 75th and 25th percentiles, as for the flow);
+                from moments mean + 1 SD vs mean.
             interventional: add the rNDE/rNIE rows.
             se: ``"delta"`` (block-diagonal coefficient covariance, analytic gradient) or
                 ``"bootstrap"`` (resampled rows, refitted; percentile intervals; data only).
@@ -419,18 +410,9 @@ class LinearSEMResults:
             level: confidence level of the intervals.
             seed: seed of the bootstrap's own random generator.
         """
-        everything = self._paths(treatment, outcome)
-        groups = self._mediator_groups(treatment, outcome, mediators, everything)
-        specs = [_Spec("TE", "TE", "", tuple(everything))]
-        for meds in groups:
-            name = "+".join(meds)
-            through = tuple(_as_paths(paths_through(self.dag, treatment, outcome, meds)))
-            avoid = tuple(p for p in everything if p not in through)
-            specs += [_Spec("NDE", f"NDE via {name}", name, avoid),
-                      _Spec("NIE", f"NIE via {name}", name, tuple(everything), avoid)]
-            if interventional:
-                specs += [_Spec("rNDE", f"rNDE via {name}", name, avoid, interventional=True),
-                          _Spec("rNIE", f"rNIE via {name}", name, tuple(everything), avoid, True)]
+        self._paths(treatment, outcome)  # validates the names
+        groups = estimands.mediator_sets(mediators, self.dag, treatment, outcome)
+        specs = estimands.natural(self.dag, treatment, outcome, groups, interventional)
         notes = []
         if interventional and groups:
             notes.append("rNDE/rNIE equal NDE/NIE in a linear SEM without interactions (they are "
@@ -446,23 +428,9 @@ class LinearSEMResults:
             paths: directed paths from the treatment to the outcome, each ``"X -> W -> Y"`` or a
                 tuple of names. Other arguments as in :meth:`effects`.
         """
-        everything = self._paths(treatment, outcome)
-        items = [paths] if isinstance(paths, str) else list(paths)
-        chosen: list[Path] = []
-        for p in items:
-            path = parse_path(p)
-            if path not in everything:
-                raise ValueError(f"{format_path(path)} is not a directed path of the model from "
-                                 f"{treatment} to {outcome}; those are: "
-                                 f"{'; '.join(map(format_path, everything))}.")
-            if path not in chosen:
-                chosen.append(path)
-        if not chosen:
-            raise ValueError(f"paths= must name at least one directed path from {treatment} to "
-                             f"{outcome}, e.g. paths=['{format_path(everything[0])}'].")
-        label = "PSE: " + "; ".join(map(format_path, chosen))
-        return self._report([_Spec("PSE", label, "", tuple(chosen))], treatment, outcome,
-                            a, a_ref, se, n_boot, level, seed, [])
+        self._paths(treatment, outcome)  # validates the names
+        specs = estimands.path_specific(self.dag, treatment, outcome, paths)
+        return self._report(specs, treatment, outcome, a, a_ref, se, n_boot, level, seed, [])
 
     def decompose(self, treatment: str, outcome: str, order: Iterable[str | Sequence[str]],
                   a: float | None = None, a_ref: float | None = None, se: str | None = None,
@@ -477,18 +445,37 @@ class LinearSEMResults:
             order: mediator names, or tuples of names for groups. Other arguments as in
                 :meth:`effects`.
         """
-        everything = self._paths(treatment, outcome)
-        groups = self._mediator_groups(treatment, outcome, order, everything, sort=False)
-        check_order(groups)
-        specs = [_Spec("TE", "TE", "", tuple(everything))]
-        before: tuple[Path, ...] = ()
-        for meds in groups:
-            through = set(_as_paths(paths_through(self.dag, treatment, outcome, meds)))
-            upto = tuple(p for p in everything if p in through or p in before)
-            name = "+".join(meds)
-            specs.append(_Spec("PART", f"PART via {name}", name, upto, before))
-            before = upto
-        specs.append(_Spec("PART", "PART direct", "", tuple(everything), before))
+        self._paths(treatment, outcome)  # validates the names
+        specs = estimands.sequential(self.dag, treatment, outcome, order)
+        return self._report(specs, treatment, outcome, a, a_ref, se, n_boot, level, seed, [])
+
+    def cde(self, treatment: str, outcome: str, m: Mapping[str, float], a: float | None = None,
+            a_ref: float | None = None, se: str | None = None, n_boot: int = 0, level: float = 0.95,
+            seed: int = 0) -> EffectsResult:
+        """Controlled direct effect ``E[Y(a, m) - Y(a_ref, m)]`` with the mediators ``m`` held fixed.
+
+        In a linear SEM without interactions holding the mediators cuts every path through
+        them, so the effect is ``(a - a_ref)`` times the sum over the paths that avoid them of
+        the products of their coefficients, whatever the held values (they only label the
+        row). Identified without cross-world assumptions
+        (:func:`medflow.identification.check_controlled`).
+
+        Args:
+            m: the held mediators and their values, e.g. ``{"W": 30}``. Other arguments as in
+                :meth:`effects`.
+
+        Example:
+            >>> import pandas as pd
+            >>> names = ["V", "X", "U", "W", "Y"]
+            >>> r = pd.DataFrame([[1, .516, .453, .332, .322], [.516, 1, .438, .417, .405],
+            ...                   [.453, .438, 1, .538, .596], [.332, .417, .538, 1, .541],
+            ...                   [.322, .405, .596, .541, 1]], index=names, columns=names)
+            >>> sem = LinearSEM.from_moments("U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X", r, n=20700).fit()
+            >>> round(float(sem.cde("X", "Y", m={"W": 0.0}, a=1, a_ref=0).params["CDE at W=0"]), 3)
+            0.225
+        """
+        self._paths(treatment, outcome)  # validates the names
+        specs = estimands.controlled(self.dag, treatment, outcome, m)
         return self._report(specs, treatment, outcome, a, a_ref, se, n_boot, level, seed, [])
 
     def distributional_effects(self, treatment: str, outcome: str, mediators=None, **kwargs) -> EffectsResult:
@@ -543,48 +530,18 @@ class LinearSEMResults:
         check(self.dag, treatment, outcome, [])  # validates the names, raises ValueError
         return self.dag.paths(treatment, outcome)
 
-    def _mediator_groups(self, treatment, outcome, mediators, everything, sort=True) -> list[tuple[str, ...]]:
-        if mediators is None:
-            on_paths = {n for p in everything for n in p[1:-1]}
-            return [(n,) for n in self.dag.order if n in on_paths]
-        items = [mediators] if isinstance(mediators, str) else list(mediators)
-        groups = []
-        for item in items:
-            meds = (item,) if isinstance(item, str) else tuple(item)
-            paths_through(self.dag, treatment, outcome, meds)  # validates, raises ValueError
-            if sort:
-                meds = tuple(n for n in self.dag.order if n in meds)
-            groups.append(tuple(dict.fromkeys(meds)))
-        return groups
-
     def _contrast(self, treatment: str, a, a_ref) -> tuple[float, float, str]:
-        if (a is None) != (a_ref is None):
-            raise ValueError("Give both a and a_ref, or neither (to use the default contrast).")
-        if a is not None:
-            a, a_ref = _finite(a, "a"), _finite(a_ref, "a_ref")
-            how = "given"
-        elif self._model.data is not None:
-            x = self._model.data[treatment].to_numpy()
-            uniq = np.unique(x)
-            if len(uniq) == 2:
-                a, a_ref, how = float(uniq[1]), float(uniq[0]), "binary treatment"
-            else:
-                a_ref, a = (float(q) for q in np.percentile(x, [25, 75]))
-                how = "75th vs 25th percentile of the data"
-                if a == a_ref:
-                    raise ValueError(f"The 25th and 75th percentiles of {treatment} are both {a:g}; "
-                                     "give the contrast as a= and a_ref=.")
-        else:
-            mean = 0.0 if self._model.means is None else float(self._model.means[treatment])
-            a_ref, a = mean, mean + float(self._sd[treatment])
-            how = ("mean + 1 SD vs mean" + (", the mean taken as 0 as no means were given"
-                                             if self._model.means is None else "")
-                   + "; moments have no percentiles: pass a= and a_ref= for another contrast")
-        if a == a_ref:
-            raise ValueError(f"a and a_ref are both {a:g}; the contrast is empty.")
+        """The contrast (:func:`medflow.estimands.contrast`): from data the default rule, from
+        moments mean + 1 SD vs mean."""
+        def default():
+            if self._model.data is not None:
+                return estimands.default_contrast(self._model.data[treatment].to_numpy())
+            mean = None if self._model.means is None else float(self._model.means[treatment])
+            return estimands.moments_contrast(mean, float(self._sd[treatment]))
+        a, a_ref, how = estimands.contrast(a, a_ref, default)
         return a, a_ref, f"Contrast: {treatment} = {a:g} vs {a_ref:g} ({how})."
 
-    def _report(self, specs: list[_Spec], treatment: str, outcome: str, a, a_ref, se, n_boot,
+    def _report(self, specs: list[Estimand], treatment: str, outcome: str, a, a_ref, se, n_boot,
                 level, seed, notes: list[str]) -> EffectsResult:
         if not 0 < level < 1:
             raise ValueError(f"level must be between 0 and 1, got {level}.")
@@ -603,17 +560,19 @@ class LinearSEMResults:
                              f"{self.source}; use se='delta'.")
         a, a_ref, contrast = self._contrast(treatment, a, a_ref)
         delta = a - a_ref
-        est = np.array([delta * (_trace(s.hi, self._theta) - _trace(s.lo, self._theta)) for s in specs])
+        est = np.array([delta * (_trace(s.active, self._theta) - _trace(s.reference, self._theta))
+                        for s in specs])
         draws = None
         if se == "delta":
-            grads = [delta * (self._grad(s.hi) - self._grad(s.lo)) for s in specs]
+            grads = [delta * (self._grad(s.active) - self._grad(s.reference)) for s in specs]
             std = np.array([math.sqrt(max(g @ self._theta_cov @ g, 0.0)) for g in grads])
             z = stats.norm.ppf(0.5 + level / 2)
             lower, upper = est - z * std, est + z * std
             how = "delta method (block-diagonal OLS covariance of the coefficients)"
         else:
             boot = self._bootstrap(n_boot, seed)
-            reps = np.array([[delta * (_trace(s.hi, th) - _trace(s.lo, th)) for s in specs] for th in boot])
+            reps = np.array([[delta * (_trace(s.active, th) - _trace(s.reference, th)) for s in specs]
+                             for th in boot])
             draws = pd.DataFrame(reps, columns=[s.label for s in specs])
             std = reps.std(axis=0, ddof=1)
             lower, upper = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2], axis=0)
@@ -621,17 +580,11 @@ class LinearSEMResults:
         sd_y = float(self._sd[outcome])
         rows = []
         for k, s in enumerate(specs):
-            ident, witness = True, ""
-            if not s.interventional:
-                verdicts = [check(self.dag, treatment, outcome, list(ps)) for ps in (s.hi, s.lo)]
-                ident = all(v.identified for v in verdicts)
-                witness = ", ".join(dict.fromkeys(w for v in verdicts for w in v.witnesses))
             rows.append(effect_row(
-                estimand=s.estimand, label=s.label, mediators=s.mediators,
-                path=_join([p for p in s.hi if p not in s.lo]), treatment=treatment, outcome=outcome,
-                a=a, a_ref=a_ref, estimate=est[k], sd_outcome=sd_y, method=METHOD,
-                std_error=std[k], ci_lower=lower[k], ci_upper=upper[k], level=level,
-                identified=ident, witness=witness, assumption="" if ident else LINEAR_ASSUMPTION,
+                estimand=s.code, label=s.label, mediators=s.mediators, path=s.path_text,
+                treatment=treatment, outcome=outcome, a=a, a_ref=a_ref, estimate=est[k], sd_outcome=sd_y,
+                method=METHOD, std_error=std[k], ci_lower=lower[k], ci_upper=upper[k], level=level,
+                **estimands.identification_fields(s, LINEAR_ASSUMPTION),
                 n_boot=n_boot if se == "bootstrap" else 0, n=self.n))
         notes = [contrast, f"Linear SEM fitted by OLS on N = {self.n} ({self.source}); effects are "
                  "path-traced sums of products of coefficients.", f"Standard errors: {how}."] + notes
@@ -670,10 +623,6 @@ def _trace(paths: Iterable[Path], theta: Mapping[Edge, float]) -> float:
 
 def _join(paths: Iterable[Path]) -> str:
     return "; ".join(map(format_path, paths))
-
-
-def _as_paths(paths) -> list[Path]:
-    return [tuple(p) for p in paths]
 
 
 def _checked_dag(model) -> DAG:

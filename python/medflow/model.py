@@ -444,6 +444,11 @@ class FittedFlow:
         from medflow.effects import decompose
         return decompose(self, treatment, outcome, order, **kwargs)
 
+    def cde(self, treatment: str, outcome: str, m, **kwargs):
+        """Controlled direct effect with mediators held at ``m``; see :func:`medflow.effects.cde`."""
+        from medflow.effects import cde
+        return cde(self, treatment, outcome, m, **kwargs)
+
     def dose_response(self, treatment: str, outcome: str, grid=None, **kwargs):
         """E[Y(a)] over a grid; see :func:`medflow.effects.dose_response`."""
         from medflow.effects import dose_response

@@ -3,7 +3,8 @@
 Every estimate medflow reports is one row of a DataFrame with the columns in
 :data:`EFFECT_COLUMNS`. :class:`EffectsResult` wraps such a table in the
 statsmodels way (``params``, ``bse``, ``conf_int()``, ``summary()``,
-``to_frame()``) and :func:`compare` puts several results side by side.
+``to_frame()``) and :func:`compare` stacks several results of the same query in one long
+table (:data:`COMPARISON_COLUMNS`).
 
 Example:
     >>> import pandas as pd
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["EFFECT_COLUMNS", "ESTIMANDS", "EffectsResult", "compare", "effect_row"]
+__all__ = ["EFFECT_COLUMNS", "COMPARISON_COLUMNS", "ESTIMANDS", "EffectsResult", "compare", "effect_row"]
 
 #: Columns of the tidy effects table, in order.
 EFFECT_COLUMNS: tuple[str, ...] = (
@@ -284,27 +285,81 @@ def forest_plot(results: Sequence[EffectsResult], ax=None, scale: str = "sd"):
     return ax
 
 
-def compare(*results: EffectsResult, names: Sequence[str] | None = None, scale: str = "sd") -> pd.DataFrame:
-    """Side-by-side estimates of several results, one column group per result.
+#: Columns of the comparison layout (:func:`compare`): one row per effect and result.
+COMPARISON_COLUMNS: tuple[str, ...] = (
+    "label", "estimand", "name", "method", "estimate", "std_error", "ci_lower", "ci_upper",
+    "estimate_sd", "std_error_sd", "ci_lower_sd", "ci_upper_sd", "level", "identified", "witness",
+)
 
-    Rows are effect labels; for each result the estimate and interval
-    (SD-of-outcome units by default) and whether it is identified.
+#: What every compared result must share (:func:`compare` refuses results that differ).
+_QUERY = ("treatment", "outcome", "a", "a_ref")
+
+
+def compare(*results: EffectsResult, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Several results of the same query in one long table: one row per effect and result.
+
+    The layout (:data:`COMPARISON_COLUMNS`) is the one the command line writes to
+    ``comparison.csv`` and R's ``compare()`` returns: ``label``, ``estimand``, ``name`` (of
+    the result), ``method``, the estimate, standard error and interval in outcome units and
+    in SD(Y) units (``*_sd``), ``level``, ``identified`` and ``witness``. Rows are ordered by
+    label (in order of first appearance), then by result. Pivot it for a side-by-side view,
+    e.g. ``compare(flow, sem).pivot(index="label", columns="name", values="estimate_sd")``.
+
+    Args:
+        results: :class:`EffectsResult` objects of the same treatment, outcome and contrast.
+        names: one distinct name per result (default: each result's method).
+
+    Raises:
+        ValueError: when the results differ in treatment, outcome, ``a`` or ``a_ref`` (the
+            message names them), or the names are not one distinct name per result.
+
+    Example:
+        >>> import pandas as pd
+        >>> rows = [effect_row(estimand="TE", path="X -> Y", treatment="X", outcome="Y", a=1.0,
+        ...                    a_ref=0.0, estimate=v, sd_outcome=2.0, method=m) for v, m in
+        ...         [(0.5, "flow"), (0.4, "linear SEM")]]
+        >>> flow, sem = (EffectsResult(pd.DataFrame([r])) for r in rows)
+        >>> compare(flow, sem)[["label", "name", "estimate", "estimate_sd"]]
+          label        name  estimate  estimate_sd
+        0    TE        flow       0.5         0.25
+        1    TE  linear SEM       0.4         0.20
     """
     if not results:
         raise ValueError("compare() needs at least one result.")
+    bad = [i for i, r in enumerate(results) if not isinstance(r, EffectsResult)]
+    if bad:
+        raise ValueError(f"compare() takes EffectsResult objects; argument {bad[0] + 1} is a "
+                         f"{type(results[bad[0]]).__name__}.")
     names = list(names) if names is not None else [
         ", ".join(dict.fromkeys(r.table["method"])) for r in results]
     if len(names) != len(results) or len(set(names)) != len(names):
         raise ValueError("compare() needs one distinct name per result (pass names=[...]).")
-    _check_scale(scale)
-    sfx = "" if scale == "raw" else "_sd"
-    parts = []
-    for name, r in zip(names, results):
-        t = r.table.set_index("label")
-        part = t[[f"estimate{sfx}", f"ci_lower{sfx}", f"ci_upper{sfx}", "identified"]]
-        part.columns = pd.MultiIndex.from_product([[name], ["estimate", "ci_lower", "ci_upper", "identified"]])
-        parts.append(part)
-    return pd.concat(parts, axis=1, join="outer")
+    differ = []
+    for col in _QUERY:
+        seen = {name: list(dict.fromkeys(r.table[col])) for name, r in zip(names, results)}
+        if not _same([v for vs in seen.values() for v in vs]):
+            shown = "; ".join(f"{n}: {', '.join(f'{v:g}' if not isinstance(v, str) else v for v in vs)}"
+                              for n, vs in seen.items())
+            differ.append(f"{col} ({shown})")
+    if differ:
+        raise ValueError("compare() needs results of the same treatment, outcome and contrast; these "
+                         f"differ: {'; '.join(differ)}.")
+    parts = [r.table.assign(name=name) for name, r in zip(names, results)]
+    frame = pd.concat(parts, ignore_index=True)
+    order = {lbl: k for k, lbl in enumerate(dict.fromkeys(frame["label"]))}
+    rank = {n: k for k, n in enumerate(names)}
+    frame = frame.assign(_l=frame["label"].map(order), _n=frame["name"].map(rank))
+    frame = frame.sort_values(["_l", "_n"], kind="stable")
+    return frame.loc[:, list(COMPARISON_COLUMNS)].reset_index(drop=True)
+
+
+def _same(values: list) -> bool:
+    """All equal: names exactly, numbers to nine significant digits."""
+    if not values:
+        return True
+    if any(isinstance(v, str) for v in values):
+        return len({str(v) for v in values}) == 1
+    return bool(np.allclose(np.asarray(values, dtype=float), float(values[0]), rtol=1e-9, atol=0.0))
 
 
 def _check_scale(scale) -> None:

@@ -85,10 +85,11 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from medflow import identification
+from medflow import estimands as _est
 from medflow.copula import (Pair, _Copula, _CopulaLikelihood, _pair_text, _scenario_text, copula_linear_part,
                             noise_correlation)
-from medflow.effects import _check_query, _contrast, _Engine, _natural_specs, _Units, _world, mediator_sets
+from medflow.effects import _check_query, _contrast, _Engine, _Units, _world
+from medflow.estimands import mediator_sets
 from medflow.flow import NodeFlows
 from medflow.results import EFFECT_COLUMNS, MONOTONE_ASSUMPTION, EffectsResult, effect_row
 from medflow.training import TrainSettings, _nll, train
@@ -319,15 +320,15 @@ def _member_contrast(engine: _Engine, hi: Tensor, lo: Tensor) -> tuple[np.ndarra
 
 def _select(specs, estimands):
     if estimands is None:
-        return [s for s in specs if s.estimand in _DEFAULT_ESTIMANDS]
+        return [s for s in specs if s.code in _DEFAULT_ESTIMANDS]
     wanted = [estimands] if isinstance(estimands, str) else list(estimands)
-    codes = list(dict.fromkeys(s.estimand for s in specs))
+    codes = list(dict.fromkeys(s.code for s in specs))
     labels = [s.label for s in specs]
     unknown = [w for w in wanted if w not in codes and w not in labels]
     if unknown:
         raise ValueError(f"Unknown estimand(s) {', '.join(map(repr, unknown))}; with these mediators "
                          f"choose among the codes {', '.join(codes)} or the labels {', '.join(labels)}.")
-    return [s for s in specs if s.estimand in wanted or s.label in wanted]
+    return [s for s in specs if s.code in wanted or s.label in wanted]
 
 
 # ==================================================================== public function
@@ -354,7 +355,7 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
             variable on a path from the treatment to the outcome, one at a time).
         estimands: codes (``"TE"``, ``"NDE"``, ``"NIE"``, ``"rNDE"``, ``"rNIE"``) or labels
             (``"NIE via W"``); default: TE and the natural direct and indirect effects.
-        a, a_ref: treatment contrast (default: 75th vs 25th percentile, 1 vs 0 if binary).
+        a, a_ref: treatment contrast (default: :func:`medflow.estimands.default_contrast`).
         n_boot: bootstrap replicates per (pair set, rho) for percentile intervals (0 = none);
             replicate ``b`` uses the same resample for every ``rho``.
         level: interval level.
@@ -379,9 +380,7 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
         raise ValueError("sensitivity() refits the model on its data, and this model was saved "
                          "without them (save(include_data=False)); load a model saved with "
                          "include_data=True.")
-    groups = mediator_sets(mediators, fit.dag, treatment, outcome)  # None: as in effects()
-    for g in groups:
-        identification.paths_through(fit.dag, treatment, outcome, g)  # validates the names
+    groups = mediator_sets(mediators, fit.dag, treatment, outcome)  # None: as in effects(); validates
     a, a_ref, how = _contrast(fit, treatment, a, a_ref, False)
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}.")
@@ -393,7 +392,7 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
         raise ValueError(f"n_mc must be a positive integer, got {n_mc}.")
     variables = list(fit.variables)
     scenarios = _parse_pairs(variables, pairs)
-    specs = _select(_natural_specs(fit.dag, treatment, outcome, groups, True), estimands)
+    specs = _select(_est.natural(fit.dag, treatment, outcome, groups, True), estimands)
     sigmas = {(s, g): noise_correlation(variables, sc, r)
               for s, sc in enumerate(scenarios) for g, r in enumerate(grid)}
     # Refits: for the point estimates (b = 0) one per member m of the fit's ensemble, averaged
@@ -445,7 +444,6 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
 
     sd_y = float(fit.data[outcome].std())
     n_units = int(n_mc) if n_mc is not None else n_rows
-    alpha = (1 - level) / 2
     pos = {m: i for i, m in enumerate(members)}
     rows = []
     for s, scenario in enumerate(scenarios):
@@ -456,22 +454,18 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
                 se = lo = hi = np.nan
                 if n_boot:
                     reps = est[sp.label][[pos[(b, s, g, (b - 1) % K)] for b in range(1, n_boot + 1)]]
-                    se = float(np.std(reps, ddof=1))
-                    lo, hi = (float(q) for q in np.quantile(reps, [alpha, 1 - alpha]))
-                ident = sp.ident
-                identified = True if ident is None else ident.identified
-                assumption = "" if ident is None or ident.identified else MONOTONE_ASSUMPTION
+                    se, lo, hi = _est.interval(reps, level)
+                ident = _est.identification_fields(sp, MONOTONE_ASSUMPTION)
                 if r != 0:  # the estimate rests on the assumed correlation, not on the data
-                    identified = False
-                    assumption = "; ".join(a for a in (_rho_assumption(scenario, r), assumption) if a)
+                    ident["identified"] = False
+                    ident["assumption"] = "; ".join(
+                        a for a in (_rho_assumption(scenario, r), ident["assumption"]) if a)
                 row = effect_row(
-                    estimand=sp.estimand, label=sp.label, path=sp.path_text, treatment=treatment,
+                    estimand=sp.code, label=sp.label, path=sp.path_text, treatment=treatment,
                     outcome=outcome, mediators=sp.mediators, a=a, a_ref=a_ref, estimate=point,
                     sd_outcome=sd_y, std_error=se, ci_lower=lo, ci_upper=hi,
                     level=level if n_boot else np.nan, mc_error=float(np.sqrt((mc[sp.label][at_point] ** 2).sum()) / K),
-                    identified=identified,
-                    witness="" if ident is None else ", ".join(ident.witnesses),
-                    assumption=assumption, method="flow", n_boot=n_boot, n=n_units)
+                    **ident, method="flow", n_boot=n_boot, n=n_units)
                 rows.append({"pair": _scenario_text(scenario), "rho": float(r), **row})
     over = f"{n_mc} draws from each refitted model" if n_mc is not None else f"{n_units} observed units"
     notes = [

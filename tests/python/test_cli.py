@@ -64,14 +64,13 @@ def test_blau_duncan_writes_the_report(bd_run):
     assert effects.loc[effects["method"] == "flow", "label"].tolist() == labels
     assert effects.loc[effects["method"] == "linear SEM", "label"].tolist() == labels
     comparison = pd.read_csv(out / "comparison.csv")
-    assert comparison.columns.tolist() == [
-        "label", "identified", "witness",
-        "flow_estimate_sd", "flow_ci_lower_sd", "flow_ci_upper_sd",
-        "linear_estimate_sd", "linear_ci_lower_sd", "linear_ci_upper_sd",
-        "flow_estimate", "flow_ci_lower", "flow_ci_upper",
-        "linear_estimate", "linear_ci_lower", "linear_ci_upper"]
-    assert comparison["label"].tolist()[:5] == ["TE", "NDE via W", "NIE via W", "NDE via U", "NIE via U"]
-    assert comparison.set_index("label").loc[["NDE via W", "NIE via W"], "witness"].tolist() == ["U", "U"]
+    # the comparison layout of medflow.compare() (no truth for a CSV of the user's)
+    assert comparison.columns.tolist() == list(mf.results.COMPARISON_COLUMNS)
+    assert comparison["name"].tolist()[:4] == ["flow", "linear", "flow", "linear"]
+    labels = list(dict.fromkeys(comparison["label"]))
+    assert labels[:5] == ["TE", "NDE via W", "NIE via W", "NDE via U", "NIE via U"]
+    flow_rows = comparison[comparison["name"] == "flow"].set_index("label")
+    assert flow_rows.loc[["NDE via W", "NIE via W"], "witness"].tolist() == ["U", "U"]
     assert list(pd.read_csv(out / "dose_response.csv").columns[:5]) == [
         "a", "estimate", "std_error", "ci_lower", "ci_upper"]
     assert list(pd.read_csv(out / "training_history.csv").columns) == ["epoch", "train_nll", "val_nll", "lr",
@@ -125,11 +124,11 @@ def test_fit_command_with_bootstrap(tmp_path, capsys):
                      "--contrast", "1", "0", "--out", str(tmp_path / "rep"), "--no-progress"])
     stdout = capsys.readouterr().out
     assert code == 0
-    comp = pd.read_csv(tmp_path / "rep" / "comparison.csv").set_index("label")
-    assert comp.index.tolist() == ["TE", "NDE via M", "NIE via M", "rNDE via M", "rNIE via M",
-                                   "PART via M", "PART direct"]
-    assert comp[["flow_ci_lower", "flow_ci_upper", "linear_ci_lower", "linear_ci_upper"]].notna().all().all()
-    assert (comp["flow_ci_lower"] <= comp["flow_ci_upper"]).all()
+    comp = pd.read_csv(tmp_path / "rep" / "comparison.csv")
+    assert list(dict.fromkeys(comp["label"])) == ["TE", "NDE via M", "NIE via M", "rNDE via M", "rNIE via M",
+                                                  "PART via M", "PART direct"]
+    assert comp[["ci_lower", "ci_upper", "std_error"]].notna().all().all()
+    assert (comp["ci_lower"] <= comp["ci_upper"]).all()
     effects = pd.read_csv(tmp_path / "rep" / "effects.csv")
     assert set(effects["n_boot"]) == {3}
     assert "95% CI" in stdout
@@ -222,8 +221,8 @@ def test_gss_run_writes_the_report_without_truth(gss_run):
         assert rows[["ci_lower", "ci_upper"]].notna().all().all()
         assert (rows["ci_lower"] <= rows["ci_upper"]).all()
     comparison = pd.read_csv(out / "comparison.csv")
-    assert comparison["label"].tolist() == GSS_LABELS
-    assert not any("truth" in c or "error" in c for c in comparison.columns)
+    assert list(dict.fromkeys(comparison["label"])) == GSS_LABELS
+    assert comparison.columns.tolist() == list(mf.results.COMPARISON_COLUMNS)   # no truth, no error_sd
     assert comparison["identified"].all()
     assert len(pd.read_csv(out / "training_history.csv")) <= 3
     assert "95% CI" in stdout
@@ -298,10 +297,10 @@ def test_truths_and_errors_for_the_bundled_data():
     data = mf.datasets.blau_duncan_synthetic()
     sem = mf.LinearSEM(BD, data).fit()
     lin = sem.effects("X", "Y", mediators=["W", "U"], a=33, a_ref=11)
-    table = cli.comparison_table(lin, lin, truth, mediators=["W", "U"]).set_index("label")
+    table = cli.comparison_table(lin, lin, truth, mediators=["W", "U"])
     expected = lin.table.set_index("label").loc["TE", "estimate_sd"] - shipped.loc["TE", "sample_truth_sd"]
-    assert table.loc["TE", "linear_error_sd"] == pytest.approx(expected, abs=1e-12)
-    text = cli.format_comparison(table.reset_index())
+    assert table.set_index(["label", "name"]).loc[("TE", "linear"), "error_sd"] == pytest.approx(expected, abs=1e-12)
+    text = cli.format_comparison(table)
     assert "error (SD(Y))" in text and "truth" in text
 
 

@@ -136,23 +136,29 @@ test_that("results are plain data and survive saveRDS()", {
   expect_identical(names(df), effect_columns)
 })
 
-test_that("compare() puts results side by side", {
+test_that("compare() stacks results of the same query in one long layout", {
   flow <- make_effects("flow")
   lin <- make_effects("linear SEM", shift = 0.1)
   cmp <- compare(flow, lin)
   expect_s3_class(cmp, "medflow_comparison")
-  expect_equal(names(cmp), c("label", paste0(rep(c("flow", "linear SEM"), each = 4),
-                                            c("_estimate", "_ci_lower", "_ci_upper", "_identified"))))
-  expect_equal(cmp$flow_estimate, flow$estimate_sd)
-  expect_equal(cmp$`linear SEM_estimate`, lin$estimate_sd)
-  raw <- compare(a = flow, b = lin[1, ], scale = "raw")
-  expect_equal(raw$a_estimate, flow$estimate)
-  expect_equal(raw$b_estimate, c(0.7, NA, NA))
-  expect_output(print(raw), "outcome units")
+  expect_identical(names(cmp), comparison_columns)
+  expect_identical(cmp$label, rep(flow$label, each = 2))
+  expect_identical(cmp$name, rep(c("flow", "linear SEM"), 3))
+  expect_equal(cmp$estimate_sd[cmp$name == "flow"], flow$estimate_sd)
+  expect_equal(cmp$estimate[cmp$name == "linear SEM"], lin$estimate)
+  part <- compare(a = flow, b = lin[1, ])
+  expect_identical(part$name, c("a", "b", "a", "a"))
+  expect_output(print(part, scale = "raw"), "outcome units")
+  expect_output(print(part), "0.300 \\[0.259, 0.341\\]")
   expect_error(compare(flow, flow), "compare() needs one distinct name per result", fixed = TRUE)
   expect_error(compare(flow, lin, names = "x"), "one distinct name per result", fixed = TRUE)
   expect_error(compare(), "compare() needs at least one effects table.", fixed = TRUE)
   expect_error(compare(flow, 3), "argument 2 is double 3.", fixed = TRUE)
+  other <- flow
+  other$a <- 61
+  expect_error(compare(flow = flow, other = other),
+               "compare() needs results of the same treatment, outcome and contrast; these differ: a (flow: 60; other: 61).",
+               fixed = TRUE)
 })
 
 test_that("plot() draws a forest plot with ggplot2", {

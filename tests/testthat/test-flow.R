@@ -58,15 +58,16 @@ test_that("R and Python give identical numbers for the same seed", {
   lin <- linear_sem(bd_model, data = x$sim$data)
   lin_py <- mf$LinearSEM(model = bd_model, data = x$sim$py$data)$fit()$effects(
     treatment = "X", outcome = "Y", mediators = list("W", "U"))
-  cmp_py <- mf$compare(py_res, lin_py, names = list("flow", "linear"))
+  cmp_py <- medflow:::py_frame_to_r(mf$compare(py_res, lin_py, names = list("flow", "linear")))
   cmp_r <- compare(flow = r_res, linear = effects(lin, "X", "Y", mediators = c("W", "U")))
-  py_column <- function(name, field) {
-    col <- reticulate::py_get_item(cmp_py, reticulate::tuple(name, field))
-    unlist(reticulate::py_to_r(col$reindex(reticulate::r_to_py(as.list(cmp_r$label)))$tolist()))
-  }
-  expect_equal(cmp_r$flow_estimate, py_column("flow", "estimate"), tolerance = 1e-12)
-  expect_equal(cmp_r$linear_ci_upper, py_column("linear", "ci_upper"), tolerance = 1e-12)
-  expect_identical(cmp_r$flow_identified, py_column("flow", "identified"))
+  # one layout: the same columns and rows in R and in Python
+  expect_identical(comparison_columns, unlist(results$COMPARISON_COLUMNS))
+  expect_identical(names(cmp_py), comparison_columns)
+  expect_identical(cmp_r$label, cmp_py$label)
+  expect_identical(cmp_r$name, cmp_py$name)
+  expect_equal(cmp_r$estimate, cmp_py$estimate, tolerance = 1e-12)
+  expect_equal(cmp_r$ci_upper_sd, cmp_py$ci_upper_sd, tolerance = 1e-12)
+  expect_identical(cmp_r$identified, cmp_py$identified)
 })
 
 test_that("flow effects on a linear SCM agree with the linear SEM and the truth", {

@@ -104,3 +104,22 @@ test_that("Python errors come back as one plain R error", {
   expect_error(path_effects(sem, "X", "Y", paths = "X -> V -> Y"),
                "X -> V -> Y is not a directed path of the model from X to Y", fixed = TRUE)
 })
+
+test_that("cde() on a linear SEM is the direct path sum and matches Python", {
+  skip_if_no_medflow()
+  sem <- linear_sem(bd_model, cor = blau_duncan_cor)
+  res <- cde(sem, "X", "Y", m = c(W = 0), a = 1, a_ref = 0)
+  expect_s3_class(res, "medflow_effects")
+  expect_identical(names(res), effect_columns)
+  expect_identical(res$estimand, "CDE")
+  expect_identical(res$label, "CDE at W=0")
+  expect_true(res$identified)
+  b <- coef(sem)
+  expect_equal(res$estimate, unname(b["Y ~ X"] + b["U ~ X"] * b["Y ~ U"]), tolerance = 1e-12)
+  nde <- effects(sem, "X", "Y", mediators = "W", a = 1, a_ref = 0, interventional = FALSE)
+  expect_equal(res$std_error, nde$std_error[nde$label == "NDE via W"], tolerance = 1e-12)
+  expect_error(cde(sem, "X", "Y", m = 3), "m = must be a named numeric vector", fixed = TRUE)
+  expect_error(cde(sem, "X", "Y", m = c(Q = 1)), "m = names Q, which are not variables", fixed = TRUE)
+  expect_error(cde(sem, "X", "Y", m = c(X = 1)), "m = must not hold the treatment or the outcome.",
+               fixed = TRUE)
+})
