@@ -879,11 +879,21 @@ def _check_boot_options(boot_options, n_boot: int) -> dict:
     if unknown:
         raise ValueError(f"boot_options may set 'chunks' and 'n_jobs' (how the bootstrap replicates' refits "
                          f"are split and run), not {', '.join(map(repr, unknown))}.")
+    out = {}
     chunks = boot_options.get("chunks", 1)
-    if n_boot and (isinstance(chunks, bool) or not float(chunks).is_integer() or not 1 <= chunks <= n_boot):
-        raise ValueError(f"boot_options['chunks'] must be a whole number between 1 and n_boot ({n_boot}), "
-                         f"got {chunks!r}.")
-    return dict(boot_options)
+    if isinstance(chunks, bool) or not isinstance(chunks, (int, float, np.integer, np.floating)) \
+            or not float(chunks).is_integer() or not 1 <= chunks <= (n_boot or chunks):
+        bound = f"between 1 and n_boot ({n_boot})" if n_boot else "of at least 1"
+        raise ValueError(f"boot_options['chunks'] must be a whole number {bound}, got {chunks!r}.")
+    out["chunks"] = int(chunks)
+    if boot_options.get("n_jobs") is not None:
+        jobs = boot_options["n_jobs"]
+        if isinstance(jobs, bool) or not isinstance(jobs, (int, float, np.integer, np.floating)) \
+                or not float(jobs).is_integer() or jobs == 0:
+            raise ValueError(f"boot_options['n_jobs'] must be a non-zero whole number (joblib's n_jobs; "
+                             f"-1: every CPU), got {jobs!r}.")
+        out["n_jobs"] = int(jobs)
+    return out
 
 
 def _replicate_table(members, est: dict, scenarios, grid) -> pd.DataFrame:
