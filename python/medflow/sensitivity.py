@@ -897,12 +897,15 @@ def _check_boot_options(boot_options, n_boot: int) -> dict:
 
 
 def _replicate_table(members, est: dict, scenarios, grid) -> pd.DataFrame:
-    """The bootstrap replicates' estimates: one row per (pair set, rho, label, replicate)."""
-    rows = [dict(pair=_scenario_text(scenarios[s]), rho=float(grid[g]), label=label, replicate=b,
-                 estimate=float(values[i]))
-            for label, values in est.items() for i, (b, s, g, _) in enumerate(members) if b > 0]
-    return (pd.DataFrame(rows, columns=["pair", "rho", "label", "replicate", "estimate"])
-            .sort_values(["pair", "rho", "label", "replicate"], kind="stable").reset_index(drop=True))
+    """The bootstrap replicates' estimates: one row per (pair set, rho, label, replicate), in the
+    order of the table's rows, replicates ``1, ..., n_boot`` within each."""
+    at = {(b, s, g): i for i, (b, s, g, _) in enumerate(members) if b > 0}
+    n_boot = max(b for b, _, _ in at)
+    rows = [dict(pair=_scenario_text(scenario), rho=float(r), label=label, replicate=b,
+                 estimate=float(values[at[(b, s, g)]]))
+            for s, scenario in enumerate(scenarios) for g, r in enumerate(grid)
+            for label, values in est.items() for b in range(1, n_boot + 1)]
+    return pd.DataFrame(rows, columns=["pair", "rho", "label", "replicate", "estimate"])
 
 
 def _rho_assumption(scenario: Sequence[Pair], rho: float) -> str:
