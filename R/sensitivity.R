@@ -18,8 +18,12 @@
 #' at which an effect's curve crosses zero is its "rho-value".
 #'
 #' All refits (every pair and every `rho`, and the bootstrap replicates) are
-#' trained together as one ensemble, each warm-started from `object`, so a
-#' grid of nine values costs a few fits rather than nine. Arguments are
+#' trained together as one ensemble, each warm-started from the fit of its
+#' own data, so a grid of nine values costs a few fits rather than nine: the
+#' point estimates' refits from `object`, a bootstrap replicate's from a
+#' refit of the flow on its resample from scratch (the refit of
+#' [effects()]'s bootstrap with the same `seed`), never from `object`, so the
+#' intervals carry the estimator's full variability. Arguments are
 #' checked in R first; the remaining rules (a variable paired with itself, a
 #' pair given twice, duplicated `rho` values, unknown estimands, `n_boot = 1`)
 #' are checked by the Python package, whose message is passed on as an R
@@ -48,7 +52,8 @@
 #'   binary one.
 #' @param n_boot Number of bootstrap refits per pair and `rho` for percentile
 #'   intervals (0 for none; otherwise at least 2). Replicate `b` uses the same
-#'   resample for every `rho`.
+#'   resample, and the same refit on it, for every `rho`; at `rho = 0` the
+#'   replicates are those of [effects()] with the same `seed`.
 #' @param level Confidence level of the intervals (default 0.95, as in lavaan).
 #' @param seed Seed (a whole number) of the refits, of the draws and of the
 #'   bootstrap; the same seed gives the same numbers.
@@ -56,7 +61,10 @@
 #'   (fine-tuning epochs of each refit, default 30; `epochs = 0` keeps each
 #'   refit at its warm start), `patience`, `lr`, `batch_size`, `n_mc` (average
 #'   over draws from each refitted model instead of the observed rows),
-#'   and `chunks` (train the refits in several smaller ensembles).
+#'   `chunks` (train the refits in several smaller ensembles) and
+#'   `boot_options = list(chunks = 4)` (split the bootstrap replicates'
+#'   refits on their resamples into that many ensembles run through joblib;
+#'   `n_jobs` sets its workers).
 #' @param verbose Show progress bars of the refits (only on a terminal or in
 #'   an interactive session, never in a log file).
 #' @return A data.frame of class `medflow_sensitivity` with one row per pair,

@@ -19,16 +19,28 @@ How it is computed:
 * **One batched refit for the whole grid.** Every (pair set, ``rho``)
   combination is one member of a :class:`~medflow.flow.NodeFlows` ensemble
   with its own ``Sigma_rho`` in the copula term (bootstrap replicates, if
-  asked for, are further members with resampling weights), so a grid of 9
-  values costs a few fits' worth of computation rather than 9 fits. Each
-  member is warm-started from the fitted model with its linear SEM part
-  moved by the shift from the independent-noise Gaussian MLE (OLS) to the
-  Gaussian MLE under ``Sigma_rho`` (computed from the data's covariance),
-  then fine-tuned with early stopping on the fit's validation rows, with the
+  asked for, are further members), so a grid of 9 values costs a few fits'
+  worth of computation rather than 9 fits. Each member is warm-started from
+  the fitted model with its linear SEM part moved by the shift from the
+  independent-noise Gaussian MLE (OLS) to the Gaussian MLE under
+  ``Sigma_rho`` (computed from the data's covariance), then fine-tuned with
+  early stopping on the fit's validation rows (its first fold), with the
   fit's likelihood for discrete nodes (their exact interval mass under the
   copula, by default); a member whose validation likelihood does not improve
-  keeps its warm start. The rho = 0 member on the full data is the fitted
-  model itself, so the curve passes through the effects of ``fit.effects()``.
+  keeps its warm start. The rho = 0 members are the fitted model itself, so
+  the curve passes through the effects of ``fit.effects()``.
+* **Bootstrap replicates repeat the whole procedure on their resamples.**
+  Replicate ``b`` first runs the fit's procedure on resample ``b`` from
+  scratch (:mod:`medflow.bootstrap`: a fresh flow started from the
+  resample's OLS, trained with the fit's settings, stopped on a held-out
+  fold of the resample's distinct rows, its own linear nodes; the refits of
+  ``fit.effects(n_boot=...)``, shared with it). That refit then plays the
+  fitted model's part: the replicate's copula refits start from it, with the
+  linear shift computed on the resample, train on the resample's rows
+  outside that fold and stop on the fold; at rho = 0 the replicate is that
+  refit itself. Nothing is warm-started from the fitted model, so no
+  replicate inherits it and the intervals carry the estimator's whole
+  variability (at rho = 0 they are the effects bootstrap's).
 * **Effects with the refitted transforms.** The counterfactual engine of
   :mod:`medflow.effects` is reused. Abduction inverts each node's refitted
   transform as before (for a discrete node in a correlated pair the noise is
@@ -200,15 +212,27 @@ def _linear_stats(x: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
 
 
 # ==================================================================== the refit
-def _refit(fit, sigma: np.ndarray, weights: Tensor | None, settings: TrainSettings | None, seed: int,
-           verbose: bool, start: Sequence[int] | None = None) -> NodeFlows:
-    """Warm-started copula refit of ``E = len(sigma)`` members trained as one ensemble; member
-    ``e`` starts from the fit's ensemble member ``start[e]`` (default 0).
+def _refit(fit, sigma: np.ndarray, settings: TrainSettings | None, seed: int, verbose: bool,
+           start: NodeFlows, counts: Tensor | None = None,
+           split: tuple[Tensor, Tensor] | None = None) -> NodeFlows:
+    """Copula refit of ``E = len(sigma)`` members trained as one ensemble.
 
-    ``settings=None``: warm start only. Otherwise the members are fine-tuned with the copula
-    likelihood; a member whose validation likelihood did not improve keeps its warm start
-    (early stopping over epochs 0, 1, ..., K rather than 1, ..., K).
+    Member ``e`` starts from member ``e`` of ``start``, the fit of its own data: a member of the
+    fitted model for the point estimates, or a bootstrap replicate's refit on its resample (the
+    fit's procedure from scratch, :mod:`medflow.bootstrap`). Its linear SEM part is moved by the
+    shift from the independent-noise Gaussian MLE (OLS) to the Gaussian MLE under
+    ``Sigma_rho``, both on the member's own data (``counts[e]``, its resampling counts; ``None``
+    or a row of ones: the data as observed).
+
+    ``settings=None``: that warm start only. Otherwise the members are fine-tuned with the copula
+    likelihood on the training rows of ``split`` and stopped early on its validation rows
+    (``(E, N)`` row weights each; default: the fit's own first fold held out, for every member,
+    see :func:`_fit_split`). A member whose validation likelihood did not improve keeps its warm
+    start (early stopping over epochs 0, 1, ..., K rather than 1, ..., K), and so does every
+    member at ``Sigma = I``: the fit of its data itself.
     """
+    from medflow.training import _member_rows
+
     gen = torch.Generator().manual_seed(int(seed))
     E = sigma.shape[0]
     x = fit._to_tensor(fit.data.to_numpy())
@@ -217,18 +241,30 @@ def _refit(fit, sigma: np.ndarray, weights: Tensor | None, settings: TrainSettin
     mask = fit.mask.numpy()
     xn = x.double().numpy()
     mid = xn + 0.5 * step.double().numpy()
-    base_cov = _linear_stats(xn, None)
     eye = np.eye(len(step))
-    w_base, s_base = copula_linear_part(base_cov, mask, step.numpy(), eye)
-    c_base = mid.mean(0) - w_base @ xn.mean(0)
-    ens = fit._require_fitted().members(list(start) if start is not None else [0] * E)
+    bases: dict = {}
+
+    def base(wt: np.ndarray | None, key) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Covariance and the independent-noise linear SEM (weights, intercepts, log-scales) of
+        the data with row weights ``wt`` (the start's own data)."""
+        if key not in bases:
+            cov = _linear_stats(xn, wt)
+            w0, s0 = copula_linear_part(cov, mask, step.numpy(), eye)
+            c0 = np.average(mid, axis=0, weights=wt) - w0 @ np.average(xn, axis=0, weights=wt)
+            bases[key] = (cov, w0, c0, s0)
+        return bases[key]
+
+    ens = start
     shifts_w, shifts_b, shifts_s = [], [], []
     cache: dict = {}
     for e in range(E):
-        wt = None if weights is None else weights[e].double().numpy()
-        key = (None if wt is None else wt.tobytes(), sigma[e].tobytes())
+        wt = None
+        if counts is not None and not bool((counts[e] == 1).all()):
+            wt = counts[e].double().numpy()
+        wkey = None if wt is None else wt.tobytes()
+        key = (wkey, sigma[e].tobytes())
         if key not in cache:
-            cov = base_cov if wt is None else _linear_stats(xn, wt)
+            cov, w_base, c_base, s_base = base(wt, wkey)
             w_e, s_e = copula_linear_part(cov, mask, step.numpy(), sigma[e])
             mean_x = np.average(xn, axis=0, weights=wt)
             mean_v = np.average(mid, axis=0, weights=wt)
@@ -240,7 +276,15 @@ def _refit(fit, sigma: np.ndarray, weights: Tensor | None, settings: TrainSettin
         ens.weight.add_(as_t(shifts_w) * fit.mask)
         ens.bias.add_(as_t(shifts_b))
         ens.log_scale.add_(as_t(shifts_s))
-    train_idx, val_idx = _fit_split(fit, n, gen)
+    if split is None:  # the fit's split for every member
+        train_idx, val_idx = _fit_split(fit, n, gen)
+        train_w = torch.zeros(E, n, dtype=x.dtype)
+        val_w = torch.zeros(E, n, dtype=x.dtype)
+        train_w[:, train_idx], val_w[:, val_idx] = 1.0, 1.0
+    else:
+        train_w, val_w = (w.to(x.dtype) for w in split)
+        train_idx = np.flatnonzero((train_w > 0).any(0).numpy())
+        val_idx = np.flatnonzero((val_w > 0).any(0).numpy())
     copula = _Copula(sigma)
     likelihood, interval = _likelihood(fit, copula)
     ens.interval_likelihood = interval is not None
@@ -248,23 +292,24 @@ def _refit(fit, sigma: np.ndarray, weights: Tensor | None, settings: TrainSettin
         ens.history = pd.DataFrame({"epoch": [0]})
         ens.kept_warm_start = torch.ones(E, dtype=torch.bool)
         return ens
-    w_all = torch.ones(E, n, dtype=x.dtype) if weights is None else weights.to(x.dtype)
-    x_val = x[val_idx].expand(E, -1, -1)
+    # each member's validation rows (its positive-weight rows of val_idx), padded with weight 0
+    va_rows, w_val = _member_rows(torch.as_tensor(val_idx), val_w[:, val_idx])
+    x_val = x[va_rows]
     u_val = torch.rand(x_val.shape[1:], generator=gen, dtype=x.dtype).expand(E, -1, -1)
 
     def val_nll() -> Tensor:  # per member, with the copula
         with torch.no_grad():
             nll = _nll(ens, x_val, u_val, step, likelihood, interval)
-            w = w_all[:, val_idx]
-            return (nll * w).sum(1) / w.sum(1).clamp(min=1e-12)
+            return (nll * w_val).sum(1) / w_val.sum(1).clamp(min=1e-12)
 
     warm_state = {k: v.detach().clone() for k, v in ens.state_dict().items()}
     warm_nll = val_nll()
-    history = train(ens, x, step, train_idx, val_idx, settings, gen, weights=w_all, verbose=verbose,
-                    desc=f"rho refit ({E} members)", noise_log_prob=likelihood, interval=interval)
+    history = train(ens, x, step, train_idx, val_idx, settings, gen, weights=train_w, verbose=verbose,
+                    desc=f"rho refit ({E} members)", noise_log_prob=likelihood, interval=interval,
+                    val_weights=val_w[:, val_idx])
     # Early stopping over epochs 0..K: a member whose fine-tuning did not improve the validation
     # likelihood keeps its warm start (fine-tuning noise would only move its effects at random).
-    keep = (val_nll() >= warm_nll) | _is_the_fit(sigma, weights)
+    keep = (val_nll() >= warm_nll) | _is_the_fit(sigma)
     if keep.any():
         mixed = {name: value if name == "mask" else
                  torch.where(keep.reshape(-1, *[1] * (value.dim() - 1)), warm_state[name], value)
@@ -275,15 +320,13 @@ def _refit(fit, sigma: np.ndarray, weights: Tensor | None, settings: TrainSettin
     return ens
 
 
-def _is_the_fit(sigma: np.ndarray, weights: Tensor | None) -> Tensor:
-    """Members at rho = 0 on the full data ``(E,)``: the fitted model itself, not fine-tuned
-    (fine-tuning would only move it by optimizer noise away from the model the effects of
-    ``fit.effects()`` come from)."""
+def _is_the_fit(sigma: np.ndarray) -> Tensor:
+    """Members at rho = 0 ``(E,)``: each starts from the fit of its own data (the fitted model,
+    or a bootstrap replicate's refit on its resample) and is that fit itself, not fine-tuned
+    (fine-tuning would only move it by optimizer noise away from the model whose effects
+    ``fit.effects()`` reports, or its bootstrap replicate)."""
     eye = np.eye(sigma.shape[-1])
-    out = torch.as_tensor(np.all(np.abs(sigma - eye) < 1e-12, axis=(1, 2)))
-    if weights is not None:
-        out &= (weights == 1).all(-1).cpu()
-    return out
+    return torch.as_tensor(np.all(np.abs(sigma - eye) < 1e-12, axis=(1, 2)))
 
 
 def _likelihood(fit, copula: _Copula) -> tuple[_CopulaLikelihood, tuple[Tensor, Tensor] | None]:
@@ -336,13 +379,15 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
                 mediators=None, estimands=None, a: float | None = None, a_ref: float | None = None,
                 n_boot: int = 0, level: float = 0.95, seed: int = 0, n_mc: int | None = None,
                 epochs: int = 30, patience: int = 3, lr: float | None = None, batch_size: int | None = None,
-                chunks: int = 1, verbose: bool = True) -> SensitivityResult:
+                chunks: int = 1, boot_options: dict | None = None, verbose: bool = True) -> SensitivityResult:
     """Effects as a function of an assumed noise correlation ``rho`` between node pairs (ρ-GNF).
 
     For every pair set and every ``rho`` the flow is refitted with a Gaussian copula between
     the paired noises (all refits trained together as one ensemble, warm-started from ``fit``)
-    and the effects are recomputed with the refitted transforms. See the module docstring for
-    which pairs are allowed and how abduction and fresh draws use the copula.
+    and the effects are recomputed with the refitted transforms. A bootstrap replicate repeats
+    this on its resample, starting from its own refit of the fit's procedure on that resample
+    (never from ``fit``). See the module docstring for which pairs are allowed, how the
+    bootstrap works and how abduction and fresh draws use the copula.
 
     Args:
         fit: a :class:`~medflow.model.FittedFlow`.
@@ -357,19 +402,29 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
             (``"NIE via W"``); default: TE and the natural direct and indirect effects.
         a, a_ref: treatment contrast (default: :func:`medflow.estimands.default_contrast`).
         n_boot: bootstrap replicates per (pair set, rho) for percentile intervals (0 = none);
-            replicate ``b`` uses the same resample for every ``rho``.
+            replicate ``b`` uses the same resample, and the same refit on it, for every ``rho``.
+            The refits are those of ``fit.effects(n_boot=n_boot, seed=seed)`` (shared when both
+            are called with the same ``seed`` and ``boot_options``), so at ``rho = 0`` the
+            replicates are the effects bootstrap's.
         level: interval level.
         seed: seeds the refits, abduction of discrete nodes, fresh draws and the bootstrap.
         n_mc: average over this many draws from each refitted model instead of the observed units.
-        epochs, patience, lr, batch_size: fine-tuning settings (defaults: half the fit's learning
-            rate, the fit's batch size).
-            ``epochs=0`` skips fine-tuning: each member is the warm start (the fit with its linear
-            part moved to the Gaussian MLE under ``Sigma_rho``), exact for a linear-Gaussian flow.
-        chunks: train the members in this many sequential ensembles (less memory).
+        epochs, patience, lr, batch_size: fine-tuning settings of the copula refits, the point
+            estimates' and the replicates' alike (defaults: half the fit's learning rate, the
+            fit's batch size).
+            ``epochs=0`` skips fine-tuning: each member is its warm start (the fit of its data,
+            with its linear part moved to the Gaussian MLE under ``Sigma_rho``), exact for a
+            linear-Gaussian flow.
+        chunks: train the copula refits in this many sequential ensembles (less memory).
+        boot_options: how the replicates' refits on their resamples are run, as in
+            :func:`medflow.effects.effects`: ``{"chunks": c}`` splits them into ``c`` ensembles
+            trained through joblib (any joblib backend, e.g. Dask), ``{"n_jobs": j}`` sets the
+            joblib workers.
         verbose: progress bars.
 
     Returns:
-        A :class:`SensitivityResult`.
+        A :class:`SensitivityResult`; with ``n_boot``, ``fit_info["replicates"]`` holds every
+        replicate's estimate (columns ``pair``, ``rho``, ``label``, ``replicate``, ``estimate``).
 
     Raises:
         ValueError: for an invalid grid or pair (see the module docstring for the rules).
@@ -396,7 +451,11 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
     sigmas = {(s, g): noise_correlation(variables, sc, r)
               for s, sc in enumerate(scenarios) for g, r in enumerate(grid)}
     # Refits: for the point estimates (b = 0) one per member m of the fit's ensemble, averaged
-    # as fit.effects() averages them; a bootstrap replicate b warm-starts from member (b - 1) mod K.
+    # as fit.effects() averages them, each warm-started from that member. A bootstrap replicate
+    # b >= 1 runs the same procedure on its resample: the fit's procedure from scratch
+    # (medflow.bootstrap, one member, as fit.effects(n_boot=...) has it), then the same copula
+    # refit warm-started from that refit, never from the fitted model. (Its m, (b - 1) mod K,
+    # only names the member.)
     K = fit._require_fitted().E
     members = [(b, s, g, m) for b in range(n_boot + 1) for s in range(len(scenarios))
                for g in range(len(grid)) for m in (range(K) if b == 0 else [(b - 1) % K])]
@@ -408,27 +467,42 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
     settings = None if epochs == 0 else TrainSettings(
         epochs=int(epochs), batch_size=batch_size or info["batch_size"], lr=lr or info["lr"] / 2,
         weight_decay=info["weight_decay"], patience=patience)
+    boot_opts = _check_boot_options(boot_options, n_boot)
     n_rows = len(fit.data)
-    boot_w = None
-    if n_boot:
-        from medflow.bootstrap import bootstrap_weights
-        boot_w = bootstrap_weights(n_rows, n_boot, seed)
 
     gen = torch.Generator().manual_seed(int(seed))
     est = {s.label: np.full(len(members), np.nan) for s in specs}
     mc = {s.label: np.full(len(members), np.nan) for s in specs}
     started = time.perf_counter()
+    starts, boot_w, boot_split, boot_s = fit._require_fitted(), None, None, 0.0
+    if n_boot:
+        from medflow.bootstrap import _concat, bootstrap_ensemble
+
+        # the replicates' own fits (cached on fit and shared with fit.effects(n_boot, seed))
+        replicates, boot_w = bootstrap_ensemble(fit, n_boot, seed, verbose=verbose, **boot_opts)
+        starts = _concat([fit._require_fitted(), replicates])   # member K + b - 1: replicate b
+        # Fine-tuning rows: the point members hold out the fit's first fold (as without a
+        # bootstrap); replicate b holds out its own fold of its resample's distinct rows, the
+        # rows its refit stopped on, and trains on the rest of its resample.
+        fit_rows = [torch.zeros(n_rows, dtype=torch.float64) for _ in range(2)]
+        for w, rows in zip(fit_rows, _fit_split(fit, n_rows, torch.Generator().manual_seed(seed * 7919))):
+            w[torch.as_tensor(rows)] = 1.0
+        boot_split = [(fit_rows[0], fit_rows[1])] + list(zip(replicates.train_weights,
+                                                              replicates.val_weights))
+        boot_s = time.perf_counter() - started
     epochs_run, warm_kept, refit_s, interval_used = [], 0, 0.0, []
     for k, idx in enumerate(np.array_split(np.arange(len(members)), int(chunks))):
         chunk = [members[i] for i in idx]
         sigma = np.stack([sigmas[(s, g)] for _, s, g, _ in chunk])
-        weights = None
+        start = starts.members([m if b == 0 else K + b - 1 for b, _, _, m in chunk])
+        weights = split = None
         if n_boot:
             weights = torch.stack([torch.ones(n_rows, dtype=torch.float64) if b == 0 else boot_w[b - 1]
                                    for b, _, _, _ in chunk])
+            split = tuple(torch.stack([boot_split[b][part] for b, _, _, _ in chunk]) for part in (0, 1))
         t0 = time.perf_counter()
-        ens = _refit(fit, sigma, weights, settings, seed * 7919 + k, verbose and k == 0,
-                     start=[m for _, _, _, m in chunk])
+        ens = _refit(fit, sigma, settings, seed * 7919 + k, verbose and k == 0, start,
+                     counts=weights, split=split)
         refit_s += time.perf_counter() - t0
         epochs_run.append(int(ens.history["epoch"].max()))
         warm_kept += int(ens.kept_warm_start.sum())
@@ -487,12 +561,58 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
         else:
             notes.append("More than two discrete nodes are correlated jointly in some pair set: those "
                          "refits use the dequantized likelihood, not the fit's interval likelihood.")
-    fit_info = dict(elapsed=elapsed, refit_seconds=refit_s, effects_seconds=elapsed - refit_s,
+    if n_boot:
+        notes.append(f"Bootstrap replicate b: the fit's procedure on resample b from scratch (as in "
+                     f"fit.effects(n_boot=...)), then the copula refit warm-started from that refit "
+                     f"(trained on the resample, stopped on its own held-out rows); at rho = 0 that "
+                     f"refit itself ({boot_s:.1f} s for the {n_boot} refits).")
+    fit_info = dict(elapsed=elapsed, refit_seconds=refit_s, effects_seconds=elapsed - refit_s - boot_s,
                     members=len(members), epochs_run=epochs_run, kept_warm_start=warm_kept,
                     settings=vars(settings) if settings else {}, chunks=int(chunks),
-                    interval_likelihood=all(interval_used))
+                    interval_likelihood=all(interval_used), bootstrap_seconds=boot_s,
+                    replicates=_replicate_table(members, est, scenarios, grid) if n_boot else None)
     return SensitivityResult(pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS)), notes=notes,
                              fit_info=fit_info)
+
+
+def _check_boot_options(boot_options, n_boot: int) -> dict:
+    """``boot_options`` of :func:`sensitivity`: how the replicates' refits on their resamples are
+    split and run (:func:`medflow.bootstrap.bootstrap_ensemble`'s ``chunks`` and ``n_jobs``)."""
+    if boot_options is None:
+        return {}
+    if not isinstance(boot_options, dict):
+        raise ValueError(f"boot_options must be a dict such as {{'chunks': 4, 'n_jobs': 2}}, got {boot_options!r}.")
+    unknown = sorted(set(boot_options) - {"chunks", "n_jobs"})
+    if unknown:
+        raise ValueError(f"boot_options may set 'chunks' and 'n_jobs' (how the bootstrap replicates' refits "
+                         f"are split and run), not {', '.join(map(repr, unknown))}.")
+    out = {}
+    chunks = boot_options.get("chunks", 1)
+    if isinstance(chunks, bool) or not isinstance(chunks, (int, float, np.integer, np.floating)) \
+            or not float(chunks).is_integer() or not 1 <= chunks <= (n_boot or chunks):
+        bound = f"between 1 and n_boot ({n_boot})" if n_boot else "of at least 1"
+        raise ValueError(f"boot_options['chunks'] must be a whole number {bound}, got {chunks!r}.")
+    out["chunks"] = int(chunks)
+    if boot_options.get("n_jobs") is not None:
+        jobs = boot_options["n_jobs"]
+        if isinstance(jobs, bool) or not isinstance(jobs, (int, float, np.integer, np.floating)) \
+                or not float(jobs).is_integer() or jobs == 0:
+            raise ValueError(f"boot_options['n_jobs'] must be a non-zero whole number (joblib's n_jobs; "
+                             f"-1: every CPU), got {jobs!r}.")
+        out["n_jobs"] = int(jobs)
+    return out
+
+
+def _replicate_table(members, est: dict, scenarios, grid) -> pd.DataFrame:
+    """The bootstrap replicates' estimates: one row per (pair set, rho, label, replicate), in the
+    order of the table's rows, replicates ``1, ..., n_boot`` within each."""
+    at = {(b, s, g): i for i, (b, s, g, _) in enumerate(members) if b > 0}
+    n_boot = max(b for b, _, _ in at)
+    rows = [dict(pair=_scenario_text(scenario), rho=float(r), label=label, replicate=b,
+                 estimate=float(values[at[(b, s, g)]]))
+            for s, scenario in enumerate(scenarios) for g, r in enumerate(grid)
+            for label, values in est.items() for b in range(1, n_boot + 1)]
+    return pd.DataFrame(rows, columns=["pair", "rho", "label", "replicate", "estimate"])
 
 
 def _rho_assumption(scenario: Sequence[Pair], rho: float) -> str:

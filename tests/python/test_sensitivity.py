@@ -297,6 +297,81 @@ def test_bootstrap_intervals_n_mc_interventional_and_reproducibility(small):
     assert chunked.fit_info["chunks"] == 2 and len(chunked.table) == 4
 
 
+# ----------------------------------------------------------------------------- bootstrap replicates
+# Issue 14, item 5: a replicate runs the point estimate's procedure on its resample (the fit's
+# procedure from scratch, then the copula refit from that), never starting from the fitted model.
+BOOT = dict(pairs=[("M", "Y")], rho=[0.0, 0.3], treatment="X", outcome="Y", mediators=["M"],
+            estimands=["TE", "NDE", "NIE"], epochs=3, patience=3, verbose=False)
+
+
+def _fresh(fit):
+    """Forget the fit's cached bootstrap refits, so the next call refits its replicates."""
+    fit.__dict__.pop("_bootstrap_cache", None)
+    return fit
+
+
+@pytest.fixture(scope="module")
+def boot_run(small):
+    return sensitivity(_fresh(small), n_boot=8, seed=3, **BOOT)
+
+
+def test_bootstrap_at_rho0_has_the_spread_of_the_effects_bootstrap(small):
+    B = 30
+    eff = small.effects("X", "Y", mediators=["M"], interventional=False, n_boot=B, seed=11, verbose=False)
+    res = sensitivity(_fresh(small), n_boot=B, seed=11, **BOOT)   # its own refits, not effects()'s
+    reps = res.fit_info["replicates"]
+    at0 = reps[reps["rho"] == 0].pivot(index="replicate", columns="label", values="estimate")
+    assert at0.index.tolist() == list(range(1, B + 1))
+    # the same procedure with the same seed: the effects bootstrap's replicates, one by one
+    # (continuous data, natural effects: no Monte Carlo draws), hence the same standard errors
+    np.testing.assert_allclose(at0[eff.draws.columns].to_numpy(), eff.draws.to_numpy(), rtol=0, atol=1e-5)
+    t = res.table.set_index(["rho", "label"])
+    ref = eff.table.set_index("label")
+    for lab in ref.index:
+        assert t.loc[(0.0, lab), "std_error"] == pytest.approx(ref.loc[lab, "std_error"], abs=1e-5), lab
+    # independent resamples and training (another seed): the same spread within Monte Carlo
+    # error. A bootstrap SD from B replicates has relative SE 1 / sqrt(2 (B - 1)), the log of a
+    # ratio of two independent ones SE 1 / sqrt(B - 1) (0.19 at B = 30): within 3 SEs.
+    other = sensitivity(small, n_boot=B, seed=12, **BOOT).table.set_index(["rho", "label"])
+    for lab in ref.index:
+        ratio = other.loc[(0.0, lab), "std_error"] / ref.loc[lab, "std_error"]
+        assert abs(math.log(ratio)) < 3 / math.sqrt(B - 1), (lab, ratio)
+
+
+def test_bootstrap_replicates_never_start_from_the_fitted_model(small, boot_run):
+    import copy
+
+    reps = boot_run.fit_info["replicates"]
+    assert len(reps) == 2 * 3 * 8 and reps["estimate"].notna().all()
+    # no replicate is the point estimate (a replicate that kept a warm start from the fitted
+    # model's members stayed next to it)
+    point = boot_run.table[["pair", "rho", "label", "estimate"]]
+    both = reps.merge(point, on=["pair", "rho", "label"], suffixes=("", "_point"))
+    assert len(both) == len(reps)
+    assert ((both["estimate"] - both["estimate_point"]).abs() > 1e-6).all()
+    # the replicates do not depend on the fitted model at all: move its weights, and the point
+    # estimates move while every replicate stays where it was
+    moved = _fresh(copy.deepcopy(small))
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in moved.flow.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    res = sensitivity(moved, n_boot=8, seed=3, **BOOT)
+    assert (res.table["estimate"] - boot_run.table["estimate"]).abs().min() > 1e-4
+    pd.testing.assert_frame_equal(res.fit_info["replicates"], reps, check_exact=False, atol=1e-5, rtol=0)
+
+
+def test_bootstrap_replicates_are_reproducible(small, boot_run):
+    again = sensitivity(_fresh(small), n_boot=8, seed=3, **BOOT)   # refitted from scratch
+    pd.testing.assert_frame_equal(again.fit_info["replicates"], boot_run.fit_info["replicates"],
+                                  check_exact=True)
+    pd.testing.assert_frame_equal(again.table, boot_run.table, check_exact=True)
+    other = sensitivity(small, n_boot=8, seed=4, **BOOT).fit_info["replicates"]
+    assert (other["estimate"] - boot_run.fit_info["replicates"]["estimate"]).abs().min() > 1e-6
+    assert boot_run.fit_info["bootstrap_seconds"] > 0
+    assert "the fit's procedure on resample b from scratch" in boot_run.summary()
+
+
 def test_rho_values_interpolate_on_the_grid():
     rows = []
     for r, est, lo, hi in [(-0.4, -0.2, -0.3, -0.1), (-0.2, -0.1, -0.2, 0.05), (0.0, 0.1, 0.0, 0.2),
@@ -347,6 +422,10 @@ BAD = [
     (dict(epochs=-1), "epochs must be a non-negative integer, got -1."),
     (dict(n_mc=0), "n_mc must be a positive integer, got 0."),
     (dict(chunks=21), "chunks must be between 1 and the number of refits (20), got 21."),
+    (dict(boot_options={"members": 2}), "boot_options may set 'chunks' and 'n_jobs' (how the bootstrap "
+                                        "replicates' refits are split and run), not 'members'."),
+    (dict(n_boot=2, boot_options={"chunks": 3}), "boot_options['chunks'] must be a whole number between 1 "
+                                                 "and n_boot (2), got 3."),
 ]
 
 
