@@ -111,6 +111,13 @@ class NodeFlows(nn.Module):
         self.b_out = nn.Parameter(torch.zeros(ensemble, d, self.n_out, dtype=dtype))
 
     # ------------------------------------------------------------------ pieces
+    def set_linear(self, weight: Tensor, bias: Tensor, log_scale: Tensor) -> None:
+        """Set the linear SEM part (e.g. from OLS), broadcast to every ensemble member."""
+        with torch.no_grad():
+            self.weight.copy_((weight * self.mask).expand_as(self.weight))
+            self.bias.copy_(bias.expand_as(self.bias))
+            self.log_scale.copy_(log_scale.expand_as(self.log_scale))
+
     def _conditioner(self, x: Tensor, nodes: slice | int = slice(None)) -> Tensor:
         """Spline parameters ``(E, B, d', layers, 3K-1)`` from the parents' values ``x``."""
         m = self.mask[nodes]

@@ -71,7 +71,7 @@ def test_default_contrast_is_one_rule():
 def test_flow_linear_sem_and_command_line_share_the_default_contrast():
     # x = 0..9 in equal shares: the interpolated quartiles (6.75, 2.25) were the linear SEM's
     # default and the nearest ones (7, 2) the flow's; now every engine takes 7 vs 2.
-    from medflow import cli
+    from medflow import analysis
     rng = np.random.default_rng(0)
     x = np.repeat(np.arange(10.0), 30)
     m = x + rng.normal(size=x.size)
@@ -79,7 +79,7 @@ def test_flow_linear_sem_and_command_line_share_the_default_contrast():
     data = pd.DataFrame(dict(X=x, M=m, Y=y))
     sem = mf.LinearSEM("M ~ X; Y ~ X + M", data).fit().effects("X", "Y", interventional=False)
     assert (sem.table["a"].iloc[0], sem.table["a_ref"].iloc[0]) == (7.0, 2.0)
-    assert cli._contrast(data, "X", None)[:2] == (7.0, 2.0)
+    assert analysis._contrast(data, "X", None)[:2] == (7.0, 2.0)
     fit = mf.CausalFlow("M ~ X; Y ~ X + M", data).fit(epochs=1, members=1, seed=0, verbose=False)
     flow = fit.effects("X", "Y", interventional=False)
     assert (flow.table["a"].iloc[0], flow.table["a_ref"].iloc[0]) == (7.0, 2.0)
