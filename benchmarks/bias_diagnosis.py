@@ -179,7 +179,7 @@ def _effects(fit, sim, true_nodes=(), flow_seed: int = 0) -> dict[str, float]:
 
 
 def fx_scm(dgp: str):
-    from medflow.datasets import _SCMS
+    from medflow.simulation.designs import _SCMS
 
     return _SCMS[dgp]
 
@@ -253,7 +253,7 @@ def equation_check(fit_dir: Path, dgps, n: int, reps: int, log=print, nodes=("U"
 def oracle_check(dgps, n: int) -> list[dict]:
     """The contrast and Monte Carlo error of the shipped truth, and a fresh Monte Carlo truth."""
     import medflow as mf
-    from medflow.datasets import _mc_truth
+    from medflow.simulation.truth import _mc_truth
 
     rows = []
     for dgp in dgps:
