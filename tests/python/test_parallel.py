@@ -83,7 +83,7 @@ def test_validation_replications_in_local_processes_equal_sequential():
     seq = run_study(["linear"], [200], n_jobs=1, **kw)
     par = run_study(["linear"], [200], n_jobs=2, **kw)
     cols = [c for c in seq.columns if c != "seconds"]
-    assert len(seq) == 2 * 2 * 9  # reps x methods x effects
+    assert len(seq) == 2 * 2 * 9 * 2  # reps x methods x effects x interval levels
     pd.testing.assert_frame_equal(seq[cols], par[cols])
     flow = seq[seq["label"] == "TE"]["estimate"].to_numpy()
     assert np.isfinite(flow).all() and len(set(np.round(flow, 12))) > 1
