@@ -178,7 +178,8 @@ def format_comparison(table: pd.DataFrame, level: float | None = None) -> str:
 
     def wide(col: str) -> pd.DataFrame:
         return table.pivot(index="label", columns="name", values=col).reindex(labels)
-    has_ci = bool(table["ci_lower_sd"].notna().any())
+    # intervals are shown when the flow has them (bootstrap); the linear SEM always has them
+    has_ci = bool(table.loc[table["name"] == "flow", "ci_lower_sd"].notna().any())
     has_truth = "truth_sd" in table.columns
     cols: dict[tuple[str, str], list[str]] = {}
     for name, title in (("flow", "flow"), ("linear", "linear SEM")):

@@ -348,3 +348,18 @@ def test_blau_duncan_distributional_section(tiny_csv, tmp_path):
     for name in ("quantile_effects.png", "mobility.png"):
         assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
     assert cli.build_parser().parse_args(["blau-duncan"]).distributional is False
+
+
+def test_comparison_shows_intervals_only_when_the_flow_has_them():
+    # without a bootstrap the flow has no intervals: no CI columns (and no "[., .]" cells),
+    # although the linear SEM has delta-method intervals; with one, both methods show them
+    data = mf.datasets.blau_duncan_synthetic().iloc[:3000]
+    sem = mf.LinearSEM(BD, data).fit()
+    lin = sem.effects("X", "Y", mediators=["W"], a=33, a_ref=11)
+    no_ci = lin.to_frame().assign(ci_lower=np.nan, ci_upper=np.nan, ci_lower_sd=np.nan, ci_upper_sd=np.nan,
+                                  method="flow")
+    flow = mf.results.EffectsResult(no_ci)
+    text = cli.format_comparison(cli.comparison_table(flow, lin, mediators=["W"]), level=0.95)
+    assert "CI" not in text and "[" not in text
+    text = cli.format_comparison(cli.comparison_table(lin, lin, mediators=["W"]), level=0.95)
+    assert text.count("95% CI") == 2 and "[., .]" not in text
