@@ -21,7 +21,7 @@ change for ``--name sensitivity_bootstrap_before``)::
 
     nice -n 5 python benchmarks/sensitivity_bootstrap.py --threads 1 --name sensitivity_bootstrap_after
 
-Writes ``benchmarks/results/<name>.{json,csv,md}``.
+Writes ``benchmarks/results/<name>.{json,md}``.
 """
 
 from __future__ import annotations
