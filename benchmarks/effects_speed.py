@@ -165,8 +165,8 @@ def main(argv=None) -> dict:
     df = pd.DataFrame(rows)
     md = [f"Model fitted to simulate({args.dgp!r}, {args.n}, {args.seed}) in {fit_s:.1f} s "
           f"({tf['fit_cpu_s']:.1f} CPU s) "
-          f"({fit.fit_info['epochs_run']} epochs; batch {args.batch_size}, lr {args.lr:g}, patience "
-          f"{args.patience}, hidden {args.hidden}). Contrast X = {a:.3f} vs {a_ref:.3f}. "
+          f"({fit.fit_info['epochs_run']} epochs; settings {fit.fit_info.get('settings')}). "
+          f"Contrast X = {a:.3f} vs {a_ref:.3f}. "
           f"Targets: effects ≤ {args.target_effects:g} s, {args.n_boot}-replicate bootstrap ≤ "
           f"{args.target_bootstrap:g} s. boot_options = {boot_options}.", "",
           "Times in s: best_s / median_s wall clock, cpu_s = this process's CPU time.", "",
