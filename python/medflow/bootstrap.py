@@ -10,10 +10,13 @@ made linear where its held-out likelihood is not clearly higher than the
 linear equation's (when the fit chose them so). Folds are drawn over the
 resample's distinct rows, so copies of a row never sit on both sides.
 
-A replicate is one member, where the fit averages ``K`` (``members=`` raises
-it): its optimiser noise is not averaged away, so the replicates vary a little
-more than the point estimate does and the intervals err on the wide side.
-Nothing is warm-started from the full-data fit, so no replicate inherits it.
+A replicate averages fewer members than the fit's ``K`` (one, or two below
+5,000 rows where a member is cheap and the optimiser's noise large; ``members=``
+sets it): its optimiser noise is less averaged away, so the replicates vary more
+than the point estimate does. The effects engine removes that extra variance
+(:func:`medflow.estimands.shrink_replicates`), estimated from the spread of the
+members within the fit and within the replicates. Nothing is warm-started from
+the full-data fit, so no replicate inherits it.
 
 All replicates of a chunk are trained together (every parameter of
 :class:`~medflow.flow.NodeFlows` has a leading ensemble dimension, each member
@@ -36,9 +39,21 @@ from torch import Tensor
 from medflow.crossfit import DEPARTURE_Z, assign_folds, gain_z, linearize, member_weights, train_members
 from medflow.flow import NodeFlows
 from medflow.progress import progress_bar
-from medflow.training import TrainSettings
+from medflow.training import SMALL_DATA_ROWS, TrainSettings
 
-__all__ = ["bootstrap_ensemble", "bootstrap_weights"]
+__all__ = ["bootstrap_ensemble", "bootstrap_weights", "default_members"]
+
+
+def default_members(n: int) -> int:
+    """Members per bootstrap replicate for ``n`` rows: two below
+    :data:`~medflow.training.SMALL_DATA_ROWS` (their spread within replicates estimates the
+    optimiser's noise well where it is large), else one.
+
+    Example:
+        >>> default_members(2000), default_members(20700)
+        (2, 1)
+    """
+    return 2 if int(n) < SMALL_DATA_ROWS else 1
 
 
 def bootstrap_weights(n: int, n_boot: int, seed: int) -> Tensor:
@@ -53,7 +68,7 @@ def bootstrap_weights(n: int, n_boot: int, seed: int) -> Tensor:
     return torch.as_tensor(counts, dtype=torch.float64)
 
 
-def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, members: int = 1, chunks: int = 1,
+def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, members: int | None = None, chunks: int = 1,
                        n_jobs: int | None = None, verbose: bool = True) -> tuple[NodeFlows, Tensor]:
     """Refit ``fit``'s procedure on ``n_boot`` resamples; returns the replicates and their
     resampling counts.
@@ -71,12 +86,14 @@ def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, members: int = 1, chu
         fit: a fitted :class:`~medflow.model.FittedFlow`.
         n_boot: number of replicates.
         seed: seeds the resampling, the folds and the training.
-        members: members per replicate (the fit's ``K`` repeats its procedure exactly, at
-            ``K`` times the cost).
+        members: members per replicate (default :func:`default_members`; the fit's ``K``
+            repeats its procedure exactly, at ``K`` times the cost).
         chunks: split the replicates into this many ensembles (trained through joblib).
         n_jobs: joblib workers for the chunks (default: the active joblib configuration).
         verbose: progress bar.
     """
+    if members is None:
+        members = default_members(len(fit.data))
     for name, value, low in (("n_boot", n_boot, 2), ("members", members, 1), ("chunks", chunks, 1)):
         if isinstance(value, bool) or not float(value).is_integer() or int(value) < low:
             raise ValueError(f"{name} must be a whole number of at least {low}, got {value!r}.")

@@ -7,7 +7,13 @@ equation ``eps_j = T_j(v_j; pa_j)`` with ``eps_j ~ N(0, 1)``:
     eps_j = g_{j,L} o ... o g_{j,1}(r_j; pa_j)              (monotone corrections)
 
 where each ``g`` is a monotonic rational-quadratic spline (zuko) whose knots
-are produced by a small MLP of the *parents only*. With the spline's final
+are produced by a small MLP of the *parents only*. The MLP reads each parent
+through a fixed monotone map fitted to the data, its normal scores
+(:func:`normal_scores`): a skewed or heaped parent such as an occupational
+score is spread evenly over the MLP's input range, so a curve that bends where
+the data are dense (``log(1 + X)`` near ``X = 0``) is as easy to learn as one
+that bends in the middle. The map only feeds the MLP; the linear part reads
+the standardized parents, so the linear SEM is still nested. With the spline's final
 layer at zero every ``g`` is the identity, so the linear SEM is the special
 case the flow starts from and the flow learns departures from it. All nodes
 (and, for the bootstrap, an ensemble of ``E`` independent flows) are
@@ -32,17 +38,22 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from zuko.transforms import MonotonicRQSTransform
 
-__all__ = ["NodeFlows", "FlowConfig"]
+__all__ = ["NodeFlows", "FlowConfig", "normal_scores"]
+
+#: at most this many knots per variable in the normal-score map of the conditioner inputs
+MAX_KNOTS = 64
 
 
 class FlowConfig(dict):
     """Architecture settings (a plain dict, stored as JSON with a saved model)."""
 
-    defaults = dict(hidden=16, depth=2, bins=8, layers=1, bound=5.0, learn_linear=True)
+    defaults = dict(hidden=16, depth=2, bins=8, layers=1, bound=5.0, learn_linear=True,
+                    inputs="normal_scores", input_map=None)
 
     def __init__(self, **kwargs):
         unknown = set(kwargs) - set(self.defaults)
@@ -65,6 +76,16 @@ class FlowConfig(dict):
         self["bound"] = float(bound)
         if not isinstance(self["learn_linear"], bool):
             raise ValueError(f"learn_linear must be True or False, got {self['learn_linear']!r}.")
+        if self["inputs"] not in ("normal_scores", "standardized"):
+            raise ValueError("inputs must be 'normal_scores' (the conditioners read each parent's "
+                             "normal scores; default) or 'standardized' (its standardized value), "
+                             f"got {self['inputs']!r}.")
+        input_map = self["input_map"]
+        if input_map is not None and (not isinstance(input_map, dict)
+                                      or set(input_map) != {"knots", "scores"}):
+            raise ValueError("input_map must be None or a dict with 'knots' and 'scores' "
+                             "(made by medflow.flow.normal_scores), got "
+                             f"{type(input_map).__name__}.")
 
 
 class NodeFlows(nn.Module):
@@ -86,6 +107,10 @@ class NodeFlows(nn.Module):
         d = mask.shape[0]
         self.d, self.E = d, ensemble
         self.register_buffer("mask", mask.to(dtype).clone())
+        knots, scores = _padded_map(cfg["input_map"], d, dtype)
+        # Not part of the state dict: the map lives in the (JSON) config, like the architecture.
+        self.register_buffer("in_knots", knots, persistent=False)
+        self.register_buffer("in_scores", scores, persistent=False)
         K, L, H = cfg["bins"], cfg["layers"], cfg["hidden"]
         self.n_out = L * (3 * K - 1)
 
@@ -118,8 +143,23 @@ class NodeFlows(nn.Module):
             self.bias.copy_(bias.expand_as(self.bias))
             self.log_scale.copy_(log_scale.expand_as(self.log_scale))
 
+    def features(self, x: Tensor) -> Tensor:
+        """What the conditioner MLPs read: each column of ``x`` (standardized values, any
+        leading shape) through the piecewise-linear normal-score map of the config's
+        ``input_map``, constant beyond the lowest and highest knots; ``x`` itself without a map.
+        """
+        if self.in_knots is None:
+            return x
+        k, s = self.in_knots, self.in_scores
+        flat = x.reshape(-1, self.d).T.contiguous()                       # (d, M)
+        i = torch.searchsorted(k, flat).clamp(1, k.shape[1] - 1)
+        k0, k1, s0, s1 = k.gather(1, i - 1), k.gather(1, i), s.gather(1, i - 1), s.gather(1, i)
+        t = ((flat - k0) / (k1 - k0)).clamp(0.0, 1.0)
+        return (s0 + t * (s1 - s0)).T.reshape(x.shape)
+
     def _conditioner(self, x: Tensor, nodes: slice | int = slice(None)) -> Tensor:
         """Spline parameters ``(E, B, d', layers, 3K-1)`` from the parents' values ``x``."""
+        x = self.features(x)
         m = self.mask[nodes]
         w_in = self.w_in[:, nodes] * m[..., None]
         eq = "ebi,ejih->ebjh" if w_in.dim() == 4 else "ebi,eih->ebh"
@@ -219,3 +259,59 @@ class NodeFlows(nn.Module):
             for p_new, p_old in zip(new.parameters(), flow.parameters()):
                 p_new.copy_(p_old[idx])
         return new
+
+
+# ---------------------------------------------------------------------- input map
+def normal_scores(x, max_knots: int = MAX_KNOTS) -> dict:
+    """The normal-score map of each column of ``x`` (``(N, d)`` standardized data).
+
+    Knots are observed values at evenly spaced ranks (every distinct value when there are at
+    most ``max_knots``, always the lowest and the highest); a knot's score is
+    ``Phi^-1`` of its mid-rank ``(#{x < v} + #{x <= v}) / 2N``, so ties (discrete values) share
+    one score. Between knots the map is linear, beyond them constant. It holds at most
+    ``max_knots`` values per variable, not rows.
+
+    Example:
+        >>> import numpy as np
+        >>> m = normal_scores(np.array([[0.0], [1.0], [1.0], [5.0]]))
+        >>> m["knots"], [[round(v, 3) for v in m["scores"][0]]]
+        ([[0.0, 1.0, 5.0]], [[-1.15, 0.0, 1.15]])
+    """
+    from scipy import stats
+
+    arr = np.asarray(x.detach().cpu().numpy() if isinstance(x, Tensor) else x, dtype=float)
+    if arr.ndim != 2 or len(arr) == 0:
+        raise ValueError(f"normal_scores needs an (N, d) array with N >= 1, got shape {arr.shape}.")
+    n = len(arr)
+    knots, scores = [], []
+    for col in arr.T:
+        col = np.sort(col[np.isfinite(col)])
+        values = np.unique(col)
+        if len(values) > max_knots:
+            values = np.unique(col[np.round(np.linspace(0, n - 1, max_knots)).astype(int)])
+        below = np.searchsorted(col, values, side="left")
+        upto = np.searchsorted(col, values, side="right")
+        knots.append([float(v) for v in values])
+        scores.append([float(v) for v in stats.norm.ppf((below + upto) / (2.0 * n))])
+    return dict(knots=knots, scores=scores)
+
+
+def _padded_map(input_map: dict | None, d: int, dtype) -> tuple[Tensor | None, Tensor | None]:
+    """``(d, Q)`` knot and score tensors, each row padded past its last knot (score held)."""
+    if input_map is None:
+        return None, None
+    knots, scores = input_map["knots"], input_map["scores"]
+    if len(knots) != d or len(scores) != d or any(len(k) != len(s) or not k for k, s in zip(knots, scores)):
+        raise ValueError(f"input_map must hold knots and scores of equal, nonzero length for each of "
+                         f"the {d} variables.")
+    q = max(2, max(len(k) for k in knots))
+    kt = torch.empty(d, q, dtype=torch.float64)
+    st = torch.empty(d, q, dtype=torch.float64)
+    for j, (k, s) in enumerate(zip(knots, scores)):
+        k, s = torch.as_tensor(k, dtype=torch.float64), torch.as_tensor(s, dtype=torch.float64)
+        if len(k) > 1 and not bool((k[1:] > k[:-1]).all()):
+            raise ValueError(f"input_map knots of variable {j} must be strictly increasing.")
+        pad = q - len(k)
+        kt[j] = torch.cat([k, k[-1] + 1e3 * torch.arange(1, pad + 1, dtype=torch.float64)])
+        st[j] = torch.cat([s, s[-1].expand(pad)])
+    return kt.to(dtype), st.to(dtype)

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from medflow.dag import DAG, as_dag, require_equation
 from medflow.data import Encoding, prepare
-from medflow.flow import FlowConfig, NodeFlows
+from medflow.flow import FlowConfig, NodeFlows, normal_scores
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from medflow.training import TrainSettings, log_interval_mass, truncated_normal
@@ -59,7 +59,8 @@ class CausalFlow:
         continuous: few-valued variables to treat as continuous.
         missing: ``"error"`` (default) or ``"drop"``.
         **flow_config: architecture (``hidden=16, depth=2, bins=8, layers=1, bound=5.0,
-            learn_linear=True``; see :mod:`medflow.flow`).
+            learn_linear=True, inputs="normal_scores"``; ``inputs="standardized"`` feeds the
+            conditioners the standardized parents instead; see :mod:`medflow.flow`).
     """
 
     def __init__(self, model, data: pd.DataFrame, *, discrete: Iterable[str] | None = None,
@@ -121,12 +122,14 @@ class CausalFlow:
         fitted = FittedFlow(self.dag, self.encoding, self.config, tdtype)
         linear_set = _linear_nodes(linear_nodes, fitted)
         x = fitted._to_tensor(self.data.to_numpy())
+        if fitted.config["inputs"] == "normal_scores":  # the conditioners' input map (flow.py)
+            fitted.config = FlowConfig(**{**fitted.config, "input_map": normal_scores(x)})
         k = settings.members
         n_folds = max(k, 5) if k == 1 else k
         folds = assign_folds(x.shape[0], n_folds, gen)
         tw, vw = member_weights(folds, n_folds)
         interval = fitted._bounds() if discrete_likelihood == "interval" else None
-        fit = train_members(x, fitted.disc_step, fitted.mask, dict(self.config), settings,
+        fit = train_members(x, fitted.disc_step, fitted.mask, dict(fitted.config), settings,
                             tw[:k], vw[:k], gen, interval=interval, device=dev, verbose=verbose)
         enc = self.encoding
         table = linearity(fit, x, fitted.disc_step, fitted.variables, self.flow_dag.parents,
@@ -484,6 +487,10 @@ class FittedFlow:
         ``weights.pt`` also holds the fold of every row (``fit_info["folds_of_rows"]``, one
         small integer per row and no data), which later steps such as
         :func:`medflow.sensitivity.sensitivity` use to hold out the rows the fit held out.
+        Like the encoding's means, SDs and observed ranges, the conditioners' input map in
+        ``model.json`` summarizes each variable's distribution: at most 64 of its observed
+        values (at evenly spaced ranks, including the lowest and highest) with their normal
+        scores, never a row.
 
         The metadata record the format version and a SHA-256 checksum over the weights
         file and the metadata; :func:`load` checks both.
@@ -662,8 +669,9 @@ def load(path: str | Path) -> FittedFlow:
         import io
         state = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
         dtype = _dtype(meta["dtype"])
-        fitted = FittedFlow(as_dag(meta["model"]), Encoding.from_dict(meta["encoding"]),
-                            meta["config"], dtype)
+        config = dict(meta["config"])
+        config.setdefault("inputs", "standardized")  # saved before the input map existed
+        fitted = FittedFlow(as_dag(meta["model"]), Encoding.from_dict(meta["encoding"]), config, dtype)
         data = state.pop("__data__", None)
         folds = state.pop("__folds__", None)
         flow = NodeFlows(fitted.mask, ensemble=int(meta["ensemble"]), dtype=dtype, **fitted.config)

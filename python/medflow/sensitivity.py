@@ -98,6 +98,7 @@ import torch
 from torch import Tensor
 
 from medflow import estimands as _est
+from medflow.bootstrap import default_members
 from medflow.copula import (Pair, _Copula, _CopulaLikelihood, _pair_text, _scenario_text, copula_linear_part,
                             noise_correlation)
 from medflow.effects import _check_query, _contrast, _Engine, _Units, _world
@@ -424,7 +425,10 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
 
     Returns:
         A :class:`SensitivityResult`; with ``n_boot``, ``fit_info["replicates"]`` holds every
-        replicate's estimate (columns ``pair``, ``rho``, ``label``, ``replicate``, ``estimate``).
+        replicate's estimate (columns ``pair``, ``rho``, ``label``, ``replicate``, ``estimate``
+        and ``unscaled``: the average of the replicate's members, and that average with the
+        replicates' spread shrunk as the intervals use it,
+        :func:`medflow.estimands.shrink_replicates`).
 
     Raises:
         ValueError: for an invalid grid or pair (see the module docstring for the rules).
@@ -453,12 +457,12 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
     # Refits: for the point estimates (b = 0) one per member m of the fit's ensemble, averaged
     # as fit.effects() averages them, each warm-started from that member. A bootstrap replicate
     # b >= 1 runs the same procedure on its resample: the fit's procedure from scratch
-    # (medflow.bootstrap, one member, as fit.effects(n_boot=...) has it), then the same copula
-    # refit warm-started from that refit, never from the fitted model. (Its m, (b - 1) mod K,
-    # only names the member.)
+    # (medflow.bootstrap, with as many members as fit.effects(n_boot=...) gives a replicate),
+    # then the same copula refit of each of them warm-started from it, never from the fitted model.
     K = fit._require_fitted().E
+    per = default_members(len(fit.data))
     members = [(b, s, g, m) for b in range(n_boot + 1) for s in range(len(scenarios))
-               for g in range(len(grid)) for m in (range(K) if b == 0 else [(b - 1) % K])]
+               for g in range(len(grid)) for m in range(K if b == 0 else per)]
     if not 1 <= int(chunks) <= len(members):
         raise ValueError(f"chunks must be between 1 and the number of refits ({len(members)}), got {chunks}.")
     info = {**vars(TrainSettings()), **fit.fit_info.get("settings", {})}  # the fit's settings
@@ -479,8 +483,9 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
         from medflow.bootstrap import _concat, bootstrap_ensemble
 
         # the replicates' own fits (cached on fit and shared with fit.effects(n_boot, seed))
-        replicates, boot_w = bootstrap_ensemble(fit, n_boot, seed, verbose=verbose, **boot_opts)
-        starts = _concat([fit._require_fitted(), replicates])   # member K + b - 1: replicate b
+        replicates, boot_w = bootstrap_ensemble(fit, n_boot, seed, members=per, verbose=verbose,
+                                                **boot_opts)
+        starts = _concat([fit._require_fitted(), replicates])   # K + (b - 1) per + m: replicate b
         # Fine-tuning rows: the point members hold out the fit's first fold (as without a
         # bootstrap); replicate b holds out its own fold of its resample's distinct rows, the
         # rows its refit stopped on, and trains on the rest of its resample.
@@ -494,12 +499,13 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
     for k, idx in enumerate(np.array_split(np.arange(len(members)), int(chunks))):
         chunk = [members[i] for i in idx]
         sigma = np.stack([sigmas[(s, g)] for _, s, g, _ in chunk])
-        start = starts.members([m if b == 0 else K + b - 1 for b, _, _, m in chunk])
+        start = starts.members([m if b == 0 else K + (b - 1) * per + m for b, _, _, m in chunk])
         weights = split = None
         if n_boot:
-            weights = torch.stack([torch.ones(n_rows, dtype=torch.float64) if b == 0 else boot_w[b - 1]
-                                   for b, _, _, _ in chunk])
-            split = tuple(torch.stack([boot_split[b][part] for b, _, _, _ in chunk]) for part in (0, 1))
+            weights = torch.stack([torch.ones(n_rows, dtype=torch.float64) if b == 0
+                                   else boot_w[(b - 1) * per + m] for b, _, _, m in chunk])
+            split = tuple(torch.stack([boot_split[0 if b == 0 else 1 + (b - 1) * per + m][part]
+                                       for b, _, _, m in chunk]) for part in (0, 1))
         t0 = time.perf_counter()
         ens = _refit(fit, sigma, settings, seed * 7919 + k, verbose and k == 0, start,
                      counts=weights, split=split)
@@ -519,7 +525,7 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
     sd_y = float(fit.data[outcome].std())
     n_units = int(n_mc) if n_mc is not None else n_rows
     pos = {m: i for i, m in enumerate(members)}
-    rows = []
+    rows, rep_rows = [], []
     for s, scenario in enumerate(scenarios):
         for g, r in enumerate(grid):
             for sp in specs:
@@ -527,8 +533,13 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
                 point = float(est[sp.label][at_point].mean())
                 se = lo = hi = np.nan
                 if n_boot:
-                    reps = est[sp.label][[pos[(b, s, g, (b - 1) % K)] for b in range(1, n_boot + 1)]]
+                    raw = est[sp.label][[pos[(b, s, g, m)] for b in range(1, n_boot + 1)
+                                         for m in range(per)]]
+                    reps, _ = _est.shrink_replicates(raw, est[sp.label][at_point], per)
                     se, lo, hi = _est.interval(reps, level)
+                    rep_rows += [dict(pair=_scenario_text(scenario), rho=float(r), label=sp.label,
+                                      replicate=b + 1, estimate=float(v), unscaled=float(u))
+                                 for b, (v, u) in enumerate(zip(reps, raw.reshape(-1, per).mean(1)))]
                 ident = _est.identification_fields(sp, MONOTONE_ASSUMPTION)
                 if r != 0:  # the estimate rests on the assumed correlation, not on the data
                     ident["identified"] = False
@@ -570,7 +581,9 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
                     members=len(members), epochs_run=epochs_run, kept_warm_start=warm_kept,
                     settings=vars(settings) if settings else {}, chunks=int(chunks),
                     interval_likelihood=all(interval_used), bootstrap_seconds=boot_s,
-                    replicates=_replicate_table(members, est, scenarios, grid) if n_boot else None)
+                    replicates=pd.DataFrame(rep_rows, columns=["pair", "rho", "label", "replicate",
+                                                               "estimate", "unscaled"])
+                    if n_boot else None)
     return SensitivityResult(pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS)), notes=notes,
                              fit_info=fit_info)
 
@@ -601,18 +614,6 @@ def _check_boot_options(boot_options, n_boot: int) -> dict:
                              f"-1: every CPU), got {jobs!r}.")
         out["n_jobs"] = int(jobs)
     return out
-
-
-def _replicate_table(members, est: dict, scenarios, grid) -> pd.DataFrame:
-    """The bootstrap replicates' estimates: one row per (pair set, rho, label, replicate), in the
-    order of the table's rows, replicates ``1, ..., n_boot`` within each."""
-    at = {(b, s, g): i for i, (b, s, g, _) in enumerate(members) if b > 0}
-    n_boot = max(b for b, _, _ in at)
-    rows = [dict(pair=_scenario_text(scenario), rho=float(r), label=label, replicate=b,
-                 estimate=float(values[at[(b, s, g)]]))
-            for s, scenario in enumerate(scenarios) for g, r in enumerate(grid)
-            for label, values in est.items() for b in range(1, n_boot + 1)]
-    return pd.DataFrame(rows, columns=["pair", "rho", "label", "replicate", "estimate"])
 
 
 def _rho_assumption(scenario: Sequence[Pair], rho: float) -> str:

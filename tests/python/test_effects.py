@@ -305,8 +305,11 @@ def test_bootstrap_replicates_are_fresh_fits_of_their_resamples(monkeypatch):
     df = pd.DataFrame(dict(X=x, M=m, Y=y))
     fit = mf.CausalFlow("M ~ X; Y ~ X + M", df).fit(epochs=5, seed=0, verbose=False)
     monkeypatch.setattr(crossfit, "train", _no_training)
+    # the replicates as fitted (their spread is not shrunk; that is tested below)
+    monkeypatch.setattr(mf.estimands, "shrink_replicates",
+                        lambda v, m, per: (np.asarray(v).reshape(-1, per).mean(1), 1.0))
     res = fit.effects("X", "Y", mediators=["M"], a=1.0, a_ref=0.0, n_boot=4, seed=9, verbose=False,
-                      interventional=False)
+                      interventional=False, boot_options=dict(members=1))
     ens, counts = fit._bootstrap_cache[(4, 9, 1, 1)]
     from medflow.bootstrap import bootstrap_weights
     assert torch.equal(counts, bootstrap_weights(n, 4, 9))
@@ -339,16 +342,20 @@ def test_bootstrap_chunks_members_and_cache(monkeypatch):
         seen.append(kwargs["weights"].clone())
         return _no_training(*args)
     monkeypatch.setattr(crossfit, "train", spy)
-    ens, weights = boot.bootstrap_ensemble(fit, 5, seed=3, chunks=2, verbose=False)
+    ens, weights = boot.bootstrap_ensemble(fit, 5, seed=3, chunks=2, members=1, verbose=False)
     assert ens.E == 5 and torch.equal(weights, boot.bootstrap_weights(300, 5, 3))
     assert [len(w) for w in seen] == [3, 2] and torch.equal(torch.cat(seen), ens.train_weights)
-    assert boot.bootstrap_ensemble(fit, 5, seed=3, chunks=2, verbose=False)[0] is ens   # cached
-    two, w2 = boot.bootstrap_ensemble(fit, 3, seed=3, members=2, verbose=False)
+    assert boot.bootstrap_ensemble(fit, 5, seed=3, chunks=2, members=1, verbose=False)[0] is ens  # cached
+    # below 5,000 rows a replicate has two members by default
+    two, w2 = boot.bootstrap_ensemble(fit, 3, seed=3, verbose=False)
     assert two.E == 6 and torch.equal(w2, boot.bootstrap_weights(300, 3, 3).repeat_interleave(2, 0))
     # the two members of a replicate hold out different folds of the same resample
     assert not torch.equal(two.val_weights[0], two.val_weights[1])
     res = fit.effects("X", "Y", n_boot=3, seed=3, verbose=False, boot_options=dict(members=2))
     assert res.draws.shape == (3, 1)
+    # members=K per replicate repeats the fit exactly: its replicates are used as they are
+    full = fit.effects("X", "Y", n_boot=3, seed=3, verbose=False, boot_options=dict(members=fit.flow.E))
+    assert "Replicates used as they are" in full.summary()
     from medflow.effects import _replicates
     assert _replicates([np.array([1.0, 3.0, 2.0]), np.array([6.0, 5.0, 7.0])], 2).tolist() == [2.0, 4.0, 6.0]
     with pytest.raises(ValueError, match="members must be a whole number of at least 1, got 0"):
@@ -425,3 +432,34 @@ def test_unit_effects_are_flagged_as_resting_on_the_monotone_assumption(small):
     _, fit = small
     units = mf.effects.unit_effects(fit, "X", "Y", fit.data.head(5), mediators=["W"], a=0.5, a_ref=-0.5)
     assert units.attrs["identified"] is False and units.attrs["assumption"] == MONOTONE_ASSUMPTION
+
+
+def test_replicates_are_shrunk_by_the_optimiser_noise_of_their_fewer_members(monkeypatch):
+    """Below 5,000 rows a replicate averages two members where the fit averages ten; the
+    replicates' spread about their mean is scaled by sqrt(1 - s2 (1/2 - 1/10) / var), s2 the
+    pooled variance of members within the fit and within replicates."""
+    import medflow.effects as fx
+    from medflow import estimands
+
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=400)
+    df = pd.DataFrame(dict(X=x, Y=0.5 * x + 0.3 * x ** 2 + rng.normal(size=400)))
+    fit = mf.CausalFlow("Y ~ X", df).fit(epochs=4, seed=1, verbose=False)
+    seen = {}
+    real = estimands.shrink_replicates
+
+    def spy(values, members, per):
+        seen.update(values=np.array(values), members=np.array(members), per=per)
+        return real(values, members, per)
+    monkeypatch.setattr(fx.estimands, "shrink_replicates", spy)
+    res = fit.effects("X", "Y", n_boot=12, seed=4, verbose=False)
+    values, members, k = seen["values"], seen["members"], fit.flow.E
+    assert k == 10 and seen["per"] == 2 and members.shape == (10,) and values.shape == (24,)
+    pairs = values.reshape(12, 2)
+    means = pairs.mean(1)
+    s2 = (((members - members.mean()) ** 2).sum() + ((pairs - means[:, None]) ** 2).sum()) / (9 + 12)
+    c = np.sqrt(max(1 - s2 * (1 / 2 - 1 / 10) / means.var(ddof=1), 2 / 10))
+    drawn = res.draws["TE"].to_numpy()
+    np.testing.assert_allclose(drawn - drawn.mean(), c * (means - means.mean()), rtol=1e-9, atol=1e-12)
+    assert res.table["std_error"].iloc[0] == pytest.approx(c * means.std(ddof=1), rel=1e-9)
+    assert c < 1 and f"scaled by {c:.2f} to {c:.2f}" in res.summary()

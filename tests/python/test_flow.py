@@ -158,3 +158,60 @@ def test_ensemble_members_stop_on_their_own_and_leave_the_batch():
     # every member moved from the common start, each to its own weights
     assert all(not torch.equal(ens.w_out[k], start.w_out[0]) for k in range(4))
     assert not torch.equal(ens.w_out[0], ens.w_out[3])
+
+
+# ------------------------------------------------------------------ conditioner input map
+def test_input_map_is_piecewise_linear_and_constant_beyond_the_knots():
+    from medflow.flow import normal_scores
+
+    m = normal_scores(np.array([[0.0, 2.0], [1.0, 2.0], [1.0, 2.0], [5.0, 2.0]]))
+    assert m["knots"] == [[0.0, 1.0, 5.0], [2.0]]
+    # mid-ranks 1/8, 4/8, 7/8 and, for the constant column, 1/2
+    np.testing.assert_allclose(m["scores"][0], [-1.150349, 0.0, 1.150349], atol=1e-6)
+    assert m["scores"][1] == [0.0]
+    mask = torch.tensor([[0.0, 0.0], [1.0, 0.0]], dtype=torch.float64)
+    f = NodeFlows(mask, dtype=torch.float64, input_map=m)
+    x = torch.tensor([[-3.0, 0.0], [0.5, 9.0], [3.0, 2.0], [10.0, -1.0]], dtype=torch.float64)
+    s = 1.150349
+    np.testing.assert_allclose(f.features(x[None]).squeeze(0).numpy(),
+                               [[-s, 0.0], [-s / 2, 0.0], [s / 2, 0.0], [s, 0.0]], atol=1e-6)
+    assert torch.equal(NodeFlows(mask, dtype=torch.float64).features(x), x)   # no map: identity
+    # evenly spaced ranks of a many-valued column, always including the extremes
+    big = normal_scores(np.arange(1000.0)[:, None], max_knots=10)["knots"][0]
+    assert len(big) == 10 and big[0] == 0.0 and big[-1] == 999.0
+    with pytest.raises(ValueError, match="inputs must be 'normal_scores'"):
+        FlowConfig(inputs="ranks")
+    with pytest.raises(ValueError, match="input_map knots of variable 0 must be strictly increasing"):
+        NodeFlows(mask, input_map=dict(knots=[[1.0, 0.0], [0.0]], scores=[[0.0, 1.0], [0.0]]))
+
+
+@pytest.mark.filterwarnings("ignore:The flow may not have converged")
+def test_fit_records_its_input_map_and_a_saved_model_without_one_reads_standardized_inputs(tmp_path):
+    import json
+
+    import medflow as mf
+    from medflow.model import _checksum
+
+    rng = np.random.default_rng(3)
+    x = np.floor(np.exp(rng.normal(3.0, 0.7, 400)))
+    y = np.log1p(x) + rng.normal(0, 0.5, 400)
+    data = pd.DataFrame({"X": x, "Y": y})
+    fit = CausalFlow("Y ~ X", data).fit(seed=0, epochs=3, verbose=False)
+    cfg = fit.config
+    assert cfg["inputs"] == "normal_scores" and len(cfg["input_map"]["knots"]) == 2
+    assert len(cfg["input_map"]["knots"][0]) <= 64
+    std = CausalFlow("Y ~ X", data, inputs="standardized").fit(seed=0, epochs=3, verbose=False)
+    assert std.config["input_map"] is None
+    te = std.effects("X", "Y", verbose=False).table["estimate"].iloc[0]
+    # a folder written before the map existed: no "inputs" in its config
+    path = std.save(tmp_path / "old")
+    meta = json.loads((path / "model.json").read_text())
+    del meta["config"]["inputs"], meta["config"]["input_map"]
+    meta.pop("checksum")
+    meta["checksum"] = _checksum((path / "weights.pt").read_bytes(), meta)
+    (path / "model.json").write_text(json.dumps(meta))
+    old = mf.load(path)
+    assert old.config["inputs"] == "standardized" and old.config["input_map"] is None
+    assert old.effects("X", "Y", data=data, verbose=False).table["estimate"].iloc[0] == pytest.approx(te, abs=1e-12)
+    again = mf.load(fit.save(tmp_path / "new"))
+    assert again.config["input_map"] == cfg["input_map"]
