@@ -282,10 +282,12 @@ def normal_scores(x, max_knots: int = MAX_KNOTS) -> dict:
     arr = np.asarray(x.detach().cpu().numpy() if isinstance(x, Tensor) else x, dtype=float)
     if arr.ndim != 2 or len(arr) == 0:
         raise ValueError(f"normal_scores needs an (N, d) array with N >= 1, got shape {arr.shape}.")
-    n = len(arr)
     knots, scores = [], []
     for col in arr.T:
         col = np.sort(col[np.isfinite(col)])
+        n = len(col)
+        if n == 0:
+            raise ValueError("normal_scores needs at least one finite value in every column.")
         values = np.unique(col)
         if len(values) > max_knots:
             values = np.unique(col[np.round(np.linspace(0, n - 1, max_knots)).astype(int)])

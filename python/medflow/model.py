@@ -591,6 +591,8 @@ class FittedFlow:
             f"                   ({fold_text}; best held-out epoch kept)",
             f"  Optimiser        AdamW, cosine schedule: batch {st['batch_size']}, lr {st['lr']:.3g}, "
             f"weight decay {st['weight_decay']:g}",
+            "  Conditioners     read the parents' "
+            + ("normal scores" if self.config["input_map"] is not None else "standardized values"),
             f"  Best epochs      {', '.join(str(e) for e in best)}",
             f"  Gradient norm    {min(info['grad_norm']):.3g} to {max(info['grad_norm']):.3g} "
             f"(full data, kept weights)",
