@@ -463,3 +463,31 @@ def test_replicates_are_shrunk_by_the_optimiser_noise_of_their_fewer_members(mon
     np.testing.assert_allclose(drawn - drawn.mean(), c * (means - means.mean()), rtol=1e-9, atol=1e-12)
     assert res.table["std_error"].iloc[0] == pytest.approx(c * means.std(ddof=1), rel=1e-9)
     assert c < 1 and f"scaled by {c:.2f} to {c:.2f}" in res.summary()
+
+
+def test_replicates_keep_the_fits_linear_equations_and_its_number_of_steps(monkeypatch):
+    """A replicate does not repeat the linearity check (on a resample's duplicated rows it made
+    clearly nonlinear equations linear), and its minibatches are the resample's share of
+    distinct rows times the fit's batch, so an epoch has the fit's number of steps."""
+    import medflow.bootstrap as boot
+    import medflow.crossfit as crossfit
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=600)
+    m = np.tanh(2 * x) + 0.3 * rng.normal(size=600)
+    df = pd.DataFrame(dict(X=x, M=m, Y=m ** 2 + 0.5 * x + 0.3 * rng.normal(size=600)))
+    fit = mf.CausalFlow("M ~ X; Y ~ X + M", df).fit(epochs=3, seed=0, verbose=False)
+    assert fit.fit_info["linear_choice"] == "auto"
+    fit.fit_info["linear_nodes"] = ["M"]          # as if the check had found M linear
+    seen = []
+    real = crossfit.train
+
+    def spy(flow, x, step, rows, held, settings, *args, **kwargs):
+        seen.append(settings.batch_size)
+        return real(flow, x, step, rows, held, settings, *args, **kwargs)
+    monkeypatch.setattr(crossfit, "train", spy)
+    ens, counts = boot.bootstrap_ensemble(fit, 4, seed=1, members=1, verbose=False)
+    assert ens.linear_nodes == [[fit.variables.index("M")]] * 4
+    share = float(np.mean([(c > 0).float().mean() for c in counts]))
+    assert 0.6 < share < 0.67
+    assert seen == [round(fit.fit_info["settings"]["batch_size"] * share)]
