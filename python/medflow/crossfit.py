@@ -172,29 +172,27 @@ def _held_out_log_lik(flow: NodeFlows, x: Tensor, disc_step: Tensor, val_weights
 DEPARTURE_Z = 2.0
 
 
-def gain_z(members: Members, x: Tensor, disc_step: Tensor, interval: tuple[Tensor, Tensor] | None,
-           group: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Held-out gain of each node's flow over its linear-Gaussian equation, per group of members.
+def gain_z(members: Members, x: Tensor, disc_step: Tensor, interval: tuple[Tensor, Tensor] | None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Held-out gain of each node's flow over its linear-Gaussian equation.
 
-    Members ``g * group`` to ``(g + 1) * group - 1`` form group ``g`` (default: all members one
-    group). Returns ``gain``, ``se`` and ``z``, each ``(groups, d)``: the gain in nats per row
-    averaged over the group's held-out folds, its standard error over folds (over held-out rows
-    for a group of one member) and ``gain / se``.
+    Returns ``gain``, ``se`` and ``z``, each ``(d,)``: the gain in nats per row averaged over
+    the members' held-out folds, its standard error over folds (over held-out rows for one
+    member) and ``gain / se``.
     """
     flow_ll, flow_rows = _held_out_log_lik(members.flow, x, disc_step, members.val_weights, interval)
     lin_ll, lin_rows = _held_out_log_lik(members.linear, x, disc_step, members.val_weights, interval)
-    k, d = flow_ll.shape
-    group = group or k
-    gains = (flow_ll - lin_ll).reshape(k // group, group, d)
-    if group > 1:
-        se = gains.std(1, ddof=1) / math.sqrt(group)
+    gains = flow_ll - lin_ll                                             # (K, d)
+    k = gains.shape[0]
+    if k > 1:
+        se = gains.std(0, ddof=1) / math.sqrt(k)
     else:
-        w = members.val_weights.double().numpy()[..., None]              # (K, N, 1)
-        diff = flow_rows - lin_rows
-        mean = (diff * w).sum(1) / w.sum(1)
-        var = ((diff - mean[:, None]) ** 2 * w).sum(1) / (w.sum(1) - 1)
-        se = np.sqrt(var / w.sum(1))
-    gain = gains.mean(1)
+        w = members.val_weights.double().numpy()[0][:, None]             # (N, 1)
+        diff = flow_rows[0] - lin_rows[0]
+        mean = (diff * w).sum(0) / w.sum()
+        var = ((diff - mean) ** 2 * w).sum(0) / (w.sum() - 1)
+        se = np.sqrt(var / w.sum())
+    gain = gains.mean(0)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, gain / se, np.where(gain > 0, np.inf, 0.0))
     return gain, se, z
@@ -214,7 +212,7 @@ def linearity(members: Members, x: Tensor, disc_step: Tensor, variables, parents
     """
     flow_ll, _ = _held_out_log_lik(members.flow, x, disc_step, members.val_weights, interval)
     lin_ll, _ = _held_out_log_lik(members.linear, x, disc_step, members.val_weights, interval)
-    gain, se, z = (a[0] for a in gain_z(members, x, disc_step, interval))
+    gain, se, z = gain_z(members, x, disc_step, interval)
     # log-densities of continuous nodes refer to the standardized scale: move them to data units.
     shift = np.where(np.asarray(discrete), 0.0, -np.log(np.asarray(scale, dtype=float)))
     rows = []

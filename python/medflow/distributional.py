@@ -55,7 +55,7 @@ import torch
 from scipy import stats
 
 from medflow import estimands, identification
-from medflow.effects import _check_query, _contrast, _Engine, _flows, _replicates, _units, _world
+from medflow.effects import _check_query, _contrast, _Engine, _flows, _units, _world
 from medflow.estimands import mediator_sets
 from medflow.results import MONOTONE_ASSUMPTION, EffectsResult, effect_row
 
@@ -208,8 +208,7 @@ def _rows(specs, point: dict, boot: np.ndarray | None, per: int, *, treatment, o
             est = float(point[key][0])
             se = lo = hi = math.nan
             if boot is not None:
-                reps = (_replicates([boot[key]], per) if members is None
-                        else estimands.shrink_replicates(boot[key], members[key], per)[0])
+                reps = estimands.shrink_replicates(boot[key], members[key], per)[0]
                 draws[label] = reps
                 se, lo, hi = estimands.interval(reps, level)
             rows.append(effect_row(

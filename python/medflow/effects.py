@@ -323,12 +323,6 @@ def _shrink_note(factors, per: int, k: int) -> str:
             "within the fit and within replicates).")
 
 
-def _replicates(values: list[np.ndarray], per: int) -> np.ndarray:
-    """Bootstrap replicates from the members' values (first axis): each replicate's members averaged."""
-    v = np.concatenate(values)
-    return v.reshape(-1, per, *v.shape[1:]).mean(1)
-
-
 def _check_query(fit, treatment: str, outcome: str) -> None:
     for name, role in ((treatment, "treatment"), (outcome, "outcome")):
         if name not in fit.variables:

@@ -356,8 +356,9 @@ def test_bootstrap_chunks_members_and_cache(monkeypatch):
     # members=K per replicate repeats the fit exactly: its replicates are used as they are
     full = fit.effects("X", "Y", n_boot=3, seed=3, verbose=False, boot_options=dict(members=fit.flow.E))
     assert "Replicates used as they are" in full.summary()
-    from medflow.effects import _replicates
-    assert _replicates([np.array([1.0, 3.0, 2.0]), np.array([6.0, 5.0, 7.0])], 2).tolist() == [2.0, 4.0, 6.0]
+    # members of a replicate are averaged; with as many members as the fit nothing is scaled
+    assert mf.estimands.shrink_replicates(np.array([1.0, 3.0, 2.0, 6.0, 5.0, 7.0]), [0.0, 1.0], 2)[0].tolist() \
+        == [2.0, 4.0, 6.0]
     with pytest.raises(ValueError, match="members must be a whole number of at least 1, got 0"):
         boot.bootstrap_ensemble(fit, 3, members=0, verbose=False)
     with pytest.raises(ValueError, match=r"chunks must be between 1 and n_boot \(3\), got 4"):
