@@ -215,3 +215,43 @@ def test_fit_records_its_input_map_and_a_saved_model_without_one_reads_standardi
     assert old.effects("X", "Y", data=data, verbose=False).table["estimate"].iloc[0] == pytest.approx(te, abs=1e-12)
     again = mf.load(fit.save(tmp_path / "new"))
     assert again.config["input_map"] == cfg["input_map"]
+
+
+@pytest.mark.parametrize("scale", [0.3, 3.0, 30.0])
+def test_spline_knots_and_maps_are_zukos(scale):
+    from zuko.transforms import MonotonicRQSTransform
+
+    from medflow.flow import Spline
+
+    g = torch.Generator().manual_seed(1)
+    p = torch.randn(4, 200, 23, generator=g, dtype=torch.float64) * scale
+    args = (p[..., :8], p[..., 8:16], p[..., 16:])
+    ours, zukos = Spline(*args, bound=5.0), MonotonicRQSTransform(*args, bound=5.0)
+    for name in ("horizontal", "vertical", "derivatives"):
+        assert getattr(ours, name).shape == getattr(zukos, name).shape
+        torch.testing.assert_close(getattr(ours, name), getattr(zukos, name), rtol=1e-12, atol=1e-12)
+    x = torch.randn(4, 200, generator=g, dtype=torch.float64) * 4   # some beyond the bound of 5
+    y, ladj = ours.call_and_ladj(x)
+    y_z, ladj_z = zukos.call_and_ladj(x)
+    torch.testing.assert_close(y, y_z, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ladj, ladj_z, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ours.inv(y), zukos.inv(y), rtol=1e-5, atol=1e-5)   # ill-conditioned root
+    torch.testing.assert_close(ours.inv(y), x, rtol=1e-5, atol=1e-5)
+
+
+def test_spline_gradients_are_zukos():
+    from zuko.transforms import MonotonicRQSTransform
+
+    from medflow.flow import Spline
+
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(50, generator=g, dtype=torch.float64) * 3
+    grads = []
+    for cls in (Spline, MonotonicRQSTransform):
+        p = (torch.randn(50, 23, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+             .requires_grad_())
+        y, ladj = cls(p[:, :8], p[:, 8:16], p[:, 16:]).call_and_ladj(x)
+        (y.sum() + ladj.sum()).backward()
+        grads.append(p.grad)
+    assert grads[0].abs().max() > 0
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-10, atol=1e-10)
