@@ -46,6 +46,9 @@ from zuko.transforms import MonotonicRQSTransform
 
 __all__ = ["NodeFlows", "FlowConfig", "normal_scores"]
 
+#: what the conditioner MLPs may read (:meth:`NodeFlows.features`)
+INPUTS = ("both", "normal_scores", "standardized")
+
 #: at most this many knots per variable in the normal-score map of the conditioner inputs
 MAX_KNOTS = 64
 
@@ -92,7 +95,7 @@ class FlowConfig(dict):
     """Architecture settings (a plain dict, stored as JSON with a saved model)."""
 
     defaults = dict(hidden=16, depth=2, bins=8, layers=1, bound=5.0, learn_linear=True,
-                    inputs="normal_scores", input_map=None)
+                    inputs="both", input_map=None)
 
     def __init__(self, **kwargs):
         unknown = set(kwargs) - set(self.defaults)
@@ -115,10 +118,12 @@ class FlowConfig(dict):
         self["bound"] = float(bound)
         if not isinstance(self["learn_linear"], bool):
             raise ValueError(f"learn_linear must be True or False, got {self['learn_linear']!r}.")
-        if self["inputs"] not in ("normal_scores", "standardized"):
-            raise ValueError("inputs must be 'normal_scores' (the conditioners read each parent's "
-                             "normal scores; default) or 'standardized' (its standardized value), "
-                             f"got {self['inputs']!r}.")
+        if self["inputs"] not in INPUTS:
+            raise ValueError("inputs must be 'both' (the conditioners read each parent's "
+                             "standardized value and its normal scores; default), 'normal_scores' "
+                             f"or 'standardized', got {self['inputs']!r}.")
+        if self["inputs"] == "standardized" and self["input_map"] is not None:
+            raise ValueError("inputs='standardized' reads no normal scores; input_map must be None.")
         input_map = self["input_map"]
         if input_map is not None and (not isinstance(input_map, dict)
                                       or set(input_map) != {"knots", "scores"}):
@@ -165,7 +170,8 @@ class NodeFlows(nn.Module):
         self.bias.requires_grad_(cfg["learn_linear"])
         # Conditioner MLPs (one per node, masked to its parents).
         n_parents = mask.sum(1).clamp(min=1)
-        self.w_in = init(d, d, H, fan_in=int(n_parents.max()))
+        width = 2 * d if cfg["inputs"] == "both" else d
+        self.w_in = init(d, width, H, fan_in=int(n_parents.max()) * width // d)
         self.b_in = nn.Parameter(torch.zeros(ensemble, d, H, dtype=dtype))
         self.w_hidden = nn.ParameterList([init(d, H, H, fan_in=H) for _ in range(cfg["depth"] - 1)])
         self.b_hidden = nn.ParameterList([nn.Parameter(torch.zeros(ensemble, d, H, dtype=dtype))
@@ -183,12 +189,18 @@ class NodeFlows(nn.Module):
             self.log_scale.copy_(log_scale.expand_as(self.log_scale))
 
     def features(self, x: Tensor) -> Tensor:
-        """What the conditioner MLPs read: each column of ``x`` (standardized values, any
-        leading shape) through the piecewise-linear normal-score map of the config's
-        ``input_map``, constant beyond the lowest and highest knots; ``x`` itself without a map.
+        """What the conditioner MLPs read, from ``x`` (standardized values, any leading shape):
+        with ``inputs="both"`` the ``2 d`` columns ``[x, scores]``, with ``"normal_scores"`` the
+        scores alone, with ``"standardized"`` ``x`` alone. The scores are each column through the
+        piecewise-linear normal-score map of the config's ``input_map``, constant beyond the
+        lowest and highest knots (``x`` itself when there is no map).
         """
-        if self.in_knots is None:
+        if self.config["inputs"] == "standardized":
             return x
+        scores = x if self.in_knots is None else self._scores(x)
+        return torch.cat([x, scores], -1) if self.config["inputs"] == "both" else scores
+
+    def _scores(self, x: Tensor) -> Tensor:
         k, s = self.in_knots, self.in_scores
         flat = x.reshape(-1, self.d).T.contiguous()                       # (d, M)
         i = torch.searchsorted(k, flat).clamp(1, k.shape[1] - 1)
@@ -200,6 +212,8 @@ class NodeFlows(nn.Module):
         """Spline parameters ``(E, B, d', layers, 3K-1)`` from the parents' values ``x``."""
         x = self.features(x)
         m = self.mask[nodes]
+        if self.config["inputs"] == "both":          # the same parents in both halves
+            m = torch.cat([m, m], -1)
         w_in = self.w_in[:, nodes] * m[..., None]
         eq = "ebi,ejih->ebjh" if w_in.dim() == 4 else "ebi,eih->ebh"
         h = torch.einsum(eq, x, w_in) + self.b_in[:, nodes].unsqueeze(1)

@@ -45,6 +45,9 @@ _FORMAT = "medflow-flow"
 #: row, ``fit_info["folds_of_rows"]``, is stored in ``weights.pt`` instead of ``model.json``;
 #: :func:`load` reads versions 2 and 3).
 FORMAT_VERSION = 3
+#: How the fit summary names what the conditioners read (``FlowConfig`` ``inputs``).
+_INPUT_TEXT = {"both": "standardized values and normal scores", "normal_scores": "normal scores",
+               "standardized": "standardized values"}
 
 
 class CausalFlow:
@@ -59,8 +62,9 @@ class CausalFlow:
         continuous: few-valued variables to treat as continuous.
         missing: ``"error"`` (default) or ``"drop"``.
         **flow_config: architecture (``hidden=16, depth=2, bins=8, layers=1, bound=5.0,
-            learn_linear=True, inputs="normal_scores"``; ``inputs="standardized"`` feeds the
-            conditioners the standardized parents instead; see :mod:`medflow.flow`).
+            learn_linear=True, inputs="both"``: the conditioners read the standardized parents and
+            their normal scores; ``inputs="normal_scores"`` or ``"standardized"`` feeds one of the
+            two; see :mod:`medflow.flow`).
     """
 
     def __init__(self, model, data: pd.DataFrame, *, discrete: Iterable[str] | None = None,
@@ -122,7 +126,7 @@ class CausalFlow:
         fitted = FittedFlow(self.dag, self.encoding, self.config, tdtype)
         linear_set = _linear_nodes(linear_nodes, fitted)
         x = fitted._to_tensor(self.data.to_numpy())
-        if fitted.config["inputs"] == "normal_scores":  # the conditioners' input map (flow.py)
+        if fitted.config["inputs"] != "standardized":  # the conditioners' input map (flow.py)
             fitted.config = FlowConfig(**{**fitted.config, "input_map": normal_scores(x)})
         k = settings.members
         n_folds = max(k, 5) if k == 1 else k
@@ -591,8 +595,7 @@ class FittedFlow:
             f"                   ({fold_text}; best held-out epoch kept)",
             f"  Optimiser        AdamW, cosine schedule: batch {st['batch_size']}, lr {st['lr']:.3g}, "
             f"weight decay {st['weight_decay']:g}",
-            "  Conditioners     read the parents' "
-            + ("normal scores" if self.config["input_map"] is not None else "standardized values"),
+            "  Conditioners     read the parents' " + _INPUT_TEXT[self.config["inputs"]],
             f"  Best epochs      {', '.join(str(e) for e in best)}",
             f"  Gradient norm    {min(info['grad_norm']):.3g} to {max(info['grad_norm']):.3g} "
             f"(full data, kept weights)",

@@ -170,17 +170,25 @@ def test_input_map_is_piecewise_linear_and_constant_beyond_the_knots():
     np.testing.assert_allclose(m["scores"][0], [-1.150349, 0.0, 1.150349], atol=1e-6)
     assert m["scores"][1] == [0.0]
     mask = torch.tensor([[0.0, 0.0], [1.0, 0.0]], dtype=torch.float64)
-    f = NodeFlows(mask, dtype=torch.float64, input_map=m)
+    f = NodeFlows(mask, dtype=torch.float64, input_map=m, inputs="normal_scores")
     x = torch.tensor([[-3.0, 0.0], [0.5, 9.0], [3.0, 2.0], [10.0, -1.0]], dtype=torch.float64)
     s = 1.150349
-    np.testing.assert_allclose(f.features(x[None]).squeeze(0).numpy(),
-                               [[-s, 0.0], [-s / 2, 0.0], [s / 2, 0.0], [s, 0.0]], atol=1e-6)
-    assert torch.equal(NodeFlows(mask, dtype=torch.float64).features(x), x)   # no map: identity
+    scores = [[-s, 0.0], [-s / 2, 0.0], [s / 2, 0.0], [s, 0.0]]
+    np.testing.assert_allclose(f.features(x[None]).squeeze(0).numpy(), scores, atol=1e-6)
+    # the default reads the standardized values and the scores, side by side
+    both = NodeFlows(mask, dtype=torch.float64, input_map=m)
+    assert both.w_in.shape == (1, 2, 4, 16)
+    np.testing.assert_allclose(both.features(x[None]).squeeze(0).numpy(),
+                               np.hstack([x.numpy(), scores]), atol=1e-6)
+    assert torch.equal(NodeFlows(mask, dtype=torch.float64, inputs="normal_scores").features(x), x)  # no map
+    assert torch.equal(NodeFlows(mask, dtype=torch.float64, inputs="standardized", input_map=None).features(x), x)
     # evenly spaced ranks of a many-valued column, always including the extremes
     big = normal_scores(np.arange(1000.0)[:, None], max_knots=10)["knots"][0]
     assert len(big) == 10 and big[0] == 0.0 and big[-1] == 999.0
-    with pytest.raises(ValueError, match="inputs must be 'normal_scores'"):
+    with pytest.raises(ValueError, match="inputs must be 'both'"):
         FlowConfig(inputs="ranks")
+    with pytest.raises(ValueError, match="inputs='standardized' reads no normal scores"):
+        FlowConfig(inputs="standardized", input_map=m)
     with pytest.raises(ValueError, match="input_map knots of variable 0 must be strictly increasing"):
         NodeFlows(mask, input_map=dict(knots=[[1.0, 0.0], [0.0]], scores=[[0.0, 1.0], [0.0]]))
 
@@ -198,7 +206,8 @@ def test_fit_records_its_input_map_and_a_saved_model_without_one_reads_standardi
     data = pd.DataFrame({"X": x, "Y": y})
     fit = CausalFlow("Y ~ X", data).fit(seed=0, epochs=3, verbose=False)
     cfg = fit.config
-    assert cfg["inputs"] == "normal_scores" and len(cfg["input_map"]["knots"]) == 2
+    assert cfg["inputs"] == "both" and len(cfg["input_map"]["knots"]) == 2
+    assert "read the parents' standardized values and normal scores" in fit.summary()
     assert len(cfg["input_map"]["knots"][0]) <= 64
     std = CausalFlow("Y ~ X", data, inputs="standardized").fit(seed=0, epochs=3, verbose=False)
     assert std.config["input_map"] is None
