@@ -8,11 +8,13 @@ equation ``eps_j = T_j(v_j; pa_j)`` with ``eps_j ~ N(0, 1)``:
 
 where each ``g`` is a monotonic rational-quadratic spline (zuko) whose knots
 are produced by a small MLP of the *parents only*. The MLP reads each parent
-through a fixed monotone map fitted to the data, its normal scores
-(:func:`normal_scores`): a skewed or heaped parent such as an occupational
-score is spread evenly over the MLP's input range, so a curve that bends where
-the data are dense (``log(1 + X)`` near ``X = 0``) is as easy to learn as one
-that bends in the middle. The map only feeds the MLP; the linear part reads
+twice: its standardized value and its normal scores, a fixed monotone map
+fitted to the data (:func:`normal_scores`). The scores spread a skewed or heaped
+parent such as an occupational score evenly over the MLP's input range, so a
+curve that bends where the data are dense (``log(1 + X)`` near ``X = 0``) is as
+easy to learn as one that bends in the middle; the standardized value keeps
+curves that are simple on the original scale (``tanh(X)``, ``X * W``) simple.
+The map only feeds the MLP; the linear part reads
 the standardized parents, so the linear SEM is still nested. With the spline's final
 layer at zero every ``g`` is the identity, so the linear SEM is the special
 case the flow starts from and the flow learns departures from it. All nodes
