@@ -39,12 +39,18 @@ EFFECT_LABELS = ("TE", "NDE via W", "NIE via W", "NDE via U", "NIE via U")
 
 
 def set_threads(threads: int | None) -> int:
-    """Set torch's intra-op threads (``None`` keeps torch's default); returns the count in use."""
+    """Set torch's intra-op threads (``None``: torch's default, as at import, even after an
+    earlier call set another count); returns the count in use."""
     import torch
 
-    if threads is not None:
-        torch.set_num_threads(int(threads))
+    global _TORCH_DEFAULT_THREADS
+    if _TORCH_DEFAULT_THREADS is None:
+        _TORCH_DEFAULT_THREADS = torch.get_num_threads()
+    torch.set_num_threads(int(threads) if threads is not None else _TORCH_DEFAULT_THREADS)
     return torch.get_num_threads()
+
+
+_TORCH_DEFAULT_THREADS: int | None = None
 
 
 def environment(threads: int | None = None) -> dict:
