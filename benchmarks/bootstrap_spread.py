@@ -84,7 +84,6 @@ def main() -> None:
     for r in args.reps:
         rows += one(args.dgp, args.n, r, args.boot, args.seed)
         print(f"replication {r} done", flush=True)
-        pd.DataFrame(rows).to_csv(f"/tmp/bootstrap_spread_{args.dgp}_{args.n}.csv", index=False)
     df = pd.DataFrame(rows)
     df["var_shrunk"] = df["se_shrunk"] ** 2
     g = df.groupby("label", sort=False)
