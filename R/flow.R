@@ -229,7 +229,15 @@ print.summary.medflow_fit <- function(x, ...) {
               as.integer(fi$members)))
   cat(sprintf("  Optimiser      AdamW, cosine schedule: batch %d, lr %.3g, weight decay %g\n",
               as.integer(st$batch_size), st$lr, st$weight_decay))
-  cat(sprintf("  Best epochs    %s\n", paste(unlist(fi$best_epochs), collapse = ", ")))
+  kept <- as.character(unlist(fi$best_epochs))
+  avg <- as.logical(unlist(fi$averaged))
+  if (length(avg) == length(kept)) kept[avg] <- "avg"
+  cat(sprintf("  Kept weights   %s\n", paste(kept, collapse = ", ")))
+  n_avg <- round(if (is.null(st$average)) 0 else st$average * st$epochs)
+  cat(if (n_avg > 0) {
+    sprintf("                 (best epoch on the held-out fold; avg: weights averaged over epochs %d-%d, where they fit the fold better)\n",
+            as.integer(st$epochs - n_avg + 1), as.integer(st$epochs))
+  } else "                 (each member's best epoch on its held-out fold)\n")
   cat(sprintf("  Observations   %d; seed %s\n", x$n, format(fi$seed)))
   cat("\nModel:\n")
   cat(paste0("  ", strsplit(x$model, "\n", fixed = TRUE)[[1]]), sep = "\n")

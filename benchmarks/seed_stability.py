@@ -8,6 +8,10 @@ truth where the data have one, the fit's CPU and wall seconds and its linearity 
     python benchmarks/seed_stability.py --data bundled --seeds 0 1 2 3 4
     python benchmarks/seed_stability.py --data gss --seeds 0 1 2 3 4
     python benchmarks/seed_stability.py --data nonlinear --n 20700 --members 1   # a single flow
+    python benchmarks/seed_stability.py --average 0 --name weight_averaging_0    # no averaging
+
+``member_sd`` is the SD of the effect over the members of one fit (mean over seeds): the
+optimiser's spread of a single member, which the ensemble divides by about sqrt(K).
 
 Target (issue #13): SD over 5 seeds <= 0.005 SD(Y) for every effect on the bundled data.
 """
@@ -56,6 +60,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--lr", type=float)
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--weight-decay", type=float)
+    ap.add_argument("--average", type=float, help="share of the schedule averaged (TrainSettings.average)")
     ap.add_argument("--hidden", type=int)
     ap.add_argument("--linear-nodes", default="auto")
     ap.add_argument("--boot", type=int, default=0, help="bootstrap replicates on the first seed (for its SE)")
@@ -68,21 +73,37 @@ def main(argv=None) -> dict:
     data, model, contrast, mediators, truth = load(args.data, args.n, args.data_seed)
     flow_kw = {} if args.hidden is None else {"hidden": args.hidden}
     fit_kw = dict(members=args.members, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                  weight_decay=args.weight_decay, linear_nodes=args.linear_nodes)
+                  weight_decay=args.weight_decay, average=args.average,
+                  linear_nodes=args.linear_nodes)
     sd_y = float(data["Y"].std())
     a, a_ref = contrast if contrast else (None, None)
+    # spy: each contrast's per-member estimates (the fit's members come first)
+    from medflow import effects as _effects
+
+    seen: list = []
+    contrast_fn = _effects._Engine.contrast
+
+    def spy(self, hi, lo):
+        est, err = contrast_fn(self, hi, lo)
+        seen.append(est.numpy().copy())
+        return est, err
+
+    _effects._Engine.contrast = spy
     rows, bse = [], {}
     for s in args.seeds:
         rec: dict = {"seed": s}
         with timed(rec, "fit"):
             fit = mf.CausalFlow(model, data, **flow_kw).fit(seed=s, verbose=False, **fit_kw)
         n_boot = args.boot if s == args.seeds[0] else 0
+        seen.clear()
         with timed(rec, "effects"):
             res = fit.effects("X", "Y", mediators=mediators, a=a, a_ref=a_ref, n_boot=n_boot, verbose=False)
         if n_boot:
             bse = (res.bse / sd_y).to_dict()
-        for lab, est in res.params.items():
+        for i, (lab, est) in enumerate(res.params.items()):
             rec[lab] = float(est) / sd_y
+            rec[f"member_sd {lab}"] = float(np.std(seen[i], ddof=1)) / sd_y if seen[i].size > 1 else np.nan
+        rec["averaged"] = sum(fit.fit_info.get("averaged", []))
         rec["linear_nodes"] = " ".join(fit.fit_info["linear_nodes"]) or "-"
         rec["converged"] = fit.fit_info["converged"]
         rec["settings"] = fit.fit_info["settings"]
@@ -94,7 +115,8 @@ def main(argv=None) -> dict:
     summary = []
     for lab in labels:
         v = frame[lab].to_numpy()
-        line = dict(effect=lab, mean=v.mean(), sd_over_seeds=v.std(ddof=1), range=v.max() - v.min())
+        line = dict(effect=lab, mean=v.mean(), sd_over_seeds=v.std(ddof=1), range=v.max() - v.min(),
+                    member_sd=frame[f"member_sd {lab}"].mean())
         if truth is not None:
             line["error_of_mean"] = v.mean() - float(truth[lab]) / sd_y
         if bse:
@@ -107,6 +129,8 @@ def main(argv=None) -> dict:
           f"Effects in SD(Y) units.\n\n{markdown_table(table, 4)}\n\n"
           f"Fit seconds (wall / CPU): "
           + ", ".join(f"{r['fit_s']:.1f} / {r['fit_cpu_s']:.1f}" for r in rows)
+          + "\n\nMembers keeping their averaged weights per seed: "
+          + ", ".join(f"{r['averaged']} of {r['settings']['members']}" for r in rows)
           + f"\n\nLargest SD over seeds: {table['sd_over_seeds'].max():.4f} SD(Y). "
           f"Linear nodes per seed: {', '.join(frame['linear_nodes'])}.\n")
     name = args.name or f"seed_stability_{args.data}"

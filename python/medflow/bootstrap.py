@@ -119,7 +119,8 @@ def bootstrap_ensemble(fit, n_boot: int, seed: int = 0, *, members: int | None =
     n = x.shape[0]
     counts = bootstrap_weights(n, n_boot, seed).repeat_interleave(members, dim=0)
     info = fit.fit_info
-    settings = TrainSettings(**{**info["settings"], "members": members})
+    # (fits saved before weight averaging existed did not average)
+    settings = TrainSettings(**{"average": 0.0, **info["settings"], "members": members})
     # The fit's choice of linear equations is kept: re-chosen on a resample, whose duplicated
     # rows lower the flows' held-out gain, it made nodes linear that the data clearly show to be
     # nonlinear (benchmarks/results/README.md) and pulled the replicates toward the linear SEM.

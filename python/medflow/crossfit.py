@@ -85,6 +85,7 @@ class Members:
     val_weights: Tensor       # (K, N)
     history: pd.DataFrame     # per epoch (see medflow.training.train)
     best_epochs: list[int]    # per member
+    averaged: list[bool]      # per member: keeps its averaged weights (TrainSettings.average)
     grad_norm: list[float]    # per member: norm of the full-data gradient at the kept weights
 
 
@@ -98,7 +99,8 @@ def train_members(x: Tensor, disc_step: Tensor, mask: Tensor, config: dict, sett
     Member ``m`` starts from the weighted OLS of every node on its parents with its training
     weights (the linear SEM) and a spline at the identity, or from ``start`` (a one-member flow,
     its linear part moved by the member's OLS shift) when given; it is trained on its training
-    weights and keeps its best epoch on its validation weights.
+    weights and keeps its best epoch on its validation weights, or its weights averaged over the
+    end of the schedule where those predict the validation rows better.
 
     Args:
         x: ``(N, d)`` standardized data. disc_step: ``(d,)`` integer step (0: continuous).
@@ -134,7 +136,7 @@ def train_members(x: Tensor, disc_step: Tensor, mask: Tensor, config: dict, sett
     flow.cpu()
     best = history.attrs["best_epochs"]
     return Members(flow=flow, linear=linear, train_weights=train_weights, val_weights=val_weights,
-                   history=history, best_epochs=list(best),
+                   history=history, best_epochs=list(best), averaged=list(history.attrs["averaged"]),
                    grad_norm=_grad_norm(flow, x, disc_step, train_weights, interval))
 
 

@@ -77,7 +77,7 @@ class CausalFlow:
 
     def fit(self, *, seed: int = 0, members: int | None = None, epochs: int | None = None,
             batch_size: int | None = None, lr: float | None = None, weight_decay: float | None = None,
-            patience: int | None = None, linear_nodes: str | Iterable[str] = "auto",
+            patience: int | None = None, average: float | None = None, linear_nodes: str | Iterable[str] = "auto",
             device: str = "cpu", dtype: str = "float32", discrete_likelihood: str = "interval",
             verbose: bool = True) -> FittedFlow:
         """Fit the flow: a cross-fitted ensemble of ``members`` flows (:mod:`medflow.crossfit`).
@@ -97,6 +97,9 @@ class CausalFlow:
             weight_decay: AdamW weight decay of the conditioner networks.
             patience: epochs without held-out improvement before a member stops (default:
                 ``epochs``, every member runs the schedule and keeps its best epoch).
+            average: share of the schedule, at its end, over which each member's weights are
+                averaged (default 0.5; ``0``: off); a member keeps the average where it fits
+                its held-out fold better than its best epoch (``fit_info["averaged"]``).
             linear_nodes: ``"auto"`` (default) replaces the flow of every node whose held-out
                 log-likelihood is not higher than its linear-Gaussian equation's by more than
                 two standard errors (the :meth:`FittedFlow.linearity` check) by that
@@ -114,7 +117,7 @@ class CausalFlow:
 
         settings = TrainSettings.auto(len(self.data), members=members, epochs=epochs,
                                       batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                                      patience=patience)
+                                      patience=patience, average=average)
         if discrete_likelihood not in ("interval", "dequantize"):
             raise ValueError("discrete_likelihood must be 'interval' or 'dequantize', "
                              f"got {discrete_likelihood!r}.")
@@ -151,6 +154,7 @@ class CausalFlow:
         fitted.fit_info = dict(
             seed=int(seed), members=k, folds=n_folds, fold_sizes=np.bincount(folds).tolist(),
             rows=int(x.shape[0]), epochs_run=epochs_run, best_epochs=fit.best_epochs,
+            averaged=fit.averaged,
             grad_norm=fit.grad_norm, converged=_converged(history, settings),
             settings=vars(settings), discrete_likelihood=discrete_likelihood,
             linear_choice="auto" if auto else "fixed", linear_nodes=list(linear_set),
@@ -592,11 +596,12 @@ class FittedFlow:
         lines = [
             head,
             f"  Estimator        cross-fitted ensemble of {k} flow(s), maximum likelihood",
-            f"                   ({fold_text}; best held-out epoch kept)",
+            f"                   ({fold_text})",
             f"  Optimiser        AdamW, cosine schedule: batch {st['batch_size']}, lr {st['lr']:.3g}, "
             f"weight decay {st['weight_decay']:g}",
             "  Conditioners     read the parents' " + _INPUT_TEXT[self.config["inputs"]],
-            f"  Best epochs      {', '.join(str(e) for e in best)}",
+            f"  Kept weights     {_kept_text(best, info.get('averaged'))}",
+            f"                   ({_kept_rule(st)})",
             f"  Gradient norm    {min(info['grad_norm']):.3g} to {max(info['grad_norm']):.3g} "
             f"(full data, kept weights)",
             f"  Observations     {info['rows']:,}; seed {info['seed']}",
@@ -847,3 +852,25 @@ def _device(name: str) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {name!r}.")
     return dev
+
+
+def _kept_rule(settings: dict) -> str:
+    """How a member's weights were chosen (``TrainSettings.average``), for ``summary()``."""
+    epochs, share = int(settings["epochs"]), float(settings.get("average", 0.0))
+    n_avg = int(round(share * epochs))
+    if not n_avg:
+        return "each member's best epoch on its held-out fold"
+    return (f"best epoch on the held-out fold; avg: weights averaged over epochs "
+            f"{epochs - n_avg + 1}-{epochs}, where they fit the fold better")
+
+
+def _kept_text(best: list, averaged: list | None) -> str:
+    """Per member: ``avg`` (averaged weights kept) or its best epoch.
+
+    Example:
+        >>> _kept_text([39, 12, 40], [True, False, True])
+        'avg, 12, avg'
+    """
+    averaged = averaged or [False] * len(best)
+    return ", ".join("avg" if a else str(e) for e, a in zip(best, averaged))
+

@@ -54,6 +54,11 @@ class TrainSettings:
             stops (``epochs``: every member runs the schedule to its end and keeps its best epoch).
         grad_clip: per-member gradient norm clip.
         min_lr_ratio: final learning rate as a share of ``lr``.
+        average: share of the schedule, at its end, over which each member's weights are
+            averaged step by step (Polyak-Ruppert averaging); a member keeps that average
+            instead of its best epoch when the average predicts its held-out rows better.
+            ``0`` turns averaging off. The average halves the optimiser's spread at no cost
+            in steps (``benchmarks/results/weight_averaging.md``).
     """
 
     members: int = 5
@@ -64,6 +69,7 @@ class TrainSettings:
     patience: int = 40
     grad_clip: float = 5.0
     min_lr_ratio: float = 0.05
+    average: float = 0.5
 
     def __post_init__(self):
         for name in ("members", "epochs", "batch_size", "patience"):
@@ -84,6 +90,8 @@ class TrainSettings:
                              f"batches), got {self.lr!r}.")
         if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
             raise ValueError(f"weight_decay must be zero or positive, got {self.weight_decay!r}.")
+        if not (isinstance(self.average, (int, float)) and 0 <= self.average <= 1):
+            raise ValueError(f"average must be a share of the epochs in [0, 1], got {self.average!r}.")
         if not 0 < self.min_lr_ratio <= 1:
             raise ValueError(f"min_lr_ratio must be in (0, 1], got {self.min_lr_ratio!r}.")
 
@@ -313,6 +321,12 @@ def train(
     best_state = {k: v.detach().clone() for k, v in flow.state_dict().items()}
     stale = torch.zeros(E, dtype=torch.long)
     best_epoch = torch.zeros(E, dtype=torch.long)
+    # Polyak-Ruppert average of every step's weights over the last ``average`` of the schedule
+    n_avg = int(round(settings.average * settings.epochs))
+    avg_from = settings.epochs - n_avg if n_avg else None
+    avg_state = {k: torch.zeros_like(v) for k, v in best_state.items()} if n_avg else {}
+    avg_n = torch.zeros(E, dtype=torch.float64)
+    full_val = (va_rows, w_val, u_val)  # every member's held-out rows (repacking drops some)
     # Members that have early-stopped leave the batched ensemble (their best weights are kept),
     # so an ensemble costs what its members would cost one after another. Not with a custom
     # noise density: it may hold per-member parameters of its own.
@@ -345,6 +359,8 @@ def train(
             loss.backward()
             _clip_per_member(params, E, settings.grad_clip)
             opt.step()
+            if avg_from is not None and epoch >= avg_from:
+                _accumulate(avg_state, avg_n, flow, ids)
             total += float(loss_e.detach().mean()) * cols.shape[1]
             count += cols.shape[1]
         sched.step()
@@ -379,10 +395,49 @@ def train(
         bar.close()
     if flow.E != len(best):  # every member back, each with its best weights
         _keep_members(flow, opt, torch.zeros(len(best), dtype=torch.long, device=device))
-    flow.load_state_dict(best_state)
+    averaged = torch.zeros(len(best), dtype=torch.bool)
+    if n_avg and bool((avg_n > 0).any()):
+        averaged = _prefer_average(flow, best_state, avg_state, avg_n > 0, best, x, full_val,
+                                   disc_step, noise_log_prob, interval)
+    else:
+        flow.load_state_dict(best_state)
     history = pd.DataFrame(rows, columns=["epoch", "train_nll", "val_nll", "lr", "members"])
     history.attrs["best_epochs"] = [int(e) for e in best_epoch]
+    history.attrs["averaged"] = [bool(a) for a in averaged]
+    history.attrs["average_from"] = None if avg_from is None else avg_from + 1
     return history
+
+
+def _accumulate(avg: dict, n: Tensor, flow: NodeFlows, ids: Tensor) -> None:
+    """Fold the current weights of the members at positions ``ids`` into their running means."""
+    n[ids] += 1
+    for k, v in flow.state_dict().items():
+        if k == "mask":
+            continue
+        a = avg[k]
+        f = (1.0 / n[ids]).to(dtype=a.dtype, device=a.device).reshape(-1, *([1] * (a.dim() - 1)))
+        a[ids] += (v.detach().to(a.device) - a[ids]) * f
+
+
+def _prefer_average(flow: NodeFlows, best_state: dict, avg_state: dict, have: Tensor, best: Tensor,
+                    x: Tensor, val: tuple[Tensor, Tensor, Tensor], disc_step: Tensor,
+                    noise_log_prob, interval) -> Tensor:
+    """Load, per member, its averaged weights where they predict its held-out rows better than
+    its best epoch (``best``, same rows and dequantization), else its best epoch; returns
+    which members keep the average."""
+    va_rows, w_val, u_val = val
+    avg_state["mask"] = best_state["mask"]
+    flow.load_state_dict(avg_state)
+    flow.eval()
+    with torch.no_grad():
+        nll = _nll(flow, x[va_rows], u_val, disc_step, noise_log_prob, interval)
+        val_avg = ((nll * w_val).sum(1) / w_val.sum(1).clamp(min=1e-12)).double().cpu()
+    better = have & (val_avg < best)
+    flow.load_state_dict({
+        k: v if k == "mask" else
+        torch.where(better.to(v.device).reshape(-1, *([1] * (v.dim() - 1))), avg_state[k], v)
+        for k, v in best_state.items()})
+    return better
 
 
 def _member_rows(rows: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:

@@ -160,6 +160,45 @@ def test_ensemble_members_stop_on_their_own_and_leave_the_batch():
     assert not torch.equal(ens.w_out[0], ens.w_out[3])
 
 
+def test_weight_average_is_kept_only_where_it_fits_the_held_out_rows_better():
+    # TrainSettings.average: averaging does not change the trajectory (same history, same
+    # randomness); a member keeps its averaged weights only where they fit its held-out rows
+    # better than its best epoch, and otherwise has exactly its best epoch's weights.
+    from medflow.training import TrainSettings, _nll, train
+
+    rng = np.random.default_rng(3)
+    n = 6000
+    xv = rng.normal(size=n)
+    yv = np.tanh(2 * xv) + 0.5 * rng.standard_t(5, size=n)
+    x = torch.as_tensor(np.column_stack([xv, yv]), dtype=torch.float64)
+    mask = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    step = torch.zeros(2, dtype=torch.float64)
+    folds = np.arange(n) % 6                        # member k holds out fold k
+    train_w = torch.as_tensor((folds[None] != np.arange(6)[:, None]).astype(float))
+    rows = np.arange(n)
+    fits, hists = [], []
+    for share in (0.0, 0.5):
+        ens = NodeFlows(mask, ensemble=6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        settings = TrainSettings(epochs=8, batch_size=512, lr=3e-2, patience=8, average=share)
+        hists.append(train(ens, x, step, rows, rows, settings, torch.Generator().manual_seed(7),
+                           weights=train_w, val_weights=1 - train_w, verbose=False))
+        fits.append(ens)
+    pd.testing.assert_frame_equal(hists[0], hists[1])
+    assert hists[0].attrs["averaged"] == [False] * 6
+    averaged = torch.tensor(hists[1].attrs["averaged"])
+    assert 0 < int(averaged.sum()) < 6, averaged  # both outcomes occur here
+    with torch.no_grad():
+        xe, w = x.expand(6, -1, -1), 1 - train_w
+        nll = [(_nll(f, xe, torch.zeros_like(xe), step) * w).sum(1) / w.sum(1) for f in fits]
+    assert bool((nll[1][averaged] < nll[0][averaged]).all())
+    for k in torch.nonzero(~averaged).flatten().tolist():
+        for name, value in fits[0].state_dict().items():
+            if name != "mask":
+                assert torch.equal(value[k], fits[1].state_dict()[name][k]), (k, name)
+    with pytest.raises(ValueError, match=r"average must be a share of the epochs in \[0, 1\], got 1.5"):
+        TrainSettings(average=1.5)
+
+
 # ------------------------------------------------------------------ conditioner input map
 def test_input_map_is_piecewise_linear_and_constant_beyond_the_knots():
     from medflow.flow import normal_scores
