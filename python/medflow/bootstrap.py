@@ -5,7 +5,7 @@ Replicate ``r`` resamples the fitted rows with multinomial counts ``c_r``
 resample) and repeats the fit's procedure on it (:mod:`medflow.crossfit`):
 a fresh flow with its own random initial weights, started from the
 resample's OLS, trained with the fit's settings on the resample's rows
-outside one fold and stopped at its best epoch on that fold, with the fit's
+outside one fold and keeping its best epoch (or averaged weights) on that fold, with the fit's
 linear equations (the linearity check is not repeated: see
 :func:`bootstrap_ensemble`). Folds are drawn over the resample's distinct
 rows, so copies of a row never sit on both sides.

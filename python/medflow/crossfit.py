@@ -5,8 +5,10 @@ the initial weights and the minibatch order move its effects by about one
 standard error, because interventions take units into sparse regions where the
 conditioners' extrapolation costs little likelihood. medflow therefore fits
 ``K`` flows (members) as one batched ensemble, each on all rows except one of
-``K`` folds, each stopped at its best epoch on its own held-out fold, and
-averages every effect over the members. The members differ in their initial
+``K`` folds, each keeping its best epoch on its own held-out fold (or its
+weights averaged over the end of the schedule, where those fit that fold
+better; :class:`~medflow.training.TrainSettings`), and averages every effect
+over the members. The members differ in their initial
 weights and in the fold they leave out, so their average removes most of the
 optimiser's randomness at the cost of ``K`` fits trained together.
 
