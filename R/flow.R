@@ -235,7 +235,8 @@ print.summary.medflow_fit <- function(x, ...) {
   cat(sprintf("  Kept weights   %s\n", paste(kept, collapse = ", ")))
   n_avg <- round(if (is.null(st$average)) 0 else st$average * st$epochs)
   cat(if (n_avg > 0) {
-    sprintf("                 (best epoch on the held-out fold; avg: weights averaged over epochs %d-%d, where they fit the fold better)\n",
+    sprintf(paste0("                 (number: best epoch on the held-out fold; avg: weights averaged over epochs %d-%d,\n",
+                   "                 kept where they fit that fold better)\n"),
             as.integer(st$epochs - n_avg + 1), as.integer(st$epochs))
   } else "                 (each member's best epoch on its held-out fold)\n")
   cat(sprintf("  Observations   %d; seed %s\n", x$n, format(fi$seed)))

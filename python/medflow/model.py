@@ -860,8 +860,8 @@ def _kept_rule(settings: dict) -> str:
     n_avg = int(round(share * epochs))
     if not n_avg:
         return "each member's best epoch on its held-out fold"
-    return (f"best epoch on the held-out fold; avg: weights averaged over epochs "
-            f"{epochs - n_avg + 1}-{epochs}, where they fit the fold better")
+    return (f"number: best epoch on the held-out fold; avg: weights averaged over epochs "
+            f"{epochs - n_avg + 1}-{epochs},\n                   kept where they fit that fold better")
 
 
 def _kept_text(best: list, averaged: list | None) -> str:

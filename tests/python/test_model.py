@@ -54,6 +54,17 @@ def test_history_and_fit_info(fitted):
     assert h["val_nll"].iloc[0] > h["val_nll"].min()
 
 
+def test_summary_names_the_kept_weights(fitted):
+    info = fitted.fit_info
+    assert len(info["averaged"]) == 10 and all(isinstance(a, bool) for a in info["averaged"])
+    kept = ", ".join("avg" if a else str(e) for e, a in zip(info["best_epochs"], info["averaged"]))
+    text = fitted.summary()
+    assert f"  Kept weights     {kept}\n" in text
+    # average = 0.5 of 15 epochs: the last 8 (Python rounds 7.5 to 8)
+    assert "avg: weights averaged over epochs 8-15,\n" in text
+    assert "kept where they fit that fold better)" in text
+
+
 def test_settings_come_from_one_place():
     s = TrainSettings.auto(20700)
     assert (s.members, s.batch_size, s.lr, s.epochs, s.patience) == (5, 4096, 0.03, 40, 40)

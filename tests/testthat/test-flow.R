@@ -34,6 +34,11 @@ test_that("medflow() returns a fitted flow with plain R information", {
   expect_output(print(fit), "N = 1000; variables: V, X, U, W, Y")
   expect_output(print(summary(fit)), "medflow (ended normally|did NOT converge) after 3 epochs")
   expect_output(print(summary(fit)), "Linearity check: held-out log-likelihood per row", fixed = TRUE)
+  # each member: its best epoch, or "avg" where it kept its weights averaged over epochs 2-3
+  kept <- ifelse(unlist(fit$fit_info$averaged), "avg", unlist(fit$fit_info$best_epochs))
+  expect_length(kept, 10L)
+  expect_output(print(summary(fit)), paste0("Kept weights   ", paste(kept, collapse = ", "), "\n"), fixed = TRUE)
+  expect_output(print(summary(fit)), "avg: weights averaged over epochs 2-3,", fixed = TRUE)
   expect_identical(fit$linearity$node, c("X", "U", "W", "Y"))
 })
 
