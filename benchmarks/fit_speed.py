@@ -35,6 +35,7 @@ CONFIGS: dict[str, dict] = {
     "members3": dict(fit=dict(members=3), flow=dict()),
     "epochs30": dict(fit=dict(epochs=30), flow=dict()),
     "single": dict(fit=dict(members=1), flow=dict()),                # one flow, a fifth held out
+    "no-average": dict(fit=dict(average=0.0), flow=dict()),          # best epoch only, no averaging
 }
 
 

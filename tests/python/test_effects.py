@@ -288,6 +288,7 @@ def test_compare_stacks_flow_and_linear(small):
 def _no_training(*args, **kwargs):
     history = pd.DataFrame({"epoch": [1], "train_nll": [0.0], "val_nll": [0.0], "lr": [0.0], "members": [1]})
     history.attrs["best_epochs"] = [0] * args[0].E
+    history.attrs["averaged"] = [False] * args[0].E
     return history
 
 
