@@ -233,11 +233,10 @@ print.summary.medflow_fit <- function(x, ...) {
   avg <- as.logical(unlist(fi$averaged))
   if (length(avg) == length(kept)) kept[avg] <- "avg"
   cat(sprintf("  Kept weights   %s\n", paste(kept, collapse = ", ")))
-  n_avg <- round(if (is.null(st$average)) 0 else st$average * st$epochs)
-  cat(if (n_avg > 0) {
+  window <- as.integer(unlist(fi$averaged_epochs))  # absent from fits saved before averaging
+  cat(if (length(window) == 2L) {
     sprintf(paste0("                 (number: best epoch on the held-out fold; avg: weights averaged over epochs %d-%d,\n",
-                   "                 kept where they fit that fold better)\n"),
-            as.integer(st$epochs - n_avg + 1), as.integer(st$epochs))
+                   "                 kept where they fit that fold better)\n"), window[1], window[2])
   } else "                 (each member's best epoch on its held-out fold)\n")
   cat(sprintf("  Observations   %d; seed %s\n", x$n, format(fi$seed)))
   cat("\nModel:\n")

@@ -154,7 +154,7 @@ class CausalFlow:
         fitted.fit_info = dict(
             seed=int(seed), members=k, folds=n_folds, fold_sizes=np.bincount(folds).tolist(),
             rows=int(x.shape[0]), epochs_run=epochs_run, best_epochs=fit.best_epochs,
-            averaged=fit.averaged,
+            averaged=fit.averaged, averaged_epochs=_as_list(settings.average_window()),
             grad_norm=fit.grad_norm, converged=_converged(history, settings),
             settings=vars(settings), discrete_likelihood=discrete_likelihood,
             linear_choice="auto" if auto else "fixed", linear_nodes=list(linear_set),
@@ -601,7 +601,7 @@ class FittedFlow:
             f"weight decay {st['weight_decay']:g}",
             "  Conditioners     read the parents' " + _INPUT_TEXT[self.config["inputs"]],
             f"  Kept weights     {_kept_text(best, info.get('averaged'))}",
-            f"                   ({_kept_rule(st)})",
+            f"                   ({_kept_rule(info.get('averaged_epochs'))})",
             f"  Gradient norm    {min(info['grad_norm']):.3g} to {max(info['grad_norm']):.3g} "
             f"(full data, kept weights)",
             f"  Observations     {info['rows']:,}; seed {info['seed']}",
@@ -854,14 +854,13 @@ def _device(name: str) -> torch.device:
     return dev
 
 
-def _kept_rule(settings: dict) -> str:
-    """How a member's weights were chosen (``TrainSettings.average``), for ``summary()``."""
-    epochs, share = int(settings["epochs"]), float(settings.get("average", 0.0))
-    n_avg = int(round(share * epochs))
-    if not n_avg:
+def _kept_rule(window) -> str:
+    """How a member's weights were chosen, for ``summary()``; ``window``: the averaged epochs
+    (``fit_info["averaged_epochs"]``; absent from fits saved before averaging existed)."""
+    if not window:
         return "each member's best epoch on its held-out fold"
     return (f"number: best epoch on the held-out fold; avg: weights averaged over epochs "
-            f"{epochs - n_avg + 1}-{epochs},\n                   kept where they fit that fold better")
+            f"{window[0]}-{window[1]},\n                   kept where they fit that fold better")
 
 
 def _kept_text(best: list, averaged: list | None) -> str:
@@ -874,3 +873,7 @@ def _kept_text(best: list, averaged: list | None) -> str:
     averaged = averaged or [False] * len(best)
     return ", ".join("avg" if a else str(e) for e, a in zip(best, averaged))
 
+
+def _as_list(pair: tuple | None) -> list | None:
+    """A tuple as a list (the form a saved model's JSON gives back), ``None`` as it is."""
+    return None if pair is None else list(pair)

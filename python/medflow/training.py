@@ -97,6 +97,18 @@ class TrainSettings:
         if not 0 < self.min_lr_ratio <= 1:
             raise ValueError(f"min_lr_ratio must be in (0, 1], got {self.min_lr_ratio!r}.")
 
+    def average_window(self) -> tuple[int, int] | None:
+        """First and last epoch (1-based) whose steps' weights are averaged, or ``None``.
+
+        Example:
+            >>> TrainSettings(epochs=40, average=0.5).average_window()
+            (21, 40)
+            >>> TrainSettings(epochs=40, average=0.0).average_window() is None
+            True
+        """
+        n_avg = int(round(self.average * self.epochs))
+        return (self.epochs - n_avg + 1, self.epochs) if n_avg else None
+
     @classmethod
     def auto(cls, n: int, **overrides) -> TrainSettings:
         """Settings for ``n`` rows: five members (ten below 5,000 rows) and about four
@@ -324,9 +336,9 @@ def train(
     stale = torch.zeros(E, dtype=torch.long)
     best_epoch = torch.zeros(E, dtype=torch.long)
     # Polyak-Ruppert average of every step's weights over the last ``average`` of the schedule
-    n_avg = int(round(settings.average * settings.epochs))
-    avg_from = settings.epochs - n_avg if n_avg else None
-    avg_state = {k: torch.zeros_like(v) for k, v in best_state.items()} if n_avg else {}
+    window = settings.average_window()
+    avg_from = None if window is None else window[0] - 1       # 0-based epoch
+    avg_state = {k: torch.zeros_like(v) for k, v in best_state.items()} if window else {}
     avg_n = torch.zeros(E, dtype=torch.float64)
     full_val = (va_rows, w_val, u_val)  # every member's held-out rows (repacking drops some)
     # Members that have early-stopped leave the batched ensemble (their best weights are kept),
@@ -398,7 +410,7 @@ def train(
     if flow.E != len(best):  # every member back, each with its best weights
         _keep_members(flow, opt, torch.zeros(len(best), dtype=torch.long, device=device))
     averaged = torch.zeros(len(best), dtype=torch.bool)
-    if n_avg and bool((avg_n > 0).any()):
+    if window and bool((avg_n > 0).any()):
         averaged = _prefer_average(flow, best_state, avg_state, avg_n > 0, best, x, full_val,
                                    disc_step, noise_log_prob, interval)
     else:

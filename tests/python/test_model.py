@@ -61,7 +61,11 @@ def test_summary_names_the_kept_weights(fitted):
     text = fitted.summary()
     assert f"  Kept weights     {kept}\n" in text
     # average = 0.5 of 15 epochs: the last 8 (Python rounds 7.5 to 8)
+    assert info["averaged_epochs"] == [8, 15]
     assert "avg: weights averaged over epochs 8-15,\n" in text
+    # fits saved before averaging existed have no window: the best epoch is the rule
+    from medflow.model import _kept_rule
+    assert _kept_rule(None) == "each member's best epoch on its held-out fold"
     assert "kept where they fit that fold better)" in text
 
 
