@@ -36,6 +36,8 @@ CONFIGS: dict[str, dict] = {
     "epochs30": dict(fit=dict(epochs=30), flow=dict()),
     "single": dict(fit=dict(members=1), flow=dict()),                # one flow, a fifth held out
     "no-average": dict(fit=dict(average=0.0), flow=dict()),          # best epoch only, no averaging
+    # the choice before 2026-12-01 at N = 20,700: about four steps per epoch, not eight
+    "batch4096": dict(fit=dict(batch_size=4096, lr=0.03), flow=dict()),
 }
 
 

@@ -9,6 +9,8 @@ truth where the data have one, the fit's CPU and wall seconds and its linearity 
     python benchmarks/seed_stability.py --data gss --seeds 0 1 2 3 4
     python benchmarks/seed_stability.py --data nonlinear --n 20700 --members 1   # a single flow
     python benchmarks/seed_stability.py --average 0 --name weight_averaging_0    # no averaging
+    python benchmarks/seed_stability.py --fold-seed 0      # folds fixed: seeds move init and batches only
+    python benchmarks/seed_stability.py --vary folds       # fit seed 0: the seeds draw only the folds
 
 ``member_sd`` is the SD of the effect over the members of one fit (mean over seeds): the
 optimiser's spread of a single member, which the ensemble divides by about sqrt(K).
@@ -63,6 +65,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--average", type=float, help="share of the schedule averaged (TrainSettings.average)")
     ap.add_argument("--hidden", type=int)
     ap.add_argument("--linear-nodes", default="auto")
+    ap.add_argument("--fold-seed", type=int, help="draw the folds from this seed, not the fit's")
+    ap.add_argument("--vary", choices=["fit", "folds"], default="fit",
+                    help="folds: --seeds are fold seeds, the fit seed is --fit-seed")
+    ap.add_argument("--fit-seed", type=int, default=0, help="the fit seed with --vary folds")
     ap.add_argument("--boot", type=int, default=0, help="bootstrap replicates on the first seed (for its SE)")
     ap.add_argument("--name", default=None, help="results name (default seed_stability_<data>)")
     args = ap.parse_args(argv)
@@ -89,11 +95,23 @@ def main(argv=None) -> dict:
         return est, err
 
     _effects._Engine.contrast = spy
+    # the folds from their own generator: the fit's generator then draws only the initial
+    # weights and the minibatch order (or, with --vary folds, the same ones on every run)
+    from medflow import crossfit
+    import torch
+
+    assign = crossfit.assign_folds
+    fold_seed = [args.fold_seed]
+    if args.fold_seed is not None or args.vary == "folds":
+        crossfit.assign_folds = lambda n, k, _gen: assign(n, k, torch.Generator().manual_seed(fold_seed[0]))
     rows, bse = [], {}
     for s in args.seeds:
         rec: dict = {"seed": s}
+        fit_seed = s
+        if args.vary == "folds":
+            fold_seed[0], fit_seed = s, args.fit_seed
         with timed(rec, "fit"):
-            fit = mf.CausalFlow(model, data, **flow_kw).fit(seed=s, verbose=False, **fit_kw)
+            fit = mf.CausalFlow(model, data, **flow_kw).fit(seed=fit_seed, verbose=False, **fit_kw)
         n_boot = args.boot if s == args.seeds[0] else 0
         seen.clear()
         with timed(rec, "effects"):
@@ -124,7 +142,9 @@ def main(argv=None) -> dict:
             line["sd / se"] = line["sd_over_seeds"] / line["bootstrap_se"]
         summary.append(line)
     table = pd.DataFrame(summary)
-    md = (f"Data: {args.data} (N = {len(data)}); seeds {args.seeds}; overrides "
+    varied = ("fold seeds (fit seed {args.fit_seed})" if args.vary == "folds" else
+              "fit seeds" + ("" if args.fold_seed is None else f" (folds from seed {args.fold_seed})"))
+    md = (f"Data: {args.data} (N = {len(data)}); {varied.format(args=args)} {args.seeds}; overrides "
           f"{ {k: v for k, v in fit_kw.items() if v is not None} } {flow_kw}.\n\n"
           f"Effects in SD(Y) units.\n\n{markdown_table(table, 4)}\n\n"
           f"Fit seconds (wall / CPU): "

@@ -25,11 +25,13 @@ from medflow.flow import NodeFlows
 from medflow.ols import slopes_from_cov, weighted_moments
 
 __all__ = ["TrainSettings", "train", "fit_linear_part", "node_log_lik", "log_interval_mass",
-           "truncated_normal", "SMALL_DATA_ROWS", "MAX_LR"]
+           "truncated_normal", "SMALL_DATA_ROWS", "STEPS_PER_EPOCH", "MAX_LR"]
 
 
 #: Below this many rows the fit's ensemble has twice as many members (:meth:`TrainSettings.auto`).
 SMALL_DATA_ROWS = 5_000
+#: Minibatches per epoch and per member that :meth:`TrainSettings.auto` aims at.
+STEPS_PER_EPOCH = 8
 #: Largest learning rate accepted: AdamW moves every weight by about ``lr`` per step, and
 #: above about 1 the flow's weights jump across the whole standardized scale each step.
 MAX_LR = 1.0
@@ -58,14 +60,14 @@ class TrainSettings:
             averaged step by step (Polyak-Ruppert averaging); a member keeps that average
             instead of its best epoch when the average predicts its held-out rows better.
             ``0`` turns averaging off. It takes no extra steps; on the bundled data it lowered
-            the largest SD of the effects over ten fit seeds from 0.0072 to 0.0060 SD(Y)
-            (``benchmarks/results/README.md``).
+            the largest SD of the effects over ten fit seeds from 0.0072 to 0.0060 SD(Y) at
+            four steps per epoch (``benchmarks/results/README.md``).
     """
 
     members: int = 5
     epochs: int = 40
-    batch_size: int = 4096
-    lr: float = 3e-2
+    batch_size: int = 2048
+    lr: float = 2e-2
     weight_decay: float = 1e-4
     patience: int = 40
     grad_clip: float = 5.0
@@ -87,7 +89,7 @@ class TrainSettings:
                 raise ValueError(f"{name} must be a positive number, got {getattr(self, name)!r}.")
         if self.lr > MAX_LR:
             raise ValueError(f"lr must be a positive number of at most {MAX_LR:g} (AdamW's step "
-                             f"size; the default is 3e-2 at 4,096 rows per batch, less for smaller "
+                             f"size; the default is 0.02 at 2,048 rows per batch, less for smaller "
                              f"batches), got {self.lr!r}.")
         if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
             raise ValueError(f"weight_decay must be zero or positive, got {self.weight_decay!r}.")
@@ -111,32 +113,34 @@ class TrainSettings:
 
     @classmethod
     def auto(cls, n: int, **overrides) -> TrainSettings:
-        """Settings for ``n`` rows: five members (ten below 5,000 rows) and about four
+        """Settings for ``n`` rows: five members (ten below 5,000 rows) and about eight
         minibatches per epoch and per member.
 
-        The batch is a fifth of the rows (a power of two, 64 to 4,096), so each member's
-        training part (four fifths) takes about four steps per epoch whatever ``n``; the
-        learning rate scales with the square root of the batch (3e-2 at 4,096 rows); above
-        about 20,000 rows the batch stays at 4,096 and the epochs shrink (to at least 10)
-        so that the number of steps stays about the same; on small data (fewer than four
-        steps per epoch) the epochs grow (to at most four times as many) for the same
-        reason. ``overrides`` (not ``None``)
+        The batch is a tenth of the rows (a power of two, 64 to 2,048), so each member's
+        training part (four fifths) takes about eight steps per epoch whatever ``n``; the
+        learning rate scales with the square root of the batch (0.02 at 2,048 rows); above
+        about 20,000 rows the batch stays at 2,048 and the epochs shrink (to at least 10)
+        so that the number of steps stays about the same (320); on small data (fewer than
+        eight steps per epoch) the epochs grow (to at most four times as many) for the same
+        reason. Eight steps per epoch rather than four, over the same passes, halved the
+        spread of the effects over fit seeds on the bundled data at the same fit time
+        (``benchmarks/results/README.md``). ``overrides`` (not ``None``)
         replace the chosen values; ``patience`` follows ``epochs`` unless given.
 
         Example:
             >>> s = TrainSettings.auto(20700); (s.members, s.epochs, s.batch_size, s.lr)
-            (5, 40, 4096, 0.03)
+            (5, 40, 2048, 0.02)
             >>> s = TrainSettings.auto(2000); (s.members, s.epochs, s.batch_size, round(s.lr, 4))
-            (10, 51, 512, 0.0106)
+            (10, 51, 256, 0.0071)
             >>> TrainSettings.auto(2000, epochs=10).patience
             10
         """
         n = int(n)
         base = cls()
-        batch = int(min(4096, max(64, 2 ** round(math.log2(max(n, 1) / 5)))))
-        lr = base.lr * math.sqrt(batch / 4096)
+        batch = int(min(base.batch_size, max(64, 2 ** round(math.log2(max(n, 1) / 10)))))
+        lr = base.lr * math.sqrt(batch / base.batch_size)
         steps = max(1.0, 0.8 * n / batch)
-        epochs = int(min(4 * base.epochs, max(10, round(base.epochs * 4 / steps))))
+        epochs = int(min(4 * base.epochs, max(10, round(base.epochs * STEPS_PER_EPOCH / steps))))
         given = {k: v for k, v in overrides.items() if v is not None}
         unknown = set(given) - set(vars(base))
         if unknown:
