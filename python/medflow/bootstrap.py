@@ -178,7 +178,7 @@ def _train_chunk(x: Tensor, mask: Tensor, step: Tensor, config: dict, settings: 
     # replicate took about 60 % of the fit's optimiser steps and stayed nearer its linear start.
     settings = replace(settings, batch_size=max(1, round(settings.batch_size * float(np.mean(share)))))
     fitted = train_members(x, step, mask, config, settings, torch.cat(train_w), torch.cat(val_w), gen,
-                           interval=interval, device=device, verbose=verbose,
+                           interval=interval, device=device, verbose=verbose, grad_norm=False,
                            desc=f"bootstrap, {E // members} replicates fitted together")
     flow = fitted.flow
     choose = np.zeros((E, mask.shape[0]), dtype=bool)

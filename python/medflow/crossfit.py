@@ -88,14 +88,14 @@ class Members:
     history: pd.DataFrame     # per epoch (see medflow.training.train)
     best_epochs: list[int]    # per member
     averaged: list[bool]      # per member: keeps its averaged weights (TrainSettings.average)
-    grad_norm: list[float]    # per member: norm of the full-data gradient at the kept weights
+    grad_norm: list[float] | None  # per member: norm of the full-data gradient at the kept weights
 
 
 def train_members(x: Tensor, disc_step: Tensor, mask: Tensor, config: dict, settings: TrainSettings,
                   train_weights: Tensor, val_weights: Tensor, generator: torch.Generator, *,
                   interval: tuple[Tensor, Tensor] | None = None, device: torch.device | str = "cpu",
                   verbose: bool = False, desc: str = "fitting flow",
-                  start: NodeFlows | None = None) -> Members:
+                  start: NodeFlows | None = None, grad_norm: bool = True) -> Members:
     """Train ``K = len(train_weights)`` members as one batched ensemble.
 
     Member ``m`` starts from the weighted OLS of every node on its parents with its training
@@ -110,6 +110,8 @@ def train_members(x: Tensor, disc_step: Tensor, mask: Tensor, config: dict, sett
         settings: optimisation settings. train_weights, val_weights: ``(K, N)`` row weights.
         generator: source of the initial weights, minibatch order and dequantization.
         interval: standardized observed range: discrete nodes use their exact interval mass.
+        grad_norm: compute each member's full-data gradient norm (``Members.grad_norm``;
+            ``None`` when ``False``, as for bootstrap replicates, which do not report it).
     """
     k, n = train_weights.shape
     dtype = x.dtype
@@ -139,18 +141,28 @@ def train_members(x: Tensor, disc_step: Tensor, mask: Tensor, config: dict, sett
     best = history.attrs["best_epochs"]
     return Members(flow=flow, linear=linear, train_weights=train_weights, val_weights=val_weights,
                    history=history, best_epochs=list(best), averaged=list(history.attrs["averaged"]),
-                   grad_norm=_grad_norm(flow, x, disc_step, train_weights, interval))
+                   grad_norm=_grad_norm(flow, x, disc_step, train_weights, interval) if grad_norm else None)
+
+
+#: Rows (members x data rows) per backward pass of :func:`_grad_norm`: bounds its memory
+#: (about 2 GB) however many members; a fit of 5 members on 20,700 rows takes one pass.
+GRAD_NORM_ROWS = 2 ** 18
 
 
 def _grad_norm(flow: NodeFlows, x: Tensor, disc_step: Tensor, weights: Tensor,
                interval: tuple[Tensor, Tensor] | None) -> list[float]:
-    """Norm of the gradient of each member's mean training NLL at its kept weights (full data)."""
-    k = flow.E
+    """Norm of the gradient of each member's mean training NLL at its kept weights (full data),
+    accumulated over slices of the rows."""
+    k, n = flow.E, x.shape[0]
     flow.zero_grad(set_to_none=True)
     u = torch.full_like(x, 0.5)
-    nll = -node_log_lik(flow, x.expand(k, -1, -1), u.expand(k, -1, -1), disc_step, interval).sum(-1)
-    w = weights.to(nll.dtype)
-    ((nll * w).sum(1) / w.sum(1)).sum().backward()
+    w = weights.to(x.dtype)
+    total = w.sum(1)
+    step = max(1, GRAD_NORM_ROWS // k)
+    for lo in range(0, n, step):
+        xs, us = x[lo:lo + step], u[lo:lo + step]
+        nll = -node_log_lik(flow, xs.expand(k, -1, -1), us.expand(k, -1, -1), disc_step, interval).sum(-1)
+        ((nll * w[:, lo:lo + step]).sum(1) / total).sum().backward()
     sq = torch.zeros(k, dtype=torch.float64)
     for p in flow.parameters():
         if p.grad is not None:
