@@ -123,7 +123,7 @@ class TrainSettings:
         so that the number of steps stays about the same (320); on small data (fewer than
         eight steps per epoch) the epochs grow (to at most four times as many) for the same
         reason. Eight steps per epoch rather than four, over the same passes, halved the
-        spread of the effects over fit seeds on the bundled data at the same fit time
+        spread of the effects over fit seeds on the bundled data at about 13 % more fit time
         (``benchmarks/results/README.md``). ``overrides`` (not ``None``)
         replace the chosen values; ``patience`` follows ``epochs`` unless given.
 
@@ -137,7 +137,8 @@ class TrainSettings:
         """
         n = int(n)
         base = cls()
-        batch = int(min(base.batch_size, max(64, 2 ** round(math.log2(max(n, 1) / 10)))))
+        # a member trains on four fifths of the rows: STEPS_PER_EPOCH batches of a tenth each
+        batch = int(min(base.batch_size, max(64, 2 ** round(math.log2(max(n, 1) * 0.8 / STEPS_PER_EPOCH)))))
         lr = base.lr * math.sqrt(batch / base.batch_size)
         steps = max(1.0, 0.8 * n / batch)
         epochs = int(min(4 * base.epochs, max(10, round(base.epochs * STEPS_PER_EPOCH / steps))))
