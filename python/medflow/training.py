@@ -137,10 +137,10 @@ class TrainSettings:
         """
         n = int(n)
         base = cls()
-        # a member trains on four fifths of the rows: STEPS_PER_EPOCH batches of a tenth each
-        batch = int(min(base.batch_size, max(64, 2 ** round(math.log2(max(n, 1) * 0.8 / STEPS_PER_EPOCH)))))
+        member_rows = 0.8 * max(n, 1)          # a member trains on four fifths of the rows
+        batch = int(min(base.batch_size, max(64, 2 ** round(math.log2(member_rows / STEPS_PER_EPOCH)))))
         lr = base.lr * math.sqrt(batch / base.batch_size)
-        steps = max(1.0, 0.8 * n / batch)
+        steps = max(1.0, member_rows / batch)
         epochs = int(min(4 * base.epochs, max(10, round(base.epochs * STEPS_PER_EPOCH / steps))))
         given = {k: v for k, v in overrides.items() if v is not None}
         unknown = set(given) - set(vars(base))
