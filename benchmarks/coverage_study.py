@@ -10,6 +10,15 @@ gives a balanced, usable summary; a rerun with the same ``--out`` resumes where 
         --boot 50 --out benchmarks/results/coverage_2000
 
 ``--summarize`` only rewrites ``summary.md``/``summary.json`` from what is there.
+
+``--save-draws`` also writes ``<out>/draws/<dgp>_<rep>.npz``: for every flow effect (keys
+``<label>|fit`` and ``<label>|boot`` plus ``per``), the fit's member values and the
+replicates' member values before :func:`medflow.estimands.replicate_means`, so other
+interval constructions can be scored on the same refits (``benchmarks/interval_choice.py``).
+
+``--resample half`` replaces the bootstrap's multinomial resamples by half-samples: each
+replicate refits on a random half of the rows (without replacement) weighted 2, so no row
+is duplicated (an experiment on where the bootstrap's spread goes wrong, not a library option).
 """
 
 from __future__ import annotations
@@ -20,9 +29,83 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+import medflow.bootstrap
+import medflow.effects
+import medflow.estimands
 from medflow import validation as val
+
+
+class _DrawRecorder:
+    """Records every flow effect's member values: the fit's and the bootstrap replicates'.
+
+    The effects engine evaluates each flow's members (the fit's, then each chunk of
+    replicates) contrast by contrast, in the order of its table rows (``_Engine.contrast``),
+    and then builds the rows (``effect_row``); ``replicate_means`` tells the members per
+    replicate. Pairing the calls in that order gives, per label, ``<label>|fit`` (``K``
+    values) and ``<label>|boot`` (``B * per`` values).
+    """
+
+    def __init__(self) -> None:
+        self.draws: dict[str, np.ndarray] = {}
+        self._calls: list[np.ndarray] = []
+        self._labels: list[str] = []
+        self._per = 1
+        self._contrast = medflow.effects._Engine.contrast
+        self._means = medflow.estimands.replicate_means
+        self._row = medflow.effects.effect_row
+
+    def __enter__(self):
+        rec = self
+
+        def contrast(engine, hi, lo):
+            est, err = rec._contrast(engine, hi, lo)
+            rec._calls.append(est.detach().numpy().copy())
+            return est, err
+
+        def means(values, per=1):
+            rec._per = int(per)
+            return rec._means(values, per)
+
+        def row(**kw):
+            if kw.get("method") == "flow" and kw.get("n_boot"):
+                rec._labels.append(kw["label"])
+            return rec._row(**kw)
+
+        medflow.effects._Engine.contrast = contrast
+        medflow.estimands.replicate_means = means
+        medflow.effects.effect_row = row
+        return self
+
+    def __exit__(self, *exc) -> None:
+        medflow.effects._Engine.contrast = self._contrast
+        medflow.estimands.replicate_means = self._means
+        medflow.effects.effect_row = self._row
+        n_spec = len(self._labels)
+        if not n_spec:
+            return
+        if len(self._calls) % n_spec:
+            raise RuntimeError("contrast calls do not pair with the flow's rows")
+        for j, label in enumerate(self._labels):
+            parts = self._calls[j::n_spec]
+            self.draws[f"{label}|fit"] = parts[0]
+            self.draws[f"{label}|boot"] = np.concatenate(parts[1:])
+        self.draws["per"] = np.array(self._per)
+
+
+def _half_samples(n: int, n_boot: int, seed: int):
+    """Half-sample weights ``(n_boot, n)``: ``n // 2`` rows drawn without replacement per
+    replicate, each weighted ``n / (n // 2)`` (rows sum to ``n`` as a resample's counts do)."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    m = n // 2
+    w = np.zeros((n_boot, n))
+    for r in range(n_boot):
+        w[r, rng.choice(n, m, replace=False)] = n / m
+    return torch.as_tensor(w, dtype=torch.float64)
 
 
 def _summarize(out: Path, meta: dict) -> str:
@@ -48,13 +131,21 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/coverage_2000")
     p.add_argument("--summarize", action="store_true")
+    p.add_argument("--resample", choices=["bootstrap", "half"], default="bootstrap",
+                   help="replicates' resampling (half: half-samples without replacement; experiment)")
+    p.add_argument("--save-draws", action="store_true",
+                   help="keep every flow effect's raw member values (fit and replicates)")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = dict(vars(args))
     if args.summarize:
+        if (out / "meta.json").exists():  # the run's own settings, not this call's defaults
+            meta = {**meta, **json.loads((out / "meta.json").read_text())}
         print(_summarize(out, meta))
         return
+    if args.resample == "half":
+        medflow.bootstrap.bootstrap_weights = _half_samples
     done: set[tuple[str, int]] = set()
     path = out / "results.csv"
     if path.exists():
@@ -65,8 +156,12 @@ def main() -> None:
             if (dgp, rep) in done:
                 continue
             t = time.perf_counter()
-            res = val.run_replication(dgp, args.n, rep, seed=args.seed, n_boot=args.boot,
-                                      threads=args.threads)
+            with _DrawRecorder() as rec:
+                res = val.run_replication(dgp, args.n, rep, seed=args.seed, n_boot=args.boot,
+                                          threads=args.threads)
+            if args.save_draws:
+                (out / "draws").mkdir(exist_ok=True)
+                np.savez_compressed(out / "draws" / f"{dgp}_{rep}.npz", **rec.draws)
             res.to_csv(path, mode="a", header=not path.exists(), index=False)
             print(f"{dgp} rep {rep}: {time.perf_counter() - t:.0f} s", flush=True)
         (out / "meta.json").write_text(json.dumps(meta, indent=1))

@@ -11,12 +11,14 @@ linear equations (the linearity check is not repeated: see
 rows, so copies of a row never sit on both sides.
 
 A replicate averages fewer members than the fit's ``K`` (one, or two below
-5,000 rows where a member is cheap and the optimiser's noise large; ``members=``
-sets it): its optimiser noise is less averaged away, so the replicates vary more
-than the point estimate does. The effects engine removes that extra variance
-(:func:`medflow.estimands.shrink_replicates`), estimated from the spread of the
-members within the fit and within the replicates. Nothing is warm-started from
-the full-data fit, so no replicate inherits it.
+5,000 rows where a member is cheap; ``members=`` sets it): its optimiser noise
+is less averaged away, so the replicates vary more than the point estimate's
+optimiser noise alone would make them. The intervals use the replicates as they
+are (:func:`medflow.estimands.replicate_means`): that extra noise is a margin,
+and removing it made the intervals under-cover, because the rest of the
+replicates' spread is not this estimator's sampling variance (measured in
+``benchmarks/results/README.md``). Nothing is warm-started from the full-data
+fit, so no replicate inherits it.
 
 All replicates of a chunk are trained together (every parameter of
 :class:`~medflow.flow.NodeFlows` has a leading ensemble dimension, each member
@@ -48,8 +50,9 @@ __all__ = ["bootstrap_ensemble", "bootstrap_weights", "default_members"]
 
 def default_members(n: int) -> int:
     """Members per bootstrap replicate for ``n`` rows: two below
-    :data:`~medflow.training.SMALL_DATA_ROWS` (their spread within replicates estimates the
-    optimiser's noise well where it is large), else one.
+    :data:`~medflow.training.SMALL_DATA_ROWS` (where a member is cheap and the optimiser's
+    noise large, averaging two keeps the replicates' extra noise moderate), else one. The
+    coverage studies behind the intervals used these numbers.
 
     Example:
         >>> default_members(2000), default_members(20700)

@@ -192,7 +192,7 @@ def _contrasts(specs, stats_of: dict, pooled: bool) -> dict[tuple, np.ndarray]:
 
 def _rows(specs, point: dict, boot: np.ndarray | None, per: int, *, treatment, outcome, a, a_ref,
           quantiles, thresholds, sd_y, level, n_boot, n_units, mc: dict, method: str,
-          assumption: str, means: bool, members: dict | None = None) -> tuple[list[dict], dict]:
+          assumption: str, means: bool) -> tuple[list[dict], dict]:
     rows, draws = [], {}
     for s in specs:
         kinds = ([("mean", 0)] if means else []) + [("quantile", k) for k in range(len(quantiles))] \
@@ -208,7 +208,7 @@ def _rows(specs, point: dict, boot: np.ndarray | None, per: int, *, treatment, o
             est = float(point[key][0])
             se = lo = hi = math.nan
             if boot is not None:
-                reps = estimands.shrink_replicates(boot[key], members[key], per)[0]
+                reps = estimands.replicate_means(boot[key], per)
                 draws[label] = reps
                 se, lo, hi = estimands.interval(reps, level)
             rows.append(effect_row(
@@ -272,7 +272,7 @@ def distributional_effects(fit, treatment: str, outcome: str, mediators=None, *,
 
     gen = torch.Generator().manual_seed(int(seed))
     flows, per = _flows(fit, n_boot, seed, verbose, boot_options)
-    point, point_members, boot_parts, mc = None, None, [], {}
+    point, boot_parts, mc = None, [], {}
     for k, (flow, weights) in enumerate(flows):
         units = _units(fit, flow, n_mc, data, where, gen, weights)
         w = units.weights.numpy()
@@ -288,10 +288,6 @@ def distributional_effects(fit, treatment: str, outcome: str, mediators=None, *,
         part = _contrasts(specs, stats_of, pooled=k == 0)
         if k == 0:
             point = part
-            if n_boot:  # each member's own contrasts: their spread is the optimiser's noise
-                point_members = _contrasts(specs, {d: _world_stats(v, wts[d], quantiles, thresholds,
-                                                                   pooled=False)
-                                                   for d, v in values.items()}, pooled=False)
             for s in specs:
                 diff = values[s.hi][0] - values[s.lo][0]
                 mc[(s.label, "mean", 0)] = _mc_error(diff, wts[s.hi][0])
@@ -306,15 +302,14 @@ def distributional_effects(fit, treatment: str, outcome: str, mediators=None, *,
     rows, draws = _rows(specs, point, boot, per, treatment=treatment, outcome=outcome, a=a,
                         a_ref=a_ref, quantiles=quantiles, thresholds=thresholds, sd_y=sd_y, level=level,
                         n_boot=n_boot, n_units=n_units, mc=mc, method="flow",
-                        assumption=MONOTONE_ASSUMPTION, means=means, members=point_members)
+                        assumption=MONOTONE_ASSUMPTION, means=means)
     members = fit._require_fitted().E
     over = f"{n_mc} draws from the fitted model" if n_mc is not None else f"{n_units} observed units"
     notes = _notes(treatment, outcome, a, a_ref, how, sd_y, quantiles, thresholds)
     notes.append(f"Distributions over {over}" + (f", pooled over the {members} ensemble members"
                                                    if members > 1 else "") +
-                 (f"; {n_boot} bootstrap refits, {level:.0%} percentile intervals, the "
-                  "replicates' spread scaled down by the optimiser noise of their fewer members "
-                  "(medflow.estimands.shrink_replicates)." if n_boot
+                 (f"; {n_boot} bootstrap refits, {level:.0%} percentile intervals of the "
+                  "replicates as they are (medflow.estimands.replicate_means)." if n_boot
                   else "; no bootstrap (n_boot=0)."))
     return EffectsResult(pd.DataFrame(rows), notes=notes, draws=pd.DataFrame(draws) if n_boot else None)
 

@@ -312,15 +312,13 @@ def _flows(fit, n_boot: int, seed: int, verbose: bool, boot_options) -> tuple[li
     return flows, per
 
 
-def _shrink_note(factors, per: int, k: int) -> str:
-    """What :func:`medflow.estimands.shrink_replicates` did, for the results' notes."""
-    f = np.asarray(factors, dtype=float)
-    if per >= k or np.all(f == 1.0):
+def _replicates_note(per: int, k: int) -> str:
+    """How the bootstrap replicates were formed, for the results' notes."""
+    if per >= k:
         return "Replicates used as they are (each averages as many members as the fit)."
-    return (f"Each replicate averages {per} member(s) where the fit averages {k}: the replicates' "
-            f"spread about their mean is scaled by {f.min():.2f} to {f.max():.2f} to remove the "
-            "optimiser noise the fit's average does not carry (estimated from the spread of members "
-            "within the fit and within replicates).")
+    return (f"Each replicate averages {per} member(s) where the fit averages {k}; the intervals use "
+            "the replicates as they are, so they also carry the optimiser noise of the fewer "
+            "members (a margin; see medflow.estimands.replicate_means).")
 
 
 def _check_query(fit, treatment: str, outcome: str) -> None:
@@ -563,15 +561,13 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
                     mc[s.label] = err
     sd_y = float(_reference_frame(fit, ref, "SD of the outcome")[outcome].std())
     n_units = int(n_mc) if n_mc is not None else len(_reference_frame(fit, data, "the units"))
-    rows, draw_cols, factors = [], {}, []
+    rows, draw_cols = [], {}
     for s in specs:
         point = float(estimates[s.label][0].mean())  # the fit's members, averaged
         se = lo = hi = np.nan
         if n_boot:
-            reps, c = estimands.shrink_replicates(np.concatenate(estimates[s.label][1:]),
-                                                  estimates[s.label][0], per)
+            reps = estimands.replicate_means(np.concatenate(estimates[s.label][1:]), per)
             draw_cols[s.label] = reps
-            factors.append(c)
             se, lo, hi = estimands.interval(reps, level)
         rows.append(effect_row(
             estimand=s.code, label=s.label, path=s.path_text, treatment=treatment, outcome=outcome,
@@ -585,8 +581,8 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
             f"{level:.0%} percentile intervals" if n_boot else "no bootstrap (n_boot=0)")
     info = [f"Contrast: {treatment} = {a:g} vs {a_ref:g} ({how}); SD({outcome}) = {sd_y:.4g}.",
             f"Averaged over {over} and the fit's {flows[0][0].E} ensemble member(s); {boot}."]
-    if factors:
-        info.append(_shrink_note(factors, per, flows[0][0].E))
+    if n_boot:
+        info.append(_replicates_note(per, flows[0][0].E))
     return EffectsResult(pd.DataFrame(rows), notes=info + list(notes),
                          draws=pd.DataFrame(draw_cols) if n_boot else None)
 
@@ -750,7 +746,7 @@ def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int =
     out = pd.DataFrame({"a": grid, "estimate": means[0].mean(0)})
     alpha = (1 - level) / 2
     if n_boot:
-        reps, _ = estimands.shrink_replicates(np.concatenate(means[1:]), means[0], per)
+        reps = estimands.replicate_means(np.concatenate(means[1:]), per)
         out["std_error"] = reps.std(0, ddof=1)
         out["ci_lower"], out["ci_upper"] = np.quantile(reps, [alpha, 1 - alpha], axis=0)
     else:

@@ -425,10 +425,9 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
 
     Returns:
         A :class:`SensitivityResult`; with ``n_boot``, ``fit_info["replicates"]`` holds every
-        replicate's estimate (columns ``pair``, ``rho``, ``label``, ``replicate``, ``estimate``
-        and ``unscaled``: the average of the replicate's members, and that average with the
-        replicates' spread shrunk as the intervals use it,
-        :func:`medflow.estimands.shrink_replicates`).
+        replicate's estimate (columns ``pair``, ``rho``, ``label``, ``replicate``, ``estimate``:
+        the average of the replicate's members, used as it is by the intervals,
+        :func:`medflow.estimands.replicate_means`).
 
     Raises:
         ValueError: for an invalid grid or pair (see the module docstring for the rules).
@@ -535,11 +534,11 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
                 if n_boot:
                     raw = est[sp.label][[pos[(b, s, g, m)] for b in range(1, n_boot + 1)
                                          for m in range(per)]]
-                    reps, _ = _est.shrink_replicates(raw, est[sp.label][at_point], per)
+                    reps = _est.replicate_means(raw, per)
                     se, lo, hi = _est.interval(reps, level)
                     rep_rows += [dict(pair=_scenario_text(scenario), rho=float(r), label=sp.label,
-                                      replicate=b + 1, estimate=float(v), unscaled=float(u))
-                                 for b, (v, u) in enumerate(zip(reps, raw.reshape(-1, per).mean(1)))]
+                                      replicate=b + 1, estimate=float(v))
+                                 for b, v in enumerate(reps)]
                 ident = _est.identification_fields(sp, MONOTONE_ASSUMPTION)
                 if r != 0:  # the estimate rests on the assumed correlation, not on the data
                     ident["identified"] = False
@@ -582,7 +581,7 @@ def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: st
                     settings=vars(settings) if settings else {}, chunks=int(chunks),
                     interval_likelihood=all(interval_used), bootstrap_seconds=boot_s,
                     replicates=pd.DataFrame(rep_rows, columns=["pair", "rho", "label", "replicate",
-                                                               "estimate", "unscaled"])
+                                                               "estimate"])
                     if n_boot else None)
     return SensitivityResult(pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS)), notes=notes,
                              fit_info=fit_info)

@@ -306,9 +306,6 @@ def test_bootstrap_replicates_are_fresh_fits_of_their_resamples(monkeypatch):
     df = pd.DataFrame(dict(X=x, M=m, Y=y))
     fit = mf.CausalFlow("M ~ X; Y ~ X + M", df).fit(epochs=5, seed=0, verbose=False)
     monkeypatch.setattr(crossfit, "train", _no_training)
-    # the replicates as fitted (their spread is not shrunk; that is tested below)
-    monkeypatch.setattr(mf.estimands, "shrink_replicates",
-                        lambda v, m, per: (np.asarray(v).reshape(-1, per).mean(1), 1.0))
     res = fit.effects("X", "Y", mediators=["M"], a=1.0, a_ref=0.0, n_boot=4, seed=9, verbose=False,
                       interventional=False, boot_options=dict(members=1))
     ens, counts = fit._bootstrap_cache[(4, 9, 1, 1)]
@@ -357,9 +354,8 @@ def test_bootstrap_chunks_members_and_cache(monkeypatch):
     # members=K per replicate repeats the fit exactly: its replicates are used as they are
     full = fit.effects("X", "Y", n_boot=3, seed=3, verbose=False, boot_options=dict(members=fit.flow.E))
     assert "Replicates used as they are" in full.summary()
-    # members of a replicate are averaged; with as many members as the fit nothing is scaled
-    assert mf.estimands.shrink_replicates(np.array([1.0, 3.0, 2.0, 6.0, 5.0, 7.0]), [0.0, 1.0], 2)[0].tolist() \
-        == [2.0, 4.0, 6.0]
+    # members of a replicate are averaged
+    assert mf.estimands.replicate_means(np.array([1.0, 3.0, 2.0, 6.0, 5.0, 7.0]), 2).tolist() == [2.0, 4.0, 6.0]
     with pytest.raises(ValueError, match="members must be a whole number of at least 1, got 0"):
         boot.bootstrap_ensemble(fit, 3, members=0, verbose=False)
     with pytest.raises(ValueError, match=r"chunks must be between 1 and n_boot \(3\), got 4"):
@@ -436,10 +432,9 @@ def test_unit_effects_are_flagged_as_resting_on_the_monotone_assumption(small):
     assert units.attrs["identified"] is False and units.attrs["assumption"] == MONOTONE_ASSUMPTION
 
 
-def test_replicates_are_shrunk_by_the_optimiser_noise_of_their_fewer_members(monkeypatch):
+def test_replicates_are_their_members_average_used_as_they_are(monkeypatch):
     """Below 5,000 rows a replicate averages two members where the fit averages ten; the
-    replicates' spread about their mean is scaled by sqrt(1 - s2 (1/2 - 1/10) / var), s2 the
-    pooled variance of members within the fit and within replicates."""
+    intervals are percentiles of those averages, not rescaled."""
     import medflow.effects as fx
     from medflow import estimands
 
@@ -448,23 +443,23 @@ def test_replicates_are_shrunk_by_the_optimiser_noise_of_their_fewer_members(mon
     df = pd.DataFrame(dict(X=x, Y=0.5 * x + 0.3 * x ** 2 + rng.normal(size=400)))
     fit = mf.CausalFlow("Y ~ X", df).fit(epochs=4, seed=1, verbose=False)
     seen = {}
-    real = estimands.shrink_replicates
+    real = estimands.replicate_means
 
-    def spy(values, members, per):
-        seen.update(values=np.array(values), members=np.array(members), per=per)
-        return real(values, members, per)
-    monkeypatch.setattr(fx.estimands, "shrink_replicates", spy)
-    res = fit.effects("X", "Y", n_boot=12, seed=4, verbose=False)
-    values, members, k = seen["values"], seen["members"], fit.flow.E
-    assert k == 10 and seen["per"] == 2 and members.shape == (10,) and values.shape == (24,)
-    pairs = values.reshape(12, 2)
-    means = pairs.mean(1)
-    s2 = (((members - members.mean()) ** 2).sum() + ((pairs - means[:, None]) ** 2).sum()) / (9 + 12)
-    c = np.sqrt(max(1 - s2 * (1 / 2 - 1 / 10) / means.var(ddof=1), 2 / 10))
-    drawn = res.draws["TE"].to_numpy()
-    np.testing.assert_allclose(drawn - drawn.mean(), c * (means - means.mean()), rtol=1e-9, atol=1e-12)
-    assert res.table["std_error"].iloc[0] == pytest.approx(c * means.std(ddof=1), rel=1e-9)
-    assert c < 1 and f"scaled by {c:.2f} to {c:.2f}" in res.summary()
+    def spy(values, per):
+        seen.update(values=np.array(values), per=per)
+        return real(values, per)
+    monkeypatch.setattr(fx.estimands, "replicate_means", spy)
+    res = fit.effects("X", "Y", n_boot=12, seed=4, level=0.9, verbose=False)
+    values, k = seen["values"], fit.flow.E
+    assert k == 10 and seen["per"] == 2 and values.shape == (24,)
+    means = values.reshape(12, 2).mean(1)
+    np.testing.assert_array_equal(res.draws["TE"].to_numpy(), means)
+    row = res.table.iloc[0]
+    assert row["std_error"] == pytest.approx(means.std(ddof=1), rel=1e-12)
+    assert (row["ci_lower"], row["ci_upper"]) == pytest.approx(tuple(np.quantile(means, [0.05, 0.95])),
+                                                               rel=1e-12)
+    assert "Each replicate averages 2 member(s) where the fit averages 10; the intervals use " \
+        "the replicates as they are" in res.summary()
 
 
 def test_replicates_keep_the_fits_linear_equations_and_its_number_of_steps(monkeypatch):

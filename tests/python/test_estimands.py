@@ -238,24 +238,12 @@ def test_compare_refuses_different_queries_and_has_one_layout():
 
 
 # ---------------------------------------------------------------- bootstrap replicates
-def test_shrunk_replicates_have_the_spread_of_the_fits_member_average():
-    rng = np.random.default_rng(0)
-    # replicates: sampling SD 1 plus each member's optimiser noise, SD 2; the fit averages K = 8
-    n_rep, k = 4000, 8
-    truth = rng.normal(0, 1, n_rep)
-    two = truth[:, None] + rng.normal(0, 2, (n_rep, 2))           # two members per replicate
-    fit = rng.normal(0, 2, k)
-    out, c = estimands.shrink_replicates(two.ravel(), fit, per=2)
-    means = two.mean(1)
-    s2 = (((fit - fit.mean()) ** 2).sum() + ((two - means[:, None]) ** 2).sum()) / (k - 1 + n_rep)
-    assert c == pytest.approx(np.sqrt(1 - s2 * (1 / 2 - 1 / 8) / means.var(ddof=1)), rel=1e-12)
-    # the pooled noise estimate is close to 4, and the spread close to sqrt(1 + 4/8)
-    assert s2 == pytest.approx(4.0, rel=0.06) and out.std(ddof=1) == pytest.approx(np.sqrt(1.5), rel=0.05)
-    assert out.mean() == pytest.approx(means.mean()) and out.shape == (n_rep,)
-    # as many members as the fit, or one fit member only: nothing to remove
-    assert estimands.shrink_replicates(two.ravel(), fit[:2], per=2)[1] == 1.0
-    assert estimands.shrink_replicates(truth, fit[:1], per=1)[1] == 1.0
-    # floor sqrt(per / K): replicates that vary no more than members are all optimiser noise
-    assert estimands.shrink_replicates([0.0, 1.0], [0.0, 10.0, -10.0, 5.0], per=1)[1] == pytest.approx(0.5)
-    cols, cs = estimands.shrink_replicates(np.c_[truth, truth], np.c_[fit, np.zeros(k)], 1)
-    assert cs[1] == 1.0 and np.allclose(cols[:, 1], truth, rtol=0, atol=1e-14) and 0 < cs[0] < 1
+def test_replicate_means_average_each_replicates_members():
+    values = np.arange(12.0)
+    assert estimands.replicate_means(values, 3).tolist() == [1.0, 4.0, 7.0, 10.0]
+    assert estimands.replicate_means(values, 1).tolist() == values.tolist()
+    # a second axis (e.g. a dose-response grid) is kept
+    two = estimands.replicate_means(np.c_[values, -values], 2)
+    assert two.shape == (6, 2) and two[:, 1].tolist() == [-0.5, -2.5, -4.5, -6.5, -8.5, -10.5]
+    with pytest.raises(ValueError, match=r"^12 member values do not split into replicates of 5 member\(s\)\.$"):
+        estimands.replicate_means(values, 5)
