@@ -55,12 +55,23 @@ from scipy import stats
 from medflow import estimands
 
 
+def _within_ss(values: np.ndarray, per: int) -> tuple[float, int]:
+    """Sum of squares of members about their replicate's mean, and its degrees of freedom."""
+    groups = values.reshape(-1, per)
+    ss = float(((groups - groups.mean(1, keepdims=True)) ** 2).sum())
+    return ss, groups.shape[0] * (per - 1)
+
+
+def within_s2(values: np.ndarray, per: int) -> float:
+    """Member variance within replicates (needs ``per >= 2``)."""
+    ss, df = _within_ss(values, per)
+    return ss / df
+
+
 def pooled_s2(values: np.ndarray, members: np.ndarray, per: int) -> float:
     """Member variance pooled within the fit and within replicates."""
-    reps = values.reshape(-1, per).mean(1)
-    within = ((values.reshape(-1, per) - reps[:, None]) ** 2).sum() if per > 1 else 0.0
-    return float((((members - members.mean()) ** 2).sum() + within)
-                 / (members.size - 1 + reps.size * (per - 1)))
+    ss, df = _within_ss(values, per)
+    return float((((members - members.mean()) ** 2).sum() + ss) / (members.size - 1 + df))
 
 
 def shrink(values: np.ndarray, members: np.ndarray, per: int, s2: float | None = None
@@ -89,7 +100,7 @@ def intervals(values: np.ndarray, members: np.ndarray, per: int, level: float) -
            "shrunk basic": (2 * est - hi, 2 * est - lo),
            "shrunk normal": (est - z * shrunk.std(ddof=1), est + z * shrunk.std(ddof=1))}
     if per > 1:
-        within = float(((values.reshape(-1, per) - raw[:, None]) ** 2).sum() / (raw.size * (per - 1)))
+        within = within_s2(values, per)
         out["within s2"] = estimands.interval(shrink(values, members, per, within)[0], level)[1:]
     return out
 
@@ -101,8 +112,7 @@ def spread(values: np.ndarray, members: np.ndarray, per: int) -> dict[str, float
     out = {"raw var": float(np.var(raw, ddof=1)), "fit s2": float(np.var(members, ddof=1)),
            "shrunk var": float(np.var(shrunk, ddof=1)), "c": float(c)}
     if per > 1:
-        out["within s2"] = float(((values.reshape(-1, per) - raw[:, None]) ** 2).sum()
-                                 / (raw.size * (per - 1)))
+        out["within s2"] = within_s2(values, per)
     return out
 
 
@@ -137,12 +147,13 @@ def score(run: Path, levels=(0.9, 0.95)) -> tuple[pd.DataFrame, pd.DataFrame]:
     summary["mc_se"] = np.sqrt(summary["coverage"] * (1 - summary["coverage"]) / summary["reps"])
     summary["width_ratio"] = summary["width"] / (2 * summary["z"]
                                                  * sd.reorder_levels(summary.index.names))
-    sp = pd.DataFrame(spreads).groupby(["dgp", "label"]).agg(
+    spreads = pd.DataFrame(spreads)
+    sp = spreads.groupby(["dgp", "label"]).agg(
         reps=("estimate", "size"), sd_estimates=("estimate", "std"),
         **{f"rms {k}": (k, lambda x: float(np.sqrt(np.mean(x)))) for k in ("raw var", "fit s2", "shrunk var")},
         mean_c=("c", "mean"))
-    if "within s2" in pd.DataFrame(spreads):
-        sp["rms within s2"] = pd.DataFrame(spreads).groupby(["dgp", "label"])["within s2"].agg(
+    if "within s2" in spreads:
+        sp["rms within s2"] = spreads.groupby(["dgp", "label"])["within s2"].agg(
             lambda x: float(np.sqrt(np.mean(x))))
     return summary.drop(columns="z").reset_index(), sp.reset_index()
 
