@@ -20,6 +20,11 @@ Errors are reported against the population truth (what the validation study meas
 against the sample truth (the same effects averaged over the data set's own units and noise,
 which removes the units' sampling error from the comparison). Every fit records its CPU seconds.
 
+At N = 2,000 (issue #14: the nonlinear TE's bias there) the same checks run with ``--n 2000`` on
+the validation study's 40 data sets, with the small-data variants (150 epochs, no weight
+averaging, other learning rates, standardized inputs, no weight decay); each variant's TE is
+compared with the default fit of the same data set (paired, so the data's own error cancels).
+
     nice -n 10 python benchmarks/bias_diagnosis.py --dgps nonlinear blau_duncan --reps 3
     python benchmarks/bias_diagnosis.py --variants "polish 25" --reps 1 --no-nodes   # a subset
     python benchmarks/bias_diagnosis.py --equations /tmp/fits --reps 1   # fits saved by --save-dir
@@ -130,6 +135,12 @@ VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     "hidden 32": (dict(hidden=32), {}, {}),
     "dequantize": ({}, dict(discrete_likelihood="dequantize"), {}),
     "80 epochs": ({}, dict(epochs=80), {}),
+    "150 epochs": ({}, dict(epochs=150), {}),
+    "average 0": ({}, dict(average=0.0), {}),
+    "lr 0.015": ({}, dict(lr=0.015), {}),
+    "lr 0.03": ({}, dict(lr=0.03), {}),
+    "standardized inputs": (dict(inputs="standardized"), {}, {}),
+    "weight decay 0": ({}, dict(weight_decay=0.0), {}),
 }
 
 
@@ -340,15 +351,25 @@ def _summary(fits: pd.DataFrame) -> pd.DataFrame:
     cols = [f"{lb} err_pop" for lb in ESTIMANDS] + [f"{lb} err_sample" for lb in ESTIMANDS]
     g = fits.groupby(["variant", "dgp"], sort=False)
     out = g[cols].mean()
+    out["TE sd"] = g["TE err_pop"].std()
     out["fits"] = g.size()
     out["cpu_s"] = g["cpu_s"].mean()
+    # each variant's TE against the default fit of the same data sets (paired: the data's own
+    # error cancels), with the SE of that mean difference
+    base = fits[fits["variant"] == "default"].set_index(["dgp", "rep"])["TE err_pop"]
+    diff, se = [], []
+    for (variant, dgp), f in g:
+        d = (f.set_index(["dgp", "rep"])["TE err_pop"] - base).dropna()
+        diff.append(d.mean() if variant != "default" and len(d) else np.nan)
+        se.append(d.std() / np.sqrt(len(d)) if variant != "default" and len(d) > 1 else np.nan)
+    out["TE minus default"], out["its SE"] = diff, se
     return out.reset_index()
 
 
 def write(result: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str) + "\n")
-    lines = ["# Bias diagnosis at N = 20,700 (`benchmarks/bias_diagnosis.py`)", "",
+    lines = [f"# Bias diagnosis at N = {result['n']:,} (`benchmarks/bias_diagnosis.py`)", "",
              f"Started {result['started']}, load {result['load_start']} -> {result.get('load_end')}; "
              f"torch {result['torch']}, one thread. Errors in population SD(Y) units: `pop` against "
              "the population truth, `sample` against the same effects over the data set's own units "
@@ -387,7 +408,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.merge:
         parts = [json.loads((RESULTS / f"{m}.json").read_text()) for m in args.merge]
-        merged = dict(parts[0], oracle=[r for p in parts for r in p["oracle"]],
+        # the oracle does not depend on the variant: keep one row per (dgp, estimand)
+        oracle = list({(r["dgp"], r["label"]): r for p in parts for r in p["oracle"]}.values())
+        merged = dict(parts[0], oracle=oracle,
                       fits=[r for p in parts for r in p["fits"]], nodes=[r for p in parts for r in p["nodes"]],
                       load_end=parts[-1].get("load_end"), merged_from=list(args.merge))
         write(merged, RESULTS / args.name)
