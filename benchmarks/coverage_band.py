@@ -8,7 +8,7 @@ Monte Carlo SE, whether it is in the band, and an exact two-sided binomial test 
 nominal level (``scipy.stats.binomtest``) with Holm's adjustment over the run's cells, so
 that a miss the replications can tell apart from chance (Holm p < 0.05) is separated from one
 they cannot, and the test's power against coverages 0.05, 0.10 and 0.20 below nominal for the
-runs' numbers of replications (and 20 and 40).
+runs' numbers of replications (and 20, 40, 100 and 200).
 
     python benchmarks/coverage_band.py benchmarks/results/coverage_2000_asis \
         benchmarks/results/coverage_20700_asis --name coverage_band
@@ -117,7 +117,7 @@ def main(argv=None) -> None:
                  all_in_band_if_nominal_independent=float(np.prod(table["p_band_if_nominal"])),
                  p_below_05=int((table["p_nominal"] < 0.05).sum()),
                  holm_significant=int((table["p_holm"] < 0.05).sum()))
-    sizes = sorted(set(table["reps"]) | {20, 40})
+    sizes = sorted(set(table["reps"]) | {20, 40, 100, 200})
     chance = pd.DataFrame([dict(reps=n, level=level, p_band_if_nominal=band_probability(n, level),
                                 **{f"power, nominal - {d:.2f}": power(n, level, level - d)
                                    for d in (0.05, 0.10, 0.20)})
