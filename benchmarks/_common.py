@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "RESULTS", "EFFECT_LABELS", "environment", "finish_environment", "set_threads", "timed",
+    "RESULTS", "EFFECT_LABELS", "environment", "finish_environment", "cpu_model", "set_threads", "timed",
     "peak_rss_mb", "heldout_nll", "effect_errors", "write_results", "markdown_table", "fmt",
 ]
 
@@ -53,6 +53,17 @@ def set_threads(threads: int | None) -> int:
 _TORCH_DEFAULT_THREADS: int | None = None
 
 
+def cpu_model() -> str:
+    """The processor's name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown processor"
+
+
 def environment(threads: int | None = None) -> dict:
     """Machine, library versions and load at the start of a benchmark."""
     import torch
@@ -63,6 +74,7 @@ def environment(threads: int | None = None) -> dict:
         started=_dt.datetime.now().isoformat(timespec="seconds"),
         python=platform.python_version(),
         platform=platform.platform(),
+        cpu=cpu_model(),
         cpu_count=os.cpu_count(),
         torch=torch.__version__,
         torch_threads=set_threads(threads),

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, markdown_table  # noqa: E402
@@ -61,22 +62,6 @@ def power(n: int, level: float, true: float, alpha: float = 0.05) -> float:
     return float(stats.binom.pmf(k[reject], n, true).sum())
 
 
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjusted p-values (monotone, capped at 1).
-
-    Example:
-        >>> holm(np.array([0.01, 0.04, 0.03])).round(2).tolist()
-        [0.03, 0.06, 0.06]
-    """
-    p = np.asarray(p, dtype=float)
-    order = np.argsort(p)
-    m = len(p)
-    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out = np.empty(m)
-    out[order] = np.minimum(adj, 1.0)
-    return out
-
-
 def cells(run: Path) -> pd.DataFrame:
     """One row per design, effect and level of a run's flow intervals."""
     r = pd.read_csv(run / "results.csv")
@@ -87,14 +72,14 @@ def cells(run: Path) -> pd.DataFrame:
         n, k = len(g), int(g["covered"].sum())
         lo, hi = BANDS[round(float(level), 2)]
         cov = k / n
+        side = "below" if cov < lo - 1e-12 else ("above" if cov > hi + 1e-12 else "in")
         rows.append(dict(run=run.name, dgp=dgp, N=int(n_rows), effect=label, level=float(level),
                          reps=n, covered=k, coverage=cov, mc_se=float(np.sqrt(level * (1 - level) / n)),
-                         in_band=bool(lo - 1e-12 <= cov <= hi + 1e-12),
-                         side="in" if lo - 1e-12 <= cov <= hi + 1e-12 else ("below" if cov < lo else "above"),
+                         in_band=side == "in", side=side,
                          p_nominal=float(stats.binomtest(k, n, float(level)).pvalue),
                          p_band_if_nominal=band_probability(n, round(float(level), 2))))
     out = pd.DataFrame(rows)
-    out["p_holm"] = holm(out["p_nominal"].to_numpy())
+    out["p_holm"] = multipletests(out["p_nominal"], method="holm")[1]
     return out
 
 

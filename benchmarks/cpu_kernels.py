@@ -24,14 +24,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, markdown_table  # noqa: E402
+from _common import RESULTS, environment, finish_environment, markdown_table  # noqa: E402
 
 ESTIMANDS = ("TE", "NIE via U", "NDE via W")
 
@@ -81,18 +80,6 @@ def _run(run: str, setting: str | None, seed_shift: int, args) -> list[dict]:
     return rows
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown processor"
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dgp", default="nonlinear")
@@ -109,7 +96,7 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(child(args.dgp, args.n, args.reps, args.seed_shift)))
         return 0
-    started, load = time.strftime("%Y-%m-%d %H:%M:%S"), os.getloadavg()
+    env = environment(threads=1)   # the machine; every fit runs in a child process
     rows = _run("own", None, 0, args) + _run("own again", None, 0, args)
     for setting in args.settings:
         rows += _run(setting, setting, 0, args)
@@ -125,15 +112,17 @@ def main(argv=None) -> int:
                           **{f"{lb} rms diff": float(np.sqrt((d[lb] ** 2).mean())) for lb in ESTIMANDS},
                           same_best_epochs=f"{sum(same_epochs)} of {len(same_epochs)}"))
     diffs = pd.DataFrame(diffs)
-    result = dict(started=started, load_start=load, load_end=os.getloadavg(), dgp=args.dgp, n=args.n,
-                  reps=args.reps, own_capability=str(own["capability"].iloc[0]), cpu=_cpu_name(),
+    env = finish_environment(env)
+    result = dict(environment=env, dgp=args.dgp, n=args.n,
+                  reps=args.reps, own_capability=str(own["capability"].iloc[0]),
                   rows=rows, differences=diffs.to_dict("records"))
     out = RESULTS / args.name
     out.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     lines = ["# Same seed, other CPU kernels (`benchmarks/cpu_kernels.py`)", "",
-             f"Started {started}, load {tuple(round(x, 2) for x in load)}; `{args.dgp}`, N = {args.n:,}, "
+             f"Started {env['started']}, load {env['loadavg_start']} -> {env['loadavg_end']}; `{args.dgp}`, "
+             f"N = {args.n:,}, "
              f"data sets 0-{args.reps - 1} of the validation study, library defaults, one thread per "
-             f"process. This machine's torch kernel: {result['own_capability']} ({_cpu_name()}). Each run "
+             f"process. This machine's torch kernel: {result['own_capability']} ({env['cpu']}). Each run "
              "is a fresh process with the environment in `run`; "
              "differences are against the first run (`own`), in SD(Y) units.", "",
              markdown_table(diffs, 4), "", "## Every fit (error against the population truth)", "",
