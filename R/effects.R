@@ -43,7 +43,9 @@ NULL
 #' @param ... Further named arguments passed to the Python method. Conditional
 #'   effects: `where = "V >= 4"` averages over the observed units that satisfy
 #'   the condition; `by = "V"` gives the effects within each observed value of
-#'   the pre-treatment variable `V`. (`at =`, which set variables after
+#'   the pre-treatment variable `V`; both also work for a [linear_sem()] fitted
+#'   to data, where they change the units counted (`n`), not the estimates
+#'   (a linear SEM gives every unit the same effects). (`at =`, which set variables after
 #'   abduction and so gave an effect under an intervention rather than a
 #'   conditional effect, is no longer accepted.)
 #'   `verbose = TRUE` shows a progress bar of the bootstrap refits (only
@@ -197,6 +199,12 @@ cde.medflow_sem <- cde.medflow_fit
 #' @inheritParams effects.medflow_fit
 #' @param grid Numeric vector of treatment values; `NULL` uses a grid over the
 #'   observed range.
+#' @param ... Further named arguments passed to the Python method:
+#'   `extrapolate = TRUE` allows grid values outside the observed range,
+#'   `n_mc =` averages over draws from the fitted model instead of the observed
+#'   units, `data =` over other units, `verbose = TRUE` shows the bootstrap's
+#'   progress bar. (The curve is over all units; `where =` and `by =` are for
+#'   [effects()].)
 #' @return A data.frame with one row per grid value: the treatment value `a`,
 #'   the estimate (outcome units and SD units) and, only with `n_boot > 0`,
 #'   its standard error and interval.

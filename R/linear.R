@@ -19,6 +19,9 @@
 #' @param df_correction Estimate residual variances by RSS/(N - k) (OLS, the
 #'   default); `FALSE` uses RSS/N, the maximum-likelihood estimate reported by
 #'   `lavaan::sem()`.
+#' @param missing With `data =`: `"error"` (default) refuses missing values,
+#'   `"drop"` drops incomplete rows with a warning that counts them, as in
+#'   [medflow()].
 #' @return An object of class `medflow_sem`: a list with the Python results
 #'   (`py`) and plain R copies of the parameter table (`params`, lavaan-like
 #'   columns `lhs`, `op`, `rhs`, `est`, `se`, `z`, `pvalue`, `std_all`),
@@ -32,9 +35,11 @@
 #' }
 #' @export
 linear_sem <- function(model, data = NULL, cor = NULL, cov = NULL, n = NULL, means = NULL,
-                       df_correction = TRUE) {
+                       df_correction = TRUE, missing = c("error", "drop")) {
   cl <- match.call()
   spec <- check_model(model)
+  missing_given <- !base::missing(missing)
+  missing <- match.arg(missing)
   given <- c(data = !is.null(data), cor = !is.null(cor), cov = !is.null(cov))
   if (sum(given) != 1L) {
     abort("Give exactly one of data =, cor = (with n =) or cov = (with n =)",
@@ -46,8 +51,9 @@ linear_sem <- function(model, data = NULL, cor = NULL, cov = NULL, n = NULL, mea
     if (!is.null(n)) abort("n = is only used with cor = or cov =; with data = N is nrow(data).")
     if (!is.null(means)) abort("means = is only used with cor = or cov =.")
     recipe <- list(kind = "data", model = spec, data = as.data.frame(data)[spec$vars],
-                   df_correction = df_correction)
+                   df_correction = df_correction, missing = missing)
   } else {
+    if (missing_given) abort("missing = is only used with data =.")
     arg <- if (given[["cor"]]) "cor" else "cov"
     m <- check_moment_matrix(if (given[["cor"]]) cor else cov, arg, spec$vars)
     if (arg == "cor" && any(abs(diag(m) - 1) > 1e-8)) {
@@ -92,7 +98,8 @@ fit_sem_py <- function(recipe) {
   mf <- medflow_module()
   model <- model_to_py(recipe$model)
   sem <- if (recipe$kind == "data") {
-    py_try(mf$LinearSEM(model = model, data = r_frame_to_py(recipe$data)))
+    py_try(mf$LinearSEM(model = model, data = r_frame_to_py(recipe$data),
+                        missing = if (is.null(recipe$missing)) "error" else recipe$missing))
   } else {
     frame <- r_matrix_to_py(recipe$matrix)
     means <- if (!is.null(recipe$means)) reticulate::dict(as.list(recipe$means))

@@ -261,20 +261,7 @@ def prepare(
     if absent:
         raise ValueError(f"The model variable(s) {', '.join(absent)} are not columns of the data "
                          f"(columns: {', '.join(map(str, data.columns))}).")
-    frame = data.loc[:, names]
-    if missing not in ("error", "drop"):
-        raise ValueError(f"missing must be 'error' or 'drop', got {missing!r}.")
-    _check_numeric_dtypes(frame)
-    counts = frame.isna().sum()
-    if counts.any():
-        listing = ", ".join(f"{c}: {n}" for c, n in counts.items() if n)
-        if missing == "error":
-            raise ValueError(f"The data have missing values ({listing}). Remove or impute them, or "
-                             "pass missing='drop' to drop incomplete rows.")
-        keep = ~frame.isna().any(axis=1)
-        warnings.warn(f"Dropped {int((~keep).sum())} of {len(frame)} rows with missing values "
-                      f"({listing}).", stacklevel=3)
-        frame = frame.loc[keep]
+    frame = drop_missing(data.loc[:, names], missing, stacklevel=4)
     values = _numeric_block(frame, names, what="data")
     if len(values) < MIN_ROWS:
         raise ValueError(f"The data have {len(values)} complete rows; a flow needs at least {MIN_ROWS}.")
@@ -369,6 +356,31 @@ def _kind(column: np.ndarray, name: str, forced: bool = False) -> str:
 def _level_gap(levels: Sequence[float]) -> float:
     """The smallest distance between two levels (1 for a single level)."""
     return float(np.diff(levels).min()) if len(levels) > 1 else 1.0
+
+
+def drop_missing(frame: pd.DataFrame, missing: str = "error", stacklevel: int = 3) -> pd.DataFrame:
+    """The model columns ``frame`` after the missing-value policy shared by the flow and the
+    linear SEM: ``"error"`` refuses missing values, naming the columns and counts; ``"drop"``
+    drops incomplete rows with a warning that counts them. Also refuses non-numeric columns.
+
+    Example:
+        >>> drop_missing(pd.DataFrame({"X": [1.0, 2.0], "Y": [0.0, 1.0]})).shape
+        (2, 2)
+    """
+    if missing not in ("error", "drop"):
+        raise ValueError(f"missing must be 'error' or 'drop', got {missing!r}.")
+    _check_numeric_dtypes(frame)
+    counts = frame.isna().sum()
+    if not counts.any():
+        return frame
+    listing = ", ".join(f"{c}: {n}" for c, n in counts.items() if n)
+    if missing == "error":
+        raise ValueError(f"The data have missing values ({listing}). Remove or impute them, or "
+                         "pass missing='drop' to drop incomplete rows.")
+    keep = ~frame.isna().any(axis=1)
+    warnings.warn(f"Dropped {int((~keep).sum())} of {len(frame)} rows with missing values "
+                  f"({listing}).", stacklevel=stacklevel)
+    return frame.loc[keep]
 
 
 def check_unique_columns(data: pd.DataFrame, names: Iterable[str], what: str = "data") -> None:

@@ -322,15 +322,8 @@ def _replicates_note(per: int, k: int) -> str:
 
 
 def _check_query(fit, treatment: str, outcome: str) -> None:
-    for name, role in ((treatment, "treatment"), (outcome, "outcome")):
-        if name not in fit.variables:
-            raise ValueError(f"The {role} '{name}' is not a variable of the model; its variables are "
-                             f"{', '.join(fit.variables)}.")
-    if treatment == outcome:
-        raise ValueError("The treatment and the outcome must be different variables.")
-    if outcome not in fit.dag.descendants(treatment):
-        raise ValueError(f"{outcome} is not a descendant of {treatment} in the model: every effect "
-                         f"of {treatment} on {outcome} is zero by assumption.")
+    """The treatment and outcome checks of the linear SEM (one source for their messages)."""
+    identification._setup(fit.dag, treatment, outcome)
 
 
 def _contrast(fit, treatment, a, a_ref, extrapolate, data=None) -> tuple[float, float, str]:
@@ -560,7 +553,12 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
                 if k == 0:
                     mc[s.label] = err
     sd_y = float(_reference_frame(fit, ref, "SD of the outcome")[outcome].std())
-    n_units = int(n_mc) if n_mc is not None else len(_reference_frame(fit, data, "the units"))
+    if n_mc is not None:
+        n_units = int(n_mc)
+    elif where is not None:                       # the units selected, not all the rows
+        n_units = int(np.asarray(where, dtype=bool).sum())
+    else:
+        n_units = len(_reference_frame(fit, data, "the units"))
     rows, draw_cols = [], {}
     for s in specs:
         point = float(estimates[s.label][0].mean())  # the fit's members, averaged

@@ -53,7 +53,7 @@ from scipy import stats
 
 from medflow import estimands
 from medflow.dag import DAG, as_dag, format_path, require_equation
-from medflow.data import check_extremes, check_unique_columns
+from medflow.data import check_extremes, check_unique_columns, drop_missing
 from medflow.estimands import Estimand
 from medflow.identification import check
 from medflow.ols import slopes_from_cov as _slopes
@@ -80,13 +80,15 @@ class LinearSEM:
         model: lavaan-style syntax (``"U ~ V + X; W ~ U + X; Y ~ U + X + W; V ~~ X"``), an edge
             list, an adjacency DataFrame or a :class:`~medflow.dag.DAG`.
         data: one row per unit with a numeric column for every model variable (others ignored).
+        missing: ``"error"`` (default) or ``"drop"`` rows with a missing model variable (with a
+            warning giving the number dropped), as for :class:`~medflow.model.CausalFlow`.
 
     Raises:
         ValueError: for absent, non-numeric, incomplete or constant columns, a singular
             covariance matrix, or too few rows for the largest equation.
     """
 
-    def __init__(self, model, data: pd.DataFrame):
+    def __init__(self, model, data: pd.DataFrame, *, missing: str = "error"):
         self.dag: DAG = _checked_dag(model)
         names = list(self.dag.order)
         if not isinstance(data, pd.DataFrame):
@@ -96,20 +98,14 @@ class LinearSEM:
             raise ValueError(f"The model variable(s) {', '.join(absent)} are not columns of the data "
                              f"(columns: {', '.join(map(str, data.columns))}).")
         check_unique_columns(data, names)
-        frame = data.loc[:, names]
-        bad = [c for c in names if not (pd.api.types.is_numeric_dtype(frame[c])
-                                        or pd.api.types.is_bool_dtype(frame[c]))]
-        if bad:
-            kinds = ", ".join(f"{c} ({frame[c].dtype})" for c in bad)
-            raise ValueError(f"Model variables must be numeric; not numeric: {kinds}.")
-        values = frame.to_numpy(dtype=float)
-        if len(values) == 0:
+        if len(data) == 0:
             raise ValueError("The data have no rows.")
+        frame = drop_missing(data.loc[:, names], missing, stacklevel=4)
+        values = frame.to_numpy(dtype=float)
         nonfinite = ~np.isfinite(values)
         if nonfinite.any():
             listing = ", ".join(f"{c}: {int(k)}" for c, k in zip(names, nonfinite.sum(axis=0)) if k)
-            raise ValueError(f"The data have missing or non-finite values ({listing}); remove or "
-                             "impute them before fitting.")
+            raise ValueError(f"The data have non-finite values ({listing}).")
         const = [c for c, s in zip(names, values.std(axis=0)) if not s > 0]
         if const:
             raise ValueError(f"The column(s) {', '.join(const)} are constant; a constant variable "
@@ -384,7 +380,8 @@ class LinearSEMResults:
     # ---------------------------------------------------------------- effects
     def effects(self, treatment: str, outcome: str, mediators: Iterable[str | Sequence[str]] | None = None,
                 a: float | None = None, a_ref: float | None = None, interventional: bool = True,
-                se: str | None = None, n_boot: int = 0, level: float = 0.95, seed: int = 0) -> EffectsResult:
+                se: str | None = None, n_boot: int = 0, level: float = 0.95, seed: int = 0, *,
+                where=None, by: str | None = None) -> EffectsResult:
         """Total, natural direct and indirect effects by path tracing.
 
         Rows: ``TE``; for each mediator (a name, or a tuple of names for a joint set)
@@ -409,6 +406,12 @@ class LinearSEMResults:
             n_boot: bootstrap replicates.
             level: confidence level of the intervals.
             seed: seed of the bootstrap's own random generator.
+            where, by: the units to average over, as for the flow (:func:`medflow.effects.effects`):
+                ``where="V >= 4"`` (a query or a boolean vector) or ``by="V"`` (one block of rows
+                per value of a pre-treatment variable, labelled ``"TE | V=4"``). A linear SEM
+                without interactions gives every unit the same effects, so they change the units
+                counted (the ``n`` column), not the estimates; they are here so that the two
+                methods take the same queries and tables line up. Data only.
         """
         self._paths(treatment, outcome)  # validates the names
         groups = estimands.mediator_sets(mediators, self.dag, treatment, outcome)
@@ -417,11 +420,13 @@ class LinearSEMResults:
         if interventional and groups:
             notes.append("rNDE/rNIE equal NDE/NIE in a linear SEM without interactions (they are "
                          "identified without cross-world assumptions).")
-        return self._report(specs, treatment, outcome, a, a_ref, se, n_boot, level, seed, notes)
+        return self._report(specs, treatment, outcome, a, a_ref, se, n_boot, level, seed, notes,
+                            where=where, by=by)
 
     def path_effects(self, treatment: str, outcome: str, paths: Iterable[str | Sequence[str]],
                      a: float | None = None, a_ref: float | None = None, se: str | None = None,
-                     n_boot: int = 0, level: float = 0.95, seed: int = 0) -> EffectsResult:
+                     n_boot: int = 0, level: float = 0.95, seed: int = 0, *, where=None,
+                     by: str | None = None) -> EffectsResult:
         """The effect along a set of paths (``"PSE: X -> W -> Y; X -> U -> W -> Y"``).
 
         Args:
@@ -430,11 +435,13 @@ class LinearSEMResults:
         """
         self._paths(treatment, outcome)  # validates the names
         specs = estimands.path_specific(self.dag, treatment, outcome, paths)
-        return self._report(specs, treatment, outcome, a, a_ref, se, n_boot, level, seed, [])
+        return self._report(specs, treatment, outcome, a, a_ref, se, n_boot, level, seed, [],
+                            where=where, by=by)
 
     def decompose(self, treatment: str, outcome: str, order: Iterable[str | Sequence[str]],
                   a: float | None = None, a_ref: float | None = None, se: str | None = None,
-                  n_boot: int = 0, level: float = 0.95, seed: int = 0) -> EffectsResult:
+                  n_boot: int = 0, level: float = 0.95, seed: int = 0, *, where=None,
+                  by: str | None = None) -> EffectsResult:
         """Sequential decomposition of the total effect along an ordered list of mediators.
 
         Part k (``"PART via M_k"``) runs along the paths through M_k that avoid M_1..M_{k−1};
@@ -447,11 +454,12 @@ class LinearSEMResults:
         """
         self._paths(treatment, outcome)  # validates the names
         specs = estimands.sequential(self.dag, treatment, outcome, order)
-        return self._report(specs, treatment, outcome, a, a_ref, se, n_boot, level, seed, [])
+        return self._report(specs, treatment, outcome, a, a_ref, se, n_boot, level, seed, [],
+                            where=where, by=by)
 
     def cde(self, treatment: str, outcome: str, m: Mapping[str, float], a: float | None = None,
             a_ref: float | None = None, se: str | None = None, n_boot: int = 0, level: float = 0.95,
-            seed: int = 0) -> EffectsResult:
+            seed: int = 0, *, where=None, by: str | None = None) -> EffectsResult:
         """Controlled direct effect ``E[Y(a, m) - Y(a_ref, m)]`` with the mediators ``m`` held fixed.
 
         In a linear SEM without interactions holding the mediators cuts every path through
@@ -476,7 +484,8 @@ class LinearSEMResults:
         """
         self._paths(treatment, outcome)  # validates the names
         specs = estimands.controlled(self.dag, treatment, outcome, m)
-        return self._report(specs, treatment, outcome, a, a_ref, se, n_boot, level, seed, [])
+        return self._report(specs, treatment, outcome, a, a_ref, se, n_boot, level, seed, [],
+                            where=where, by=by)
 
     def distributional_effects(self, treatment: str, outcome: str, mediators=None, **kwargs) -> EffectsResult:
         """Quantile and threshold effects by simulation from the fitted Gaussian SEM; see
@@ -542,7 +551,8 @@ class LinearSEMResults:
         return a, a_ref, f"Contrast: {treatment} = {a:g} vs {a_ref:g} ({how})."
 
     def _report(self, specs: list[Estimand], treatment: str, outcome: str, a, a_ref, se, n_boot,
-                level, seed, notes: list[str]) -> EffectsResult:
+                level, seed, notes: list[str], where=None, by: str | None = None) -> EffectsResult:
+        strata = self._strata(treatment, where, by)
         if not 0 < level < 1:
             raise ValueError(f"level must be between 0 and 1, got {level}.")
         if isinstance(n_boot, bool) or int(n_boot) != n_boot or n_boot < 0:
@@ -588,7 +598,52 @@ class LinearSEMResults:
                 n_boot=n_boot if se == "bootstrap" else 0, n=self.n))
         notes = [contrast, f"Linear SEM fitted by OLS on N = {self.n} ({self.source}); effects are "
                  "path-traced sums of products of coefficients.", f"Standard errors: {how}."] + notes
-        return EffectsResult(pd.DataFrame(rows), notes=notes, draws=draws)
+        table = pd.DataFrame(rows)
+        if strata is None:
+            return EffectsResult(table, notes=notes, draws=draws)
+        notes.append("Every unit has the same effects in a linear SEM without interactions: the "
+                     "selected units change the count (n), not the estimates.")
+        if by is not None:
+            notes.append(f"Effects within strata of {by}.")
+        tables, blocks = [], []
+        for suffix, count in strata:
+            t = table.assign(n=count)
+            t["label"] = t["label"] + suffix
+            tables.append(t)
+            if draws is not None:
+                blocks.append(draws.set_axis(list(t["label"]), axis=1))
+        return EffectsResult(pd.concat(tables, ignore_index=True), notes=notes,
+                             draws=pd.concat(blocks, axis=1) if blocks else None)
+
+    def _strata(self, treatment: str, where, by) -> list[tuple[str, int]] | None:
+        """``where=`` / ``by=`` checked as for the flow: ``(label suffix, units)`` per block of
+        rows, or ``None`` when neither is given."""
+        if where is None and by is None:
+            return None
+        from medflow.effects import MAX_STRATA, _check_pretreatment, _where_mask
+
+        frame = self._model.data
+        if frame is None:
+            raise ValueError(f"where= and by= select observed units, but this model was fitted "
+                             f"from a {self.source}; fit it to the data to use them.")
+        mask = np.ones(len(frame), dtype=bool) if where is None else _where_mask(frame, where)
+        if by is None:
+            return [("", int(mask.sum()))]
+        if not isinstance(by, str) or by not in self.dag.order:
+            raise ValueError(f"by= must name a variable of the model ({', '.join(self.dag.order)}), "
+                             f"got {by!r}.")
+        _check_pretreatment(self, treatment, [by], "by=")
+        levels = len(pd.unique(frame[by]))
+        if levels > MAX_STRATA:
+            raise ValueError(f"by={by!r} has {levels} distinct values; by= estimates effects within "
+                             f"each value and allows at most {MAX_STRATA}. Use where= for ranges "
+                             "(e.g. where='V >= 4').")
+        out = []
+        for value in sorted(frame[by].unique()):
+            count = int(((frame[by] == value).to_numpy() & mask).sum())
+            if count:
+                out.append((f" | {by}={value:g}", count))
+        return out
 
     def _grad(self, paths: Iterable[Path]) -> np.ndarray:
         """Gradient of Σ_paths Π_edges b over the slope vector (analytic)."""

@@ -385,7 +385,8 @@ def test_data_errors(sim):
         LinearSEM(BD_MODEL, text)
     holes = sim.copy()
     holes.loc[[3, 9], "W"] = np.nan
-    with _err("The data have missing or non-finite values (W: 2); remove or impute them before fitting."):
+    with _err("The data have missing values (W: 2). Remove or impute them, or pass missing='drop' "
+              "to drop incomplete rows."):
         LinearSEM(BD_MODEL, holes)
     with _err("The model variable(s) W are not columns of the data (columns: V, X, U, Y)."):
         LinearSEM(BD_MODEL, sim.drop(columns="W"))

@@ -108,6 +108,51 @@ def test_by_refuses_many_strata_and_where_series_is_aligned(small_fit):
         small_fit.effects("X", "Y", where=sel.reset_index(drop=True).rename(lambda i: i + 1000))
 
 
+def test_where_and_by_count_the_selected_units_for_flow_and_linear_sem(small_fit):
+    model = "X ~ V; M ~ X + V; Y ~ X + M + V"
+    sem = mf.LinearSEM(model, mediation_data()).fit()
+    counts = small_fit.data["V"].value_counts().sort_index()
+    opts = dict(mediators=["M"], a=1.0, a_ref=0.0)
+    for res in (small_fit, sem):
+        by = res.effects("X", "Y", by="V", **opts).table
+        assert list(by["label"].str.split(" [|] ").str[1].unique()) == ["V=0", "V=1", "V=2"]
+        assert by.groupby(by["label"].str.split(" [|] ").str[1])["n"].first().tolist() == counts.tolist()
+        sel = res.effects("X", "Y", where="V >= 1", **opts).table
+        assert (sel["n"] == counts.loc[1:].sum()).all()
+        both = res.effects("X", "Y", where="V >= 1", by="V", **opts).table
+        assert sorted(both["n"].unique()) == sorted(counts.loc[1:].tolist())
+    # the linear SEM gives every unit the same effects: strata change n, not the estimates
+    whole = sem.effects("X", "Y", **opts).table.set_index("label")["estimate"]
+    strata = sem.effects("X", "Y", by="V", n_boot=20, seed=1, **opts)
+    for value in ("0", "1", "2"):
+        block = strata.table[strata.table["label"].str.endswith(f" | V={value}")]
+        np.testing.assert_allclose(block["estimate"].to_numpy(), whole.to_numpy())
+    assert strata.draws.shape == (20, 3 * len(whole))
+    assert "the selected units change the count (n), not the estimates" in "\n".join(strata.notes)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(where="Z > 1"), r"^where='Z > 1' could not be evaluated on the data \(UndefinedVariableError"),
+    (dict(where="V > 99"), r"^where= selects no units\.$"),
+    (dict(where=[True, False]), r"^where= must select among the 300 units"),
+    (dict(by="M"), r"^by= may only name pre-treatment variables \(not X or its descendants\): M\.$"),
+    (dict(by="Q"), r"^by= must name a variable of the model \(V, X, M, Y\), got 'Q'\.$"),
+])
+def test_flow_and_linear_sem_refuse_the_same_unit_selections(small_fit, kwargs, message):
+    sem = mf.LinearSEM("X ~ V; M ~ X + V; Y ~ X + M + V", mediation_data()).fit()
+    for res in (small_fit, sem):
+        with pytest.raises(ValueError, match=message):
+            res.effects("X", "Y", mediators=["M"], **kwargs)
+
+
+def test_linear_sem_from_moments_refuses_unit_selections():
+    df = mediation_data()
+    sem = mf.LinearSEM.from_moments("X ~ V; M ~ X + V; Y ~ X + M + V", df.corr(), n=len(df)).fit()
+    with pytest.raises(ValueError, match=r"^where= and by= select observed units, but this model was "
+                                         r"fitted from a correlation matrix; fit it to the data"):
+        sem.effects("X", "Y", by="V")
+
+
 def test_sample_accepts_seed_none(small_fit):
     assert small_fit.sample(7, seed=None).shape == (7, 4)
 
@@ -392,6 +437,56 @@ def test_flow_and_linear_sem_refuse_the_same_graphs(model, message):
     for cls in (mf.CausalFlow, mf.LinearSEM):
         with pytest.raises(ValueError, match=message):
             cls(model, df)
+
+
+# ------------------------------------------------------------------ data and queries, both classes
+def _holes(df):
+    out = df.copy()
+    out.loc[[3, 9], "M"] = np.nan
+    return out
+
+
+@pytest.mark.parametrize("make, kwargs, message", [
+    (_holes, {}, r"^The data have missing values \(M: 2\)\. Remove or impute them, or pass "
+                 r"missing='drop' to drop incomplete rows\.$"),
+    (lambda df: df.assign(M=np.where(np.arange(len(df)) == 4, np.inf, df["M"])), {},
+     r"^The data have non-finite values \(M: 1\)\.$"),
+    (lambda df: df.assign(M=df["M"].map("{:.2f}".format)), {},
+     r"^Model variables must be numeric; not numeric: M \((object|str)\)\. Recode categories "
+     r"as integers \(e\.g\. 0/1\) before fitting\.$"),
+    (lambda df: df, {"missing": "impute"}, r"^missing must be 'error' or 'drop', got 'impute'\.$"),
+])
+def test_flow_and_linear_sem_refuse_the_same_data(make, kwargs, message):
+    df = make(mediation_data())
+    for cls in (mf.CausalFlow, mf.LinearSEM):
+        with pytest.raises(ValueError, match=message):
+            cls("M ~ X; Y ~ X + M", df, **kwargs)
+
+
+def test_linear_sem_drops_incomplete_rows_when_asked_as_the_flow_does():
+    df = mediation_data()
+    holes = _holes(df)
+    for cls in (mf.CausalFlow, mf.LinearSEM):
+        with pytest.warns(UserWarning, match=r"^Dropped 2 of 300 rows with missing values \(M: 2\)\.$"):
+            cls("M ~ X; Y ~ X + M", holes, missing="drop")
+    dropped = mf.LinearSEM("M ~ X; Y ~ X + M", df.drop(index=[3, 9])).fit()
+    with pytest.warns(UserWarning):
+        asked = mf.LinearSEM("M ~ X; Y ~ X + M", holes, missing="drop").fit()
+    assert asked.n == 298
+    pd.testing.assert_frame_equal(asked.params, dropped.params)
+
+
+@pytest.mark.parametrize("treatment, outcome, message", [
+    ("X", "X", r"^The treatment and the outcome are both 'X'; they must differ\.$"),
+    ("Y", "X", r"^'X' is not a descendant of 'Y': there is no directed path Y -> \.\.\. -> X, so "
+               r"every effect of Y on X is zero by assumption\.$"),
+    ("X", "Q", r"^The outcome 'Q' is not a variable of the model; its variables are V, X, M, Y\.$"),
+])
+def test_flow_and_linear_sem_refuse_the_same_queries(small_fit, treatment, outcome, message):
+    sem = mf.LinearSEM("X ~ V; M ~ X + V; Y ~ X + M + V", mediation_data()).fit()
+    for res in (small_fit, sem):
+        with pytest.raises(ValueError, match=message):
+            res.effects(treatment, outcome)
 
 
 # ------------------------------------------------------------------ training settings

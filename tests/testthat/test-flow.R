@@ -75,6 +75,21 @@ test_that("R and Python give identical numbers for the same seed", {
   expect_identical(cmp_r$identified, cmp_py$identified)
 })
 
+test_that("where = selects the same units for the flow and the linear SEM", {
+  skip_if_no_medflow()
+  x <- fit_once()
+  sem <- linear_sem(bd_model, data = x$sim$data)
+  keep <- sum(x$sim$data$V >= 0)
+  flow_sel <- effects(x$fit, "X", "Y", mediators = "W", where = "V >= 0")
+  sem_sel <- effects(sem, "X", "Y", mediators = "W", where = "V >= 0")
+  expect_equal(flow_sel$n, rep(keep, nrow(flow_sel)))
+  expect_equal(sem_sel$n, rep(keep, nrow(sem_sel)))
+  expect_identical(sem_sel$label, flow_sel$label)
+  # the linear SEM's effects are the same for every unit
+  expect_equal(sem_sel$estimate, effects(sem, "X", "Y", mediators = "W")$estimate, tolerance = 1e-12)
+  expect_error(effects(sem, "X", "Y", where = "V > 1e6"), "where = selects no units.", fixed = TRUE)
+})
+
 test_that("flow effects on a linear SCM agree with the linear SEM and the truth", {
   skip_if_no_medflow()
   x <- fit_once()

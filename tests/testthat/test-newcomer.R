@@ -210,6 +210,16 @@ test_that("Python warnings become R warnings; extrapolation messages are in R sy
   expect_warning(fit <- medflow(bd_model, d, missing = "drop", epochs = 1, verbose = FALSE),
                  "Dropped 3 of 300 rows with missing values (Y: 3).", fixed = TRUE)
   expect_identical(fit$n, 297L)
+  # the linear SEM takes the same missing = policy, with the same messages
+  expect_error(linear_sem(bd_model, data = d),
+               "The data have missing values (Y: 3). Remove or impute them, or use missing = \"drop\"",
+               fixed = TRUE)
+  expect_warning(sem <- linear_sem(bd_model, data = d, missing = "drop"),
+                 "Dropped 3 of 300 rows with missing values (Y: 3).", fixed = TRUE)
+  expect_identical(sem$n, 297L)
+  expect_equal(coef(sem), coef(linear_sem(bd_model, data = d[!is.na(d$Y), ])))
+  expect_error(linear_sem(bd_model, cor = blau_duncan_cor, missing = "drop"),
+               "missing = is only used with data =.", fixed = TRUE)
   expect_error(dose_response(fit, "X", "Y", grid = c(0, 100)), "use extrapolate = TRUE", fixed = TRUE)
   curve <- dose_response(fit, "X", "Y", grid = c(-1, 0, 1))
   expect_false(any(c("std_error", "ci_lower", "ci_upper") %in% names(curve)))
