@@ -197,6 +197,9 @@ cde.medflow_sem <- cde.medflow_fit
 #' treatment values.
 #'
 #' @inheritParams effects.medflow_fit
+#' @param object A fitted flow ([medflow()]). A linear SEM's dose-response is
+#'   the straight line through the means with slope the total effect of one
+#'   unit, so [linear_sem()] objects are refused with a pointer to [effects()].
 #' @param grid Numeric vector of treatment values; `NULL` uses a grid over the
 #'   observed range.
 #' @param ... Further named arguments passed to the Python method:
@@ -232,6 +235,14 @@ dose_response.medflow_fit <- function(object, treatment, outcome, grid = NULL, n
                     n_boot = as.integer(n_boot), level = level, seed = as.integer(seed)), dots)
   out <- py_frame_to_r(py_call_named(py, "dose_response", args)$reset_index(drop = TRUE))
   drop_empty_interval_columns(out)
+}
+
+#' @rdname dose_response
+#' @export
+dose_response.medflow_sem <- function(object, ...) {
+  abort("dose_response() needs a fitted flow (medflow()). In a linear SEM E[Y(a)] is a straight ",
+        "line whose slope is the total effect of one unit: effects(sem, treatment, outcome, a = 1, ",
+        "a_ref = 0) gives it with its interval.")
 }
 
 # Without a bootstrap the interval columns are all NA: leave them out.

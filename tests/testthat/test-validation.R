@@ -160,6 +160,13 @@ test_that("attaching medflow masks nothing of stats", {
   expect_s3_class(decompose(x), "decomposed.ts")
 })
 
+test_that("dose_response() refuses a linear SEM with one clear error", {
+  sem <- structure(list(), class = "medflow_sem")
+  expect_error(dose_response(sem, "X", "Y"),
+               "dose_response() needs a fitted flow (medflow()). In a linear SEM E[Y(a)] is a straight line",
+               fixed = TRUE)
+})
+
 test_that("linear_sem() checks its inputs", {
   expect_error(linear_sem(bd_model), "Give exactly one of data =, cor = (with n =) or cov = (with n =).",
                fixed = TRUE)
