@@ -54,7 +54,7 @@ distributional_effects <- function(object, ...) UseMethod("distributional_effect
 distributional_effects.medflow_fit <- function(object, treatment, outcome, mediators = NULL,
                                                quantiles = c(0.1, 0.25, 0.5, 0.75, 0.9),
                                                threshold = NULL, means = TRUE, a = NULL, a_ref = NULL,
-                                               interventional = TRUE, n_boot = 0, level = 0.90,
+                                               interventional = TRUE, n_boot = 0, level = 0.95,
                                                seed = 0, ...) {
   check_quantiles(quantiles)
   if (!is.null(threshold) &&

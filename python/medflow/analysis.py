@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from medflow.estimands import LEVEL
+
 __all__ = ["Analysis", "analyse", "distributional_section", "sensitivity_section"]
 
 def _check_columns(data: pd.DataFrame, names: Sequence[str], source: str) -> None:
@@ -104,7 +106,7 @@ def _combine(effects, decomposition):
 def analyse(data: pd.DataFrame, model: str, treatment: str, outcome: str, mediators: Sequence[str],
             order: Sequence[str] | None = None, *, contrast: Sequence[float] | None = None,
             boot: int = 0, seed: int = 0, epochs: int | None = None,
-            level: float = 0.95, progress: bool = True, fit_options: dict | None = None,
+            level: float = LEVEL, progress: bool = True, fit_options: dict | None = None,
             console: Callable[[str], None] | None = None,
             step: Callable[[str], object] | None = None) -> Analysis:
     """Fit the linear SEM and the flow and estimate the effects, both methods side by side.
@@ -268,7 +270,7 @@ def _quantile_grid(table: pd.DataFrame, column: str = "estimate_sd") -> pd.DataF
 
 def distributional_section(analysis: Analysis, *, quantiles: Sequence[float] = (0.1, 0.25, 0.5, 0.75, 0.9),
                            mobility_mediators: Sequence[str] = ("U",), bins: int = 5, boot: int = 0,
-                           level: float = 0.95, seed: int = 0,
+                           level: float = LEVEL, seed: int = 0,
                            progress: bool = True, bundled: bool = False,
                            console: Callable[[str], None] | None = None) -> tuple[dict, dict]:
     """Quantile effects and observed vs counterfactual mobility tables, flow beside the linear SEM.

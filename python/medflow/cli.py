@@ -50,6 +50,7 @@ import pandas as pd
 
 from medflow.analysis import (Analysis, _check_columns, _check_query, analyse, distributional_section,
                               sensitivity_section)
+from medflow.estimands import LEVEL
 
 __all__ = [
     "GSS_BOOT", "PUBLISHED_PATHS", "PUBLISHED_RESIDUALS", "Analysis", "analyse", "build_parser",
@@ -620,7 +621,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--boot", type=int, default=None, metavar="N",
                    help="bootstrap refits for intervals (default 0: none for the flow, delta-method "
                         f"intervals for the linear SEM; {GSS_BOOT} with --data gss); e.g. 200")
-    p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    p.add_argument("--level", type=float, default=LEVEL, help=f"interval level (default {LEVEL})")
     p.add_argument("--out", default="medflow-report", metavar="DIR",
                    help="report folder (default medflow-report)")
     p.add_argument("--save-data", action="store_true",
@@ -712,7 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
     fa.add_argument("--no-progress", action="store_true", help="no progress bars")
     fa.add_argument("--epochs", type=int, default=None, help=argparse.SUPPRESS)
     fa.add_argument("--max-rounds", type=int, default=12, help=argparse.SUPPRESS)
-    fa.set_defaults(boot=0, level=0.9)
+    fa.set_defaults(boot=0, level=LEVEL)
     return parser
 
 

@@ -56,7 +56,7 @@ from scipy import stats
 
 from medflow import estimands, identification
 from medflow.effects import _check_query, _contrast, _Engine, _flows, _units, _world
-from medflow.estimands import mediator_sets
+from medflow.estimands import LEVEL, mediator_sets
 from medflow.results import MONOTONE_ASSUMPTION, EffectsResult, effect_row
 
 __all__ = ["DEFAULT_QUANTILES", "MobilityResult", "distributional_effects", "linear_distributional_effects",
@@ -235,7 +235,7 @@ def _notes(treatment, outcome, a, a_ref, how, sd_y, quantiles, thresholds) -> li
 def distributional_effects(fit, treatment: str, outcome: str, mediators=None, *,
                            quantiles=DEFAULT_QUANTILES, threshold=None, means: bool = True,
                            interventional: bool = True, a=None, a_ref=None, n_boot: int = 0,
-                           level: float = 0.95, seed: int = 0, n_mc=None, data=None, where=None,
+                           level: float = LEVEL, seed: int = 0, n_mc=None, data=None, where=None,
                            extrapolate: bool = False, verbose: bool = True,
                            boot_options=None) -> EffectsResult:
     """Quantile and threshold effects: total, natural and interventional, from a fitted flow.
@@ -674,7 +674,7 @@ def _check_n_sim(n_sim) -> int:
 def linear_distributional_effects(res, treatment: str, outcome: str, mediators=None, *,
                                   quantiles=DEFAULT_QUANTILES, threshold=None, means: bool = True,
                                   interventional: bool = True, a=None, a_ref=None, n_sim: int = 200_000,
-                                  seed: int = 0, n_boot: int = 0, level: float = 0.95) -> EffectsResult:
+                                  seed: int = 0, n_boot: int = 0, level: float = LEVEL) -> EffectsResult:
     """:func:`distributional_effects` for a fitted linear SEM, by simulation from it.
 
     Every potential outcome is drawn from the fitted Gaussian SEM for ``n_sim`` simulated units

@@ -46,7 +46,7 @@ from torch import Tensor
 from medflow import estimands, identification
 from medflow.bootstrap import bootstrap_ensemble
 from medflow.data import finite_number as _number
-from medflow.estimands import default_contrast, mediator_sets
+from medflow.estimands import LEVEL, default_contrast, mediator_sets
 from medflow.training import truncated_normal as _truncated_normal
 from medflow.results import MONOTONE_ASSUMPTION, EffectsResult, effect_row
 
@@ -452,7 +452,7 @@ def _check_options(fit, treatment: str, function: str, options: dict) -> dict:
     extrapolate = out.get("extrapolate", False)
     if not isinstance(extrapolate, (bool, np.bool_)):
         raise ValueError(f"extrapolate must be True or False, got {extrapolate!r}.")
-    level = out.get("level", 0.90)
+    level = out.get("level", LEVEL)
     if not 0 < _number(level, "level") < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}.")
     out["seed"] = _whole(out.get("seed", 0), "seed", 0)
@@ -504,7 +504,7 @@ def _check_pretreatment(fit, treatment, names, arg) -> None:
                          f"descendants): {', '.join(post)}.")
 
 
-def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, level=0.95, seed=0,
+def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, level=LEVEL, seed=0,
          n_mc=None, data=None, where=None, at=None, by=None, extrapolate=False, verbose=True,
          boot_options=None, notes=()) -> EffectsResult:
     _check_query(fit, treatment, outcome)
@@ -600,7 +600,8 @@ def effects(fit, treatment: str, outcome: str, mediators=None, *, interventional
             :func:`medflow.estimands.default_contrast`: 1 vs 0 for a binary treatment, else the
             observed values nearest its 75th and 25th percentiles).
         n_boot: bootstrap refits (0 = none) for standard errors and percentile intervals.
-        level: interval level (default 0.95, as statsmodels and lavaan).
+        level: interval level (default :data:`medflow.estimands.LEVEL`, 0.95, as statsmodels and
+            lavaan).
         seed: seeds abduction of discrete nodes, fresh draws and the bootstrap. The randomized
             effects average :func:`mc_draws` antithetic fresh mediator draws per unit; the
             table's ``mc_error`` says how far another seed moves an estimate (about).
@@ -693,7 +694,7 @@ def cde(fit, treatment: str, outcome: str, m, **options) -> EffectsResult:
     return _run(fit, treatment, outcome, lambda: specs, **options)
 
 
-def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int = 0, level: float = 0.95,
+def dose_response(fit, treatment: str, outcome: str, grid=None, *, n_boot: int = 0, level: float = LEVEL,
                   seed: int = 0, n_mc=None, extrapolate: bool = False, verbose: bool = True,
                   boot_options=None, data: pd.DataFrame | None = None) -> pd.DataFrame:
     """``E[Y(a)]`` over a grid of treatment values (default: 5th to 95th percentile, 19 points).

@@ -60,11 +60,15 @@ from medflow.dag import DAG, as_dag, format_path, parse_path
 from medflow.data import finite_number
 from medflow.identification import Identification
 
-__all__ = ["Estimand", "CODES", "default_contrast", "moments_contrast", "contrast", "mediator_sets",
+__all__ = ["Estimand", "CODES", "LEVEL", "default_contrast", "moments_contrast", "contrast", "mediator_sets",
            "natural", "path_specific", "sequential", "controlled", "interval", "replicate_means",
            "identification_fields"]
 
 Path = tuple[str, ...]
+
+#: Default confidence level of every interval (flow, linear SEM, command line, R), as in
+#: statsmodels and lavaan; ``level=`` changes it.
+LEVEL: float = 0.95
 
 #: Every estimand code an engine can produce, in the order tables list them.
 CODES: tuple[str, ...] = ("TE", "NDE", "NIE", "PSE", "PART", "rNDE", "rNIE", "CDE")

@@ -54,7 +54,7 @@ from scipy import stats
 from medflow import estimands
 from medflow.dag import DAG, as_dag, format_path, require_equation
 from medflow.data import check_extremes, check_unique_columns, drop_missing
-from medflow.estimands import Estimand
+from medflow.estimands import LEVEL, Estimand
 from medflow.identification import check
 from medflow.ols import slopes_from_cov as _slopes
 from medflow.results import EffectsResult, effect_row
@@ -380,7 +380,7 @@ class LinearSEMResults:
     # ---------------------------------------------------------------- effects
     def effects(self, treatment: str, outcome: str, mediators: Iterable[str | Sequence[str]] | None = None,
                 a: float | None = None, a_ref: float | None = None, interventional: bool = True,
-                se: str | None = None, n_boot: int = 0, level: float = 0.95, seed: int = 0, *,
+                se: str | None = None, n_boot: int = 0, level: float = LEVEL, seed: int = 0, *,
                 where=None, by: str | None = None) -> EffectsResult:
         """Total, natural direct and indirect effects by path tracing.
 
@@ -425,7 +425,7 @@ class LinearSEMResults:
 
     def path_effects(self, treatment: str, outcome: str, paths: Iterable[str | Sequence[str]],
                      a: float | None = None, a_ref: float | None = None, se: str | None = None,
-                     n_boot: int = 0, level: float = 0.95, seed: int = 0, *, where=None,
+                     n_boot: int = 0, level: float = LEVEL, seed: int = 0, *, where=None,
                      by: str | None = None) -> EffectsResult:
         """The effect along a set of paths (``"PSE: X -> W -> Y; X -> U -> W -> Y"``).
 
@@ -440,7 +440,7 @@ class LinearSEMResults:
 
     def decompose(self, treatment: str, outcome: str, order: Iterable[str | Sequence[str]],
                   a: float | None = None, a_ref: float | None = None, se: str | None = None,
-                  n_boot: int = 0, level: float = 0.95, seed: int = 0, *, where=None,
+                  n_boot: int = 0, level: float = LEVEL, seed: int = 0, *, where=None,
                   by: str | None = None) -> EffectsResult:
         """Sequential decomposition of the total effect along an ordered list of mediators.
 
@@ -458,7 +458,7 @@ class LinearSEMResults:
                             where=where, by=by)
 
     def cde(self, treatment: str, outcome: str, m: Mapping[str, float], a: float | None = None,
-            a_ref: float | None = None, se: str | None = None, n_boot: int = 0, level: float = 0.95,
+            a_ref: float | None = None, se: str | None = None, n_boot: int = 0, level: float = LEVEL,
             seed: int = 0, *, where=None, by: str | None = None) -> EffectsResult:
         """Controlled direct effect ``E[Y(a, m) - Y(a_ref, m)]`` with the mediators ``m`` held fixed.
 

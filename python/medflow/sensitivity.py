@@ -102,7 +102,7 @@ from medflow.bootstrap import default_members
 from medflow.copula import (Pair, _Copula, _CopulaLikelihood, _pair_text, _scenario_text, copula_linear_part,
                             noise_correlation)
 from medflow.effects import _check_query, _contrast, _Engine, _Units, _world
-from medflow.estimands import mediator_sets
+from medflow.estimands import LEVEL, mediator_sets
 from medflow.flow import NodeFlows
 from medflow.results import EFFECT_COLUMNS, MONOTONE_ASSUMPTION, EffectsResult, effect_row
 from medflow.training import TrainSettings, _nll, train
@@ -378,7 +378,7 @@ def _select(specs, estimands):
 # ==================================================================== public function
 def sensitivity(fit, pairs, rho: Sequence[float] | None = None, *, treatment: str, outcome: str,
                 mediators=None, estimands=None, a: float | None = None, a_ref: float | None = None,
-                n_boot: int = 0, level: float = 0.95, seed: int = 0, n_mc: int | None = None,
+                n_boot: int = 0, level: float = LEVEL, seed: int = 0, n_mc: int | None = None,
                 epochs: int = 30, patience: int = 3, lr: float | None = None, batch_size: int | None = None,
                 chunks: int = 1, boot_options: dict | None = None, verbose: bool = True) -> SensitivityResult:
     """Effects as a function of an assumed noise correlation ``rho`` between node pairs (ρ-GNF).

@@ -174,6 +174,20 @@ def test_bad_arguments_are_one_line(capsys, tiny_csv):
 
 
 def test_default_interval_level_is_95_percent():
+    import importlib
+    import inspect
+
+    import medflow as mf
+    from medflow import analysis, distributional, effects, estimands
+    sensitivity = importlib.import_module("medflow.sensitivity")  # (mf.sensitivity is the function)
+    assert estimands.LEVEL == 0.95
+    # one source: every query that takes level= defaults to estimands.LEVEL
+    queries = [mf.LinearSEMResults.effects, mf.LinearSEMResults.path_effects, mf.LinearSEMResults.decompose,
+               mf.LinearSEMResults.cde, effects._run, effects.dose_response, sensitivity.sensitivity,
+               distributional.distributional_effects, distributional.linear_distributional_effects,
+               analysis.analyse, analysis.distributional_section]
+    for fn in queries:
+        assert inspect.signature(fn).parameters["level"].default is estimands.LEVEL, fn.__qualname__
     args = cli.build_parser().parse_args(["fit", "--csv", "x.csv", "--model", "Y ~ X", "--treatment", "X",
                                           "--outcome", "Y"])
     assert args.level == 0.95

@@ -160,6 +160,17 @@ test_that("attaching medflow masks nothing of stats", {
   expect_s3_class(decompose(x), "decomposed.ts")
 })
 
+test_that("every default interval level is the Python package's one (estimands.LEVEL)", {
+  skip_if_no_medflow()
+  level <- reticulate::import("medflow.estimands")$LEVEL
+  ns <- asNamespace("medflow")
+  for (fn in c("effects.medflow_fit", "path_effects.medflow_fit", "decompose_effect.medflow_fit",
+               "cde.medflow_fit", "dose_response.medflow_fit", "distributional_effects.medflow_fit",
+               "sensitivity")) {
+    expect_identical(formals(get(fn, envir = ns))$level, level, label = fn)
+  }
+})
+
 test_that("dose_response() refuses a linear SEM with one clear error", {
   sem <- structure(list(), class = "medflow_sem")
   expect_error(dose_response(sem, "X", "Y"),
