@@ -289,11 +289,22 @@ check_paths <- function(paths, treatment, outcome, object) {
   paths
 }
 
+# Further options (in ...) that the linear SEM's queries take.
+sem_options <- c("se", "where", "by")
+
 run_effects <- function(object, method, treatment, outcome, a, a_ref, n_boot, level, seed,
                         dots, extra = list(), what = "object") {
   force(extra)
   check_effect_args(object$variables, treatment, outcome, NULL, a, a_ref, n_boot, level, seed)
   check_dots_named(dots, method)
+  if (inherits(object, "medflow_sem")) {
+    # the linear SEM's further options (the flow's are checked by the Python package)
+    unknown <- setdiff(names(dots), sem_options)
+    if (length(unknown)) {
+      abort(if (method == "decompose") "decompose_effect" else method, "() on a linear SEM has no option ", paste0(unknown, " =", collapse = ", "),
+            "; its further options are ", paste0(sem_options, " =", collapse = ", "), ".")
+    }
+  }
   if (!is.null(extra$mediators) &&
       any(trimws(unlist(strsplit(extra$mediators, "+", fixed = TRUE))) %in% c(treatment, outcome))) {
     abort("mediators = must not contain the treatment or the outcome.")

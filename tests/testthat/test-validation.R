@@ -171,6 +171,15 @@ test_that("every default interval level is the Python package's one (estimands.L
   }
 })
 
+test_that("a linear SEM's queries name their further options", {
+  sem <- structure(list(variables = c("V", "X", "U", "W", "Y")), class = "medflow_sem")
+  expect_error(effects(sem, "X", "Y", foo = 1, n_mc = 3),
+               "effects() on a linear SEM has no option foo =, n_mc =; its further options are se =, where =, by =.",
+               fixed = TRUE)
+  expect_error(cde(sem, "X", "Y", m = c(W = 1), extrapolate = TRUE),
+               "cde() on a linear SEM has no option extrapolate =", fixed = TRUE)
+})
+
 test_that("dose_response() refuses a linear SEM with one clear error", {
   sem <- structure(list(), class = "medflow_sem")
   expect_error(dose_response(sem, "X", "Y"),
