@@ -55,7 +55,7 @@ import torch
 from scipy import stats
 
 from medflow import estimands, identification
-from medflow.effects import _check_query, _contrast, _Engine, _flows, _units, _world
+from medflow.effects import _check_query, _contrast, _Engine, _flows, _units, _where_mask, _world
 from medflow.estimands import LEVEL, mediator_sets
 from medflow.results import MONOTONE_ASSUMPTION, EffectsResult, effect_row
 
@@ -298,7 +298,11 @@ def distributional_effects(fit, treatment: str, outcome: str, mediators=None, *,
             boot_parts.append(part)
     boot = {key: np.concatenate([p[key] for p in boot_parts]) for key in point} if n_boot else None
     sd_y = float(fit.data[outcome].std())
-    n_units = int(n_mc) if n_mc is not None else len(fit.data if data is None else data)
+    if n_mc is not None:
+        n_units = int(n_mc)
+    else:
+        frame = fit.data if data is None else data
+        n_units = len(frame) if where is None else int(_where_mask(frame, where).sum())
     rows, draws = _rows(specs, point, boot, per, treatment=treatment, outcome=outcome, a=a,
                         a_ref=a_ref, quantiles=quantiles, thresholds=thresholds, sd_y=sd_y, level=level,
                         n_boot=n_boot, n_units=n_units, mc=mc, method="flow",

@@ -121,6 +121,8 @@ def test_where_and_by_count_the_selected_units_for_flow_and_linear_sem(small_fit
         assert (sel["n"] == counts.loc[1:].sum()).all()
         both = res.effects("X", "Y", where="V >= 1", by="V", **opts).table
         assert sorted(both["n"].unique()) == sorted(counts.loc[1:].tolist())
+    dist = small_fit.distributional_effects("X", "Y", where="V >= 1", quantiles=[0.5], **opts).table
+    assert (dist["n"] == counts.loc[1:].sum()).all()
     # the linear SEM gives every unit the same effects: strata change n, not the estimates
     whole = sem.effects("X", "Y", **opts).table.set_index("label")["estimate"]
     strata = sem.effects("X", "Y", by="V", n_boot=20, seed=1, **opts)
