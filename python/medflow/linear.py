@@ -412,8 +412,14 @@ class LinearSEMResults:
                 without interactions gives every unit the same effects, so they change the units
                 counted (the ``n`` column), not the estimates; they are here so that the two
                 methods take the same queries and tables line up. Data only.
+
+        Unlike the flow's, ``a`` and ``a_ref`` may lie outside the treatment's observed range:
+        a linear SEM's effects depend on ``a - a_ref`` only (``a=1, a_ref=0`` is the effect of
+        one unit wherever the data lie).
         """
         self._paths(treatment, outcome)  # validates the names
+        if not isinstance(interventional, (bool, np.bool_)):
+            raise ValueError(f"interventional must be True or False, got {interventional!r}.")
         groups = estimands.mediator_sets(mediators, self.dag, treatment, outcome)
         specs = estimands.natural(self.dag, treatment, outcome, groups, interventional)
         notes = []

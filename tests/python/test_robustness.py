@@ -147,6 +147,13 @@ def test_flow_and_linear_sem_refuse_the_same_unit_selections(small_fit, kwargs, 
             res.effects("X", "Y", mediators=["M"], **kwargs)
 
 
+def test_flow_and_linear_sem_check_interventional_alike(small_fit):
+    sem = mf.LinearSEM("X ~ V; M ~ X + V; Y ~ X + M + V", mediation_data()).fit()
+    for res in (small_fit, sem):
+        with pytest.raises(ValueError, match=r"^interventional must be True or False, got 'yes'\.$"):
+            res.effects("X", "Y", interventional="yes")
+
+
 def test_linear_sem_from_moments_refuses_unit_selections():
     df = mediation_data()
     sem = mf.LinearSEM.from_moments("X ~ V; M ~ X + V; Y ~ X + M + V", df.corr(), n=len(df)).fit()
