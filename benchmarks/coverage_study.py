@@ -19,6 +19,10 @@ interval constructions can be scored on the same refits (``benchmarks/interval_c
 ``--resample half`` replaces the bootstrap's multinomial resamples by half-samples: each
 replicate refits on a random half of the rows (without replacement) weighted 2, so no row
 is duplicated (an experiment on where the bootstrap's spread goes wrong, not a library option).
+``--resample exp`` gives every row a weight drawn from Exp(1), scaled to sum ``n`` (Rubin's
+Bayesian bootstrap): the same first two moments as a resample's counts, but every row is
+present, so a replicate's folds, batches and early stopping see all ``n`` rows as the fit does
+(another experiment).
 """
 
 from __future__ import annotations
@@ -108,6 +112,14 @@ def _half_samples(n: int, n_boot: int, seed: int):
     return torch.as_tensor(w, dtype=torch.float64)
 
 
+def _exp_weights(n: int, n_boot: int, seed: int):
+    """Bayesian-bootstrap weights ``(n_boot, n)``: Exp(1) draws scaled so each row sums to ``n``."""
+    import torch
+
+    w = np.random.default_rng(seed).exponential(size=(n_boot, n))
+    return torch.as_tensor(w * (n / w.sum(1, keepdims=True)), dtype=torch.float64)
+
+
 def _summarize(out: Path, meta: dict) -> str:
     results = pd.read_csv(out / "results.csv")
     summary = val.summarize(results)
@@ -131,8 +143,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/coverage_2000")
     p.add_argument("--summarize", action="store_true")
-    p.add_argument("--resample", choices=["bootstrap", "half"], default="bootstrap",
-                   help="replicates' resampling (half: half-samples without replacement; experiment)")
+    p.add_argument("--resample", choices=["bootstrap", "half", "exp"], default="bootstrap",
+                   help="replicates' resampling (experiments: half, half-samples without "
+                        "replacement; exp, Bayesian-bootstrap weights on every row)")
     p.add_argument("--save-draws", action="store_true",
                    help="keep every flow effect's raw member values (fit and replicates)")
     args = p.parse_args()
@@ -146,6 +159,8 @@ def main() -> None:
         return
     if args.resample == "half":
         medflow.bootstrap.bootstrap_weights = _half_samples
+    elif args.resample == "exp":
+        medflow.bootstrap.bootstrap_weights = _exp_weights
     done: set[tuple[str, int]] = set()
     path = out / "results.csv"
     if path.exists():

@@ -24,9 +24,26 @@ Constructions:
 The spread table compares, per effect, the SD of the estimates over replications (what an
 interval must match) with the root mean of the replicates' raw variance, of the optimiser
 variance ``s2`` from the fit's members and from the replicates' members, and of the shrunk
-replicates' variance.
+replicates' variance; then both spreads net of the optimiser (``sampling sd net``: the
+estimates' variance less the mean ``s2 / K`` of a ``K``-member fit; ``bootstrap sd net``: the
+replicates' mean variance less the mean within-replicate ``s2 / per``, or the fit's ``s2`` where a
+replicate has one member) and their ratio, which is 1 where the bootstrap's sampling part is right. ``bias`` is the estimates' mean error against
+the truth, ``bootstrap_bias`` the replicates' mean less the fit's, averaged over replications:
+the bootstrap's own estimate of that bias.
 
     python benchmarks/interval_choice.py benchmarks/results/coverage_2000_b8
+
+``--draws RUN`` names another run whose ``draws/`` holds replications the run's own lacks (a run
+rebuilt from another's draws, then resumed):
+
+    python benchmarks/interval_choice.py benchmarks/results/coverage_2000_asis \
+        --draws benchmarks/results/coverage_2000_b8
+
+``--against RUN [RUN ...]`` sets the positional run's replicates against those of the same fits
+in other runs (an experiment's resampling against the bootstrap's), paired by replication:
+
+    python benchmarks/interval_choice.py benchmarks/results/coverage_2000_half \
+        --against benchmarks/results/coverage_2000_b8
 
 ``--rebuild OUT`` writes the positional run's replications that have draws to
 ``OUT/results.csv`` with the flow's intervals as the library now makes them (a coverage study
@@ -110,28 +127,41 @@ def spread(values: np.ndarray, members: np.ndarray, per: int) -> dict[str, float
     raw = estimands.replicate_means(values, per)
     shrunk, c = shrink(values, members, per)
     out = {"raw var": float(np.var(raw, ddof=1)), "fit s2": float(np.var(members, ddof=1)),
-           "shrunk var": float(np.var(shrunk, ddof=1)), "c": float(c)}
+           "shrunk var": float(np.var(shrunk, ddof=1)), "c": float(c), "k": members.size, "per": per}
     if per > 1:
         out["within s2"] = within_s2(values, per)
     return out
 
 
-def score(run: Path, levels=(0.9, 0.95)) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Coverage per construction and the spread table of a run directory."""
+def _draws_path(run: Path, name: str, extra: tuple[Path, ...] = ()) -> Path | None:
+    """``<run>/draws/<name>.npz``, else the first of the ``extra`` folders' ``draws/`` that has it."""
+    for folder in (run, *extra):
+        path = folder / "draws" / f"{name}.npz"
+        if path.exists():
+            return path
+    return None
+
+
+def score(run: Path, levels=(0.9, 0.95), extra: tuple[Path, ...] = ()
+          ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Coverage per construction and the spread table of a run directory (draws looked up in
+    ``run`` and then in the ``extra`` run directories)."""
     res = pd.read_csv(run / "results.csv")
     flow = res[(res["method"] == "flow") & (res["level"] == levels[0])]
     rows, spreads = [], []
     for (dgp, rep), grp in flow.groupby(["dgp", "rep"]):
-        path = run / "draws" / f"{dgp}_{rep}.npz"
-        if not path.exists():
+        path = _draws_path(run, f"{dgp}_{rep}", extra)
+        if path is None:
             continue
         d = np.load(path)
         per = int(d["per"])
         for _, r in grp.iterrows():
             values, members = d[f"{r['label']}|boot"], d[f"{r['label']}|fit"]
             sd_y = float(r["sd_y"])
+            shift = float(estimands.replicate_means(values, per).mean() - members.mean())
             spreads.append(dict(dgp=dgp, label=r["label"], rep=rep, estimate=r["estimate"] / sd_y,
-                                **{k: v / sd_y ** 2 if k != "c" else v
+                                error=(r["estimate"] - r["truth"]) / sd_y, shift=shift / sd_y,
+                                **{k: v / sd_y ** 2 if k not in ("c", "k", "per") else v
                                    for k, v in spread(values, members, per).items()}))
             for lv in levels:
                 for name, (lo, hi) in intervals(values, members, per, lv).items():
@@ -151,16 +181,30 @@ def score(run: Path, levels=(0.9, 0.95)) -> tuple[pd.DataFrame, pd.DataFrame]:
     sp = spreads.groupby(["dgp", "label"]).agg(
         reps=("estimate", "size"), sd_estimates=("estimate", "std"),
         **{f"rms {k}": (k, lambda x: float(np.sqrt(np.mean(x)))) for k in ("raw var", "fit s2", "shrunk var")},
-        mean_c=("c", "mean"))
-    if "within s2" in spreads:
-        sp["rms within s2"] = spreads.groupby(["dgp", "label"])["within s2"].agg(
-            lambda x: float(np.sqrt(np.mean(x))))
+        mean_c=("c", "mean"), bias=("error", "mean"), bootstrap_bias=("shift", "mean"))
+    g = spreads.groupby(["dgp", "label"])
+    within = "within s2" in spreads
+    if within:
+        sp["rms within s2"] = g["within s2"].agg(lambda x: float(np.sqrt(np.mean(x))))
+    # Net of the optimiser: the estimates' spread less the fit's own optimiser variance
+    # (s2 / K), the replicates' less theirs (within s2 / per; with one member per replicate,
+    # the fit's s2 stands in); their ratio is how far the bootstrap's sampling part is from the
+    # sampling spread it estimates.
+    opt_fit = g.apply(lambda h: float(np.mean(h["fit s2"] / h["k"])), include_groups=False)
+    opt_rep = g.apply(lambda h: float(np.mean(h["within s2" if within else "fit s2"] / h["per"])),
+                      include_groups=False)
+    net_est = np.sqrt(np.maximum(sp["sd_estimates"] ** 2 - opt_fit, 0.0))
+    net_rep = np.sqrt(np.maximum(g["raw var"].mean() - opt_rep, 0.0))
+    sp["sampling sd net"] = net_est
+    sp["bootstrap sd net"] = net_rep
+    sp["net ratio"] = net_rep / net_est
     return summary.drop(columns="z").reset_index(), sp.reset_index()
 
 
-def to_markdown(summary: pd.DataFrame, sp: pd.DataFrame, run: Path) -> str:
+def to_markdown(summary: pd.DataFrame, sp: pd.DataFrame, run: Path, extra: tuple[Path, ...] = ()) -> str:
     """Coverage per construction (pooled over effects and per effect) and the spread table."""
-    lines = [f"# Interval constructions on the refits of `{run}`", "",
+    also = "".join(f" (draws also from `{e}`)" for e in extra)
+    lines = [f"# Interval constructions on the refits of `{run}`{also}", "",
              "Coverage of the truth over replications (Monte Carlo SE in brackets), width / (2 z SD of "
              "the estimates); spreads in SD(Y) units. Script: benchmarks/interval_choice.py.", ""]
     for dgp, g in summary.groupby("dgp"):
@@ -258,6 +302,68 @@ def rebuild(run: Path, out: Path) -> pd.DataFrame:
     return table
 
 
+def paired(run: Path, against: tuple[Path, ...], levels=(0.9, 0.95)) -> str:
+    """The replicates of ``run`` set against those of the same fits in ``against`` (run
+    directories searched in order for each replication's draws): per effect, over the
+    replications both have, the root mean replicate variance, the within-replicate optimiser
+    variance, the bootstrap's spread net of it and the raw-percentile intervals' coverage and
+    mean width (SD(Y) units); a markdown report."""
+    res = pd.read_csv(run / "results.csv")
+    flow = res[(res["method"] == "flow") & (res["level"] == levels[0])]
+    rows = []
+    for (dgp, rep), grp in flow.groupby(["dgp", "rep"]):
+        mine, base = _draws_path(run, f"{dgp}_{rep}"), _draws_path(against[0], f"{dgp}_{rep}", against[1:])
+        if mine is None or base is None:
+            continue
+        d = {"run": np.load(mine), "against": np.load(base)}
+        for _, r in grp.iterrows():
+            sd_y, label = float(r["sd_y"]), r["label"]
+            # The same data set and seeds; on another processor the fit can differ a little
+            # (benchmarks/results/cpu_kernels.md): counted, as fits differing by > 0.001 SD(Y).
+            gap = float(np.abs(d["run"][f"{label}|fit"].mean() - d["against"][f"{label}|fit"].mean()))
+            for side, z in d.items():
+                values, members, per = z[f"{label}|boot"], z[f"{label}|fit"], int(z["per"])
+                sp = spread(values, members, per)
+                opt = sp.get("within s2", sp["fit s2"]) / per
+                row = dict(dgp=dgp, label=label, rep=rep, side=side, refit=gap > 1e-3 * sd_y,
+                           raw=sp["raw var"] / sd_y ** 2,
+                           opt=opt / sd_y ** 2, net=max(sp["raw var"] - opt, 0.0) / sd_y ** 2)
+                for lv in levels:
+                    _, lo, hi = estimands.interval(estimands.replicate_means(values, per), lv)
+                    row[f"cover {lv:.2f}"] = lo <= r["truth"] <= hi
+                    row[f"width {lv:.2f}"] = (hi - lo) / sd_y
+                rows.append(row)
+    t = pd.DataFrame(rows)
+    agg = t.groupby(["dgp", "label", "side"]).agg(
+        reps=("rep", "size"), refit=("refit", "sum"), **{k: (k, lambda x: float(np.sqrt(np.mean(x)))) for k in ("raw", "opt", "net")},
+        **{c: (c, "mean") for c in t.columns if c.startswith(("cover", "width"))})
+    wide = agg.unstack("side")
+    lines = [f"# Replicates of `{run}` against the same fits' in `{', '.join(map(str, against))}`", "",
+             "Per effect over the replications both runs have: root mean replicate variance (`raw`), "
+             "root mean optimiser variance of a replicate (`opt`: within-replicate member variance / "
+             "members, or the fit's member variance where a replicate has one member), the spread net "
+             "of it (`net`, and its ratio run / against), and the raw-percentile intervals' coverage "
+             "and mean width; SD(Y) units. `fits differ`: replications whose point estimate differs "
+             "between the runs by more than 0.001 SD(Y) (the same data set and seeds fitted on "
+             "another processor). Script: benchmarks/interval_choice.py --against.", "",
+             "| dgp | effect | reps | fits differ | raw | raw against | opt | opt against | net | net against | "
+             "net ratio | cover 90 % | against | cover 95 % | against | width 90 % | against |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (dgp, label), w in wide.iterrows():
+        def f(k, side, fmt=".4f"):
+            return format(w[(k, side)], fmt)
+        lines.append(f"| {dgp} | {label} | {int(w[('reps', 'run')])} | {int(w[('refit', 'run')])} | "
+                     f"{f('raw', 'run')} | "
+                     f"{f('raw', 'against')} | {f('opt', 'run')} | {f('opt', 'against')} | "
+                     f"{f('net', 'run')} | {f('net', 'against')} | "
+                     f"{w[('net', 'run')] / w[('net', 'against')]:.3f} | "
+                     f"{f('cover 0.90', 'run', '.2f')} | {f('cover 0.90', 'against', '.2f')} | "
+                     f"{f('cover 0.95', 'run', '.2f')} | {f('cover 0.95', 'against', '.2f')} | "
+                     f"{f('width 0.90', 'run')} | {f('width 0.90', 'against')} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", help="coverage study directories run with --save-draws")
@@ -267,7 +373,19 @@ def main() -> None:
     p.add_argument("--rebuild", metavar="OUT",
                    help="write OUT/results.csv: the run's rows with draws, flow intervals as the "
                         "library now makes them")
+    p.add_argument("--draws", metavar="RUN", action="append", default=[],
+                   help="another run directory whose draws/ serve replications the run's own lacks "
+                        "(repeatable)")
+    p.add_argument("--against", metavar="RUN", nargs="+",
+                   help="set the positional run's replicates against those of the same fits in "
+                        "these runs (draws searched in order); writes <run>/paired.md")
     args = p.parse_args()
+    extra = tuple(map(Path, args.draws))
+    if args.against:
+        text = paired(Path(args.runs[0]), tuple(map(Path, args.against)))
+        (Path(args.out) if args.out else Path(args.runs[0]) / "paired.md").write_text(text, encoding="utf-8")
+        print(text)
+        return
     if args.rebuild:
         table = rebuild(Path(args.runs[0]), Path(args.rebuild))
         print(f"{table.groupby(['dgp', 'rep']).ngroups} replications written to {args.rebuild}/results.csv")
@@ -279,8 +397,8 @@ def main() -> None:
         return
     texts = []
     for run in map(Path, args.runs):
-        summary, sp = score(run)
-        text = to_markdown(summary, sp, run)
+        summary, sp = score(run, extra=extra)
+        text = to_markdown(summary, sp, run, extra)
         texts.append(text)
         if not args.out:
             (run / "interval_choice.md").write_text(text, encoding="utf-8")
