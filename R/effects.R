@@ -289,20 +289,24 @@ check_paths <- function(paths, treatment, outcome, object) {
   paths
 }
 
-# Further options (in ...) that the linear SEM's queries take.
-sem_options <- c("se", "where", "by")
+# Further options (in ...) that the linear SEM's queries take, by Python method.
+sem_options <- c(list(distributional_effects = "n_sim"),
+                 sapply(c("effects", "path_effects", "decompose", "cde"),
+                        function(m) c("se", "where", "by"), simplify = FALSE))
 
 run_effects <- function(object, method, treatment, outcome, a, a_ref, n_boot, level, seed,
                         dots, extra = list(), what = "object") {
   force(extra)
   check_effect_args(object$variables, treatment, outcome, NULL, a, a_ref, n_boot, level, seed)
   check_dots_named(dots, method)
-  if (inherits(object, "medflow_sem")) {
+  if (inherits(object, "medflow_sem") && method %in% names(sem_options)) {
     # the linear SEM's further options (the flow's are checked by the Python package)
-    unknown <- setdiff(names(dots), sem_options)
+    allowed <- sem_options[[method]]
+    unknown <- setdiff(names(dots), allowed)
     if (length(unknown)) {
-      abort(if (method == "decompose") "decompose_effect" else method, "() on a linear SEM has no option ", paste0(unknown, " =", collapse = ", "),
-            "; its further options are ", paste0(sem_options, " =", collapse = ", "), ".")
+      abort(if (method == "decompose") "decompose_effect" else method, "() on a linear SEM has no option ",
+            paste0(unknown, " =", collapse = ", "), "; its further options are ",
+            paste0(allowed, " =", collapse = ", "), ".")
     }
   }
   if (!is.null(extra$mediators) &&

@@ -178,6 +178,9 @@ test_that("a linear SEM's queries name their further options", {
                fixed = TRUE)
   expect_error(cde(sem, "X", "Y", m = c(W = 1), extrapolate = TRUE),
                "cde() on a linear SEM has no option extrapolate =", fixed = TRUE)
+  expect_error(distributional_effects(sem, "X", "Y", n_mc = 5),
+               "distributional_effects() on a linear SEM has no option n_mc =; its further options are n_sim =.",
+               fixed = TRUE)
 })
 
 test_that("dose_response() refuses a linear SEM with one clear error", {
