@@ -329,7 +329,7 @@ def paired(run: Path, against: tuple[Path, ...], levels=(0.9, 0.95)) -> str:
                            raw=sp["raw var"] / sd_y ** 2,
                            opt=opt / sd_y ** 2, net=max(sp["raw var"] - opt, 0.0) / sd_y ** 2)
                 for lv in levels:
-                    _, lo, hi = estimands.interval(estimands.replicate_means(values, per), lv)
+                    lo, hi = intervals(values, members, per, lv)["raw percentile"]
                     row[f"cover {lv:.2f}"] = lo <= r["truth"] <= hi
                     row[f"width {lv:.2f}"] = (hi - lo) / sd_y
                 rows.append(row)

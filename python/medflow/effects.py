@@ -481,19 +481,37 @@ def _check_options(fit, treatment: str, function: str, options: dict) -> dict:
         if frame is None:
             raise ValueError("where= selects observed units; it cannot be combined with n_mc.")
         out["where"] = _where_mask(frame, where)
-    by = out.get("by")
-    if by is not None:
-        if not isinstance(by, str) or by not in fit.variables:
-            raise ValueError(f"by= must name a variable of the model ({', '.join(fit.variables)}), "
-                             f"got {by!r}.")
-        _check_pretreatment(fit, treatment, [by], "by=")
-        if frame is None:
-            raise ValueError("by= makes strata of observed units; it cannot be combined with n_mc.")
-        levels = len(pd.unique(frame[by]))
-        if levels > MAX_STRATA:
-            raise ValueError(f"by={by!r} has {levels} distinct values; by= estimates effects within "
-                             f"each value and allows at most {MAX_STRATA}. Use where= for ranges "
-                             "(e.g. where='V >= 4').")
+    if out.get("by") is not None:
+        _check_by(fit, treatment, out["by"], frame)
+    return out
+
+
+def _check_by(model, treatment: str, by, frame: pd.DataFrame | None) -> None:
+    """``by=`` names a pre-treatment variable of ``model`` (a fitted flow or linear SEM) with at
+    most :data:`MAX_STRATA` values among the observed units ``frame`` (``None``: draws)."""
+    variables = list(model.dag.order)
+    if not isinstance(by, str) or by not in variables:
+        raise ValueError(f"by= must name a variable of the model ({', '.join(variables)}), got {by!r}.")
+    _check_pretreatment(model, treatment, [by], "by=")
+    if frame is None:
+        raise ValueError("by= makes strata of observed units; it cannot be combined with n_mc.")
+    levels = len(pd.unique(frame[by]))
+    if levels > MAX_STRATA:
+        raise ValueError(f"by={by!r} has {levels} distinct values; by= estimates effects within "
+                         f"each value and allows at most {MAX_STRATA}. Use where= for ranges "
+                         "(e.g. where='V >= 4').")
+
+
+def _by_strata(frame: pd.DataFrame, by: str, mask=None) -> list[tuple[str, np.ndarray]]:
+    """``(label suffix, selected rows)`` for each observed value of ``by`` within ``mask``
+    (a boolean vector; default all rows), empty strata left out; labels read ``"TE | V=4"``."""
+    out = []
+    for value in sorted(frame[by].unique()):
+        sel = (frame[by] == value).to_numpy()
+        if mask is not None:
+            sel = sel & np.asarray(mask, dtype=bool)
+        if sel.any():
+            out.append((f" | {by}={value:g}", sel))
     return out
 
 
@@ -519,18 +537,13 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
         _check_pretreatment(fit, treatment, [by], "by=")
         frame = fit.data if data is None else data
         tables, draws = [], []
-        for value in sorted(frame[by].unique()):
-            sel = (frame[by] == value).to_numpy()
-            if where is not None:
-                base = frame.eval(where) if isinstance(where, str) else np.asarray(where, dtype=bool)
-                sel = sel & np.asarray(base, dtype=bool)
-            if not sel.any():
-                continue
+        mask = None if where is None else _where_mask(frame, where)
+        for suffix, sel in _by_strata(frame, by, mask):
             sub = _run(fit, treatment, outcome, specs_fn, a=a, a_ref=a_ref, n_boot=n_boot, level=level,
                        seed=seed, data=data, where=sel, extrapolate=True, verbose=verbose,
                        boot_options=boot_options)
             t = sub.table
-            t["label"] = t["label"] + f" | {by}={value:g}"
+            t["label"] = t["label"] + suffix
             tables.append(t)
             if sub.draws is not None:
                 draws.append(sub.draws.set_axis(list(t["label"]), axis=1))

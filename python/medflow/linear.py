@@ -626,30 +626,17 @@ class LinearSEMResults:
         rows, or ``None`` when neither is given."""
         if where is None and by is None:
             return None
-        from medflow.effects import MAX_STRATA, _check_pretreatment, _where_mask
+        from medflow.effects import _by_strata, _check_by, _where_mask
 
         frame = self._model.data
         if frame is None:
             raise ValueError(f"where= and by= select observed units, but this model was fitted "
                              f"from a {self.source}; fit it to the data to use them.")
-        mask = np.ones(len(frame), dtype=bool) if where is None else _where_mask(frame, where)
+        mask = None if where is None else _where_mask(frame, where)
         if by is None:
             return [("", int(mask.sum()))]
-        if not isinstance(by, str) or by not in self.dag.order:
-            raise ValueError(f"by= must name a variable of the model ({', '.join(self.dag.order)}), "
-                             f"got {by!r}.")
-        _check_pretreatment(self, treatment, [by], "by=")
-        levels = len(pd.unique(frame[by]))
-        if levels > MAX_STRATA:
-            raise ValueError(f"by={by!r} has {levels} distinct values; by= estimates effects within "
-                             f"each value and allows at most {MAX_STRATA}. Use where= for ranges "
-                             "(e.g. where='V >= 4').")
-        out = []
-        for value in sorted(frame[by].unique()):
-            count = int(((frame[by] == value).to_numpy() & mask).sum())
-            if count:
-                out.append((f" | {by}={value:g}", count))
-        return out
+        _check_by(self, treatment, by, frame)
+        return [(suffix, int(sel.sum())) for suffix, sel in _by_strata(frame, by, mask)]
 
     def _grad(self, paths: Iterable[Path]) -> np.ndarray:
         """Gradient of Σ_paths Π_edges b over the slope vector (analytic)."""
