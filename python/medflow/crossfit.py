@@ -95,7 +95,7 @@ def train_members(x: Tensor, disc_step: Tensor, mask: Tensor, config: dict, sett
                   train_weights: Tensor, val_weights: Tensor, generator: torch.Generator, *,
                   interval: tuple[Tensor, Tensor] | None = None, device: torch.device | str = "cpu",
                   verbose: bool = False, desc: str = "fitting flow",
-                  start: NodeFlows | None = None, grad_norm: bool = True, copies: bool = False) -> Members:
+                  start: NodeFlows | None = None, grad_norm: bool = True) -> Members:
     """Train ``K = len(train_weights)`` members as one batched ensemble.
 
     Member ``m`` starts from the weighted OLS of every node on its parents with its training
@@ -112,8 +112,6 @@ def train_members(x: Tensor, disc_step: Tensor, mask: Tensor, config: dict, sett
         interval: standardized observed range: discrete nodes use their exact interval mass.
         grad_norm: compute each member's full-data gradient norm (``Members.grad_norm``;
             ``None`` when ``False``, as for bootstrap replicates, which do not report it).
-        copies: the training weights are resampling counts; each member steps through every
-            copy of its rows (see :func:`medflow.training.train`).
     """
     k, n = train_weights.shape
     dtype = x.dtype
@@ -138,7 +136,7 @@ def train_members(x: Tensor, disc_step: Tensor, mask: Tensor, config: dict, sett
     iv = None if interval is None else tuple(t.to(dev) for t in interval)
     history = train(flow, x.to(dev), disc_step.to(dev), rows, held, settings, generator,
                     weights=train_weights.to(dtype=dtype, device=dev), verbose=verbose, desc=desc,
-                    interval=iv, val_weights=val_weights[:, held], copies=copies)
+                    interval=iv, val_weights=val_weights[:, held])
     flow.cpu()
     best = history.attrs["best_epochs"]
     return Members(flow=flow, linear=linear, train_weights=train_weights, val_weights=val_weights,

@@ -280,7 +280,6 @@ def train(
     noise_log_prob: Callable[[Tensor], Tensor] | None = None,
     interval: tuple[Tensor, Tensor] | None = None,
     val_weights: Tensor | None = None,
-    copies: bool = False,
 ) -> pd.DataFrame:
     """Train ``flow`` in place; returns the history (epoch, train_nll, val_nll, lr, members).
 
@@ -298,10 +297,6 @@ def train(
             a member leaves out); each member's epoch goes through its positive-weight rows only.
         val_weights: optional ``(E, len(val_idx))`` weights of the validation rows per member
             (default: ``weights`` at ``val_idx``).
-        copies: ``weights`` are whole-number counts (a bootstrap resample): each member's epoch
-            goes through every copy of its training rows at weight 1, as it would through a data
-            set that holds those copies, instead of through its distinct rows weighted by their
-            counts (same expected gradient, less noise per step: see :func:`_member_copies`).
         verbose: show a tqdm progress bar.
         desc: label of the progress bar.
         interval: standardized (lowest, highest) observed values per node: train discrete
@@ -334,8 +329,7 @@ def train(
     # training folds, its resample's distinct rows), in its own random order, so no step is spent
     # on rows a member does not train on; the same for the held-out rows.
     w_val_all = weights[:, val_idx] if val_weights is None else val_weights.to(dtype=x.dtype, device=device)
-    member_rows = _member_copies if copies else _member_rows
-    tr_rows, tr_w = member_rows(torch.as_tensor(train_idx, device=device), weights[:, train_idx])
+    tr_rows, tr_w = _member_rows(torch.as_tensor(train_idx, device=device), weights[:, train_idx])
     va_rows, w_val = _member_rows(torch.as_tensor(val_idx, device=device), w_val_all)
     x_val = x[va_rows]                                             # (E, n_val, d)
     u_val = torch.rand(x_val.shape, generator=generator, dtype=x.dtype).to(device)
@@ -479,33 +473,6 @@ def _member_rows(rows: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
     order = torch.sort((~pos).to(torch.int8), dim=1, stable=True).indices[:, :n_max]
     w = torch.gather(weights, 1, order)
     return rows[order], torch.where(torch.gather(pos, 1, order), w, torch.zeros_like(w))
-
-
-def _member_copies(rows: Tensor, counts: Tensor) -> tuple[Tensor, Tensor]:
-    """Each member's rows repeated by their whole-number counts, padded to a common length
-    ``(E, n_max)`` with row 0 at weight 0, and their weights (1 for every copy).
-
-    A minibatch of ``b`` copies averages ``b`` rows' gradients; a minibatch of ``b`` distinct
-    rows weighted by their bootstrap counts has the same expectation but about half the
-    effective size (``(sum c)^2 / sum c^2``), so a replicate trained on weights carried
-    more optimiser noise than the fit it repeats.
-
-    Example:
-        >>> r, w = _member_copies(torch.arange(4), torch.tensor([[1., 0., 2., 0.], [0., 1., 1., 0.]]))
-        >>> r.tolist(), w.tolist()
-        ([[0, 2, 2], [1, 2, 0]], [[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
-    """
-    whole = counts.round()
-    if bool((counts - whole).abs().gt(1e-9).any()) or bool(whole.lt(0).any()):
-        raise ValueError("copies=True needs whole-number, non-negative row weights (resampling counts).")
-    per = [rows.repeat_interleave(c.long()) for c in whole]
-    n_max = max(1, max(len(p) for p in per))
-    out = torch.zeros(len(per), n_max, dtype=rows.dtype, device=rows.device)
-    w = torch.zeros(len(per), n_max, dtype=counts.dtype, device=counts.device)
-    for e, p in enumerate(per):
-        out[e, :len(p)] = p
-        w[e, :len(p)] = 1.0
-    return out, w
 
 
 def _clip_per_member(params: list[Tensor], E: int, max_norm: float) -> None:
