@@ -11,9 +11,18 @@ truth where the data have one, the fit's CPU and wall seconds and its linearity 
     python benchmarks/seed_stability.py --average 0 --name weight_averaging_0    # no averaging
     python benchmarks/seed_stability.py --fold-seed 0      # folds fixed: seeds move init and batches only
     python benchmarks/seed_stability.py --vary folds       # fit seed 0: the seeds draw only the folds
+    python benchmarks/seed_stability.py --select averaged  # members keep their averaged weights
 
 ``member_sd`` is the SD of the effect over the members of one fit (mean over seeds): the
 optimiser's spread of a single member, which the ensemble divides by about sqrt(K).
+
+With ``--fold-seed`` every seed fits the same folds, so member ``k`` of every seed trains on
+the same rows (it holds out fold ``k``) and differs between seeds only by its initial weights
+and minibatch order. A member's spread then splits into the part that its rows fix
+(``fold_sd``: the SD over ``k`` of member ``k``'s mean over seeds, less the seeds' share of
+it) and the part the optimiser's randomness adds (``init_sd``: the SD over seeds of member
+``k``, pooled over ``k``). To first order the fold part cancels in the ensemble (every row is
+left out by exactly one member), so it burdens a single member, not the fit.
 
 Target (issue #13): SD over 5 seeds <= 0.005 SD(Y) for every effect on the bundled data.
 """
@@ -69,6 +78,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--vary", choices=["fit", "folds"], default="fit",
                     help="folds: --seeds are fold seeds, the fit seed is --fit-seed")
     ap.add_argument("--fit-seed", type=int, default=0, help="the fit seed with --vary folds")
+    ap.add_argument("--select", choices=["held-out", "averaged"], default="held-out",
+                    help="averaged: every member keeps its averaged weights, whatever its held-out rows "
+                         "say (an experiment; the library chooses by held-out rows)")
     ap.add_argument("--boot", type=int, default=0, help="bootstrap replicates on the first seed (for its SE)")
     ap.add_argument("--name", default=None, help="results name (default seed_stability_<data>)")
     args = ap.parse_args(argv)
@@ -104,6 +116,12 @@ def main(argv=None) -> dict:
     fold_seed = [args.fold_seed]
     if args.fold_seed is not None or args.vary == "folds":
         crossfit.assign_folds = lambda n, k, _gen: assign(n, k, torch.Generator().manual_seed(fold_seed[0]))
+    if args.select == "averaged":
+        from medflow import training
+
+        choose = training._prefer_average
+        training._prefer_average = lambda flow, best_state, avg_state, have, best, *rest: choose(
+            flow, best_state, avg_state, have, torch.full_like(best, float("inf")), *rest)
     rows, bse = [], {}
     for s in args.seeds:
         rec: dict = {"seed": s}
@@ -121,6 +139,7 @@ def main(argv=None) -> dict:
         for i, (lab, est) in enumerate(res.params.items()):
             rec[lab] = float(est) / sd_y
             rec[f"member_sd {lab}"] = float(np.std(seen[i], ddof=1)) / sd_y if seen[i].size > 1 else np.nan
+            rec[f"members {lab}"] = (np.asarray(seen[i], dtype=float) / sd_y).tolist()
         rec["averaged"] = sum(fit.fit_info.get("averaged", []))
         rec["linear_nodes"] = " ".join(fit.fit_info["linear_nodes"]) or "-"
         rec["converged"] = fit.fit_info["converged"]
@@ -137,6 +156,12 @@ def main(argv=None) -> dict:
                     member_sd=frame[f"member_sd {lab}"].mean())
         if truth is not None:
             line["error_of_mean"] = v.mean() - float(truth[lab]) / sd_y
+        if args.fold_seed is not None and len(rows) > 1:
+            m = np.array(frame[f"members {lab}"].tolist())          # (seeds, members)
+            within = m.var(axis=0, ddof=1).mean()                  # optimiser, per member
+            fold = m.mean(axis=0).var(ddof=1) - within / m.shape[0]
+            line["fold_sd"] = float(np.sqrt(max(fold, 0.0)))
+            line["init_sd"] = float(np.sqrt(within))
         if bse:
             line["bootstrap_se"] = bse.get(lab, np.nan)
             line["sd / se"] = line["sd_over_seeds"] / line["bootstrap_se"]
@@ -145,7 +170,9 @@ def main(argv=None) -> dict:
     varied = ("fold seeds (fit seed {args.fit_seed})" if args.vary == "folds" else
               "fit seeds" + ("" if args.fold_seed is None else f" (folds from seed {args.fold_seed})"))
     md = (f"Data: {args.data} (N = {len(data)}); {varied.format(args=args)} {args.seeds}; overrides "
-          f"{ {k: v for k, v in fit_kw.items() if v is not None} } {flow_kw}.\n\n"
+          f"{ {k: v for k, v in fit_kw.items() if v is not None} } {flow_kw}"
+          + ("; every member keeps its averaged weights (--select averaged)" if args.select == "averaged" else "")
+          + ".\n\n"
           f"Effects in SD(Y) units.\n\n{markdown_table(table, 4)}\n\n"
           f"Fit seconds (wall / CPU): "
           + ", ".join(f"{r['fit_s']:.1f} / {r['fit_cpu_s']:.1f}" for r in rows)
