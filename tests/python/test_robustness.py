@@ -520,12 +520,17 @@ def test_learning_rate_is_bounded_and_a_diverged_fit_says_so():
     m = x + rng.normal(size=n)
     df = pd.DataFrame({"X": x, "M": m, "Y": m + x + rng.normal(size=n)})
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
-    with pytest.warns(ConvergenceWarning, match=r"Training failed \(diverged\): the flow of M, Y fits "
-                                                r"the held-out rows far worse"):
+    # Which of the two equations lr = 1 wrecks depends on the processor's kernels (both on
+    # AVX-512, Y alone on AVX2): the warning, fit_info and summary() must name the same ones.
+    with pytest.warns(ConvergenceWarning, match=r"Training failed \(diverged\): the flow of (M, Y|M|Y) "
+                                                r"fits the held-out rows far worse") as caught:
         bad = mf.CausalFlow("M ~ X; Y ~ X + M", df).fit(lr=1.0, members=2, epochs=20, verbose=False,
                                                        linear_nodes="none")
-    assert bad.fit_info["diverged_nodes"] == ["M", "Y"]
-    assert bad.summary().startswith(f"medflow {mf.__version__} FAILED: the flow of M, Y fits held-out")
+    diverged = bad.fit_info["diverged_nodes"]
+    assert diverged in (["M", "Y"], ["M"], ["Y"])
+    named = ", ".join(diverged)
+    assert any(f"the flow of {named} fits the held-out rows" in str(w.message) for w in caught)
+    assert bad.summary().startswith(f"medflow {mf.__version__} FAILED: the flow of {named} fits held-out")
     # the same settings with the default linear_nodes='auto' fall back to the linear equations
     ok = mf.CausalFlow("M ~ X; Y ~ X + M", df).fit(lr=1.0, members=2, epochs=20, verbose=False)
     assert ok.fit_info["diverged_nodes"] == []
