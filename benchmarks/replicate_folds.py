@@ -43,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment, markdown_table, timed, write_results  # noqa: E402
 from seed_stability import load  # noqa: E402
 
+from medflow.bootstrap import default_members  # noqa: E402
+
 
 def sampling_sd(path: Path, design: str) -> dict[str, float]:
     """``sd_estimates`` per effect of ``design`` from an ``interval_choice.md`` spread table."""
@@ -74,6 +76,8 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     if args.holdout == "none" and args.select != "averaged":
         ap.error("--holdout none needs --select averaged (no held-out rows to choose on)")
+    if args.folds is None and args.select == "held-out":
+        ap.error("give a variant: --folds, --select averaged or both")
 
     import medflow as mf
 
@@ -85,6 +89,8 @@ def main(argv=None) -> dict:
         fit = mf.CausalFlow(model, data).fit(seed=args.seed, verbose=False)
     k_fit = int(fit.fit_info["folds"])
     folds = args.folds or k_fit
+    if folds == k_fit and args.select == "held-out":
+        raise SystemExit(f"--folds {folds} is the fit's own number of folds: nothing to compare")
     variant = ("no held-out rows" if args.holdout == "none" else f"{folds} folds") + (
         ", averaged" if args.select == "averaged" else "")
     base = f"{k_fit} folds"
@@ -131,7 +137,7 @@ def main(argv=None) -> dict:
     table = pd.DataFrame(rows)
     md = (f"Data: simulate('{args.data}', {args.n}, seed={args.data_seed}); fit seed {args.seed} "
           f"({k_fit} folds); {args.boot} replicates (effects seed {args.boot_seed}, the same resamples in "
-          f"both runs), one member each as the library's default at this size; the variant's "
+          f"both runs), {default_members(args.n)} member(s) each as the library's default at this size; the variant's "
           f"replicates: {variant}" + ("" if args.holdout == "none" else " (member 0 holds out fold 0)")
           + ". SD(Y) units."
           + (f" Sampling SD: `sd_estimates` of {args.sampling}." if ref else "")
