@@ -533,8 +533,7 @@ def _run(fit, treatment, outcome, specs_fn, *, a=None, a_ref=None, n_boot=0, lev
     if at is not None:
         raise ValueError(AT_REMOVED)
     specs = specs_fn()
-    if by is not None:
-        _check_pretreatment(fit, treatment, [by], "by=")
+    if by is not None:                  # checked by _check_options (_check_by) on the way in
         frame = fit.data if data is None else data
         tables, draws = [], []
         mask = None if where is None else _where_mask(frame, where)
